@@ -1,0 +1,88 @@
+# queue-fs-proc: an external queue for OpenSMTPD (smtpd -B queue=fs-proc).
+#
+#   make            build queue-fs-proc/queue-fs-proc
+#   make check      install test dependencies (Debian), build, run every test
+#   make demo       run smtpd with the helper on 127.0.0.1:2525 and show a mail
+#   make bench      benchmarks
+#   make install    install the helper and its man page
+
+PREFIX ?=	/usr
+LIBEXECDIR ?=	$(PREFIX)/libexec/opensmtpd
+MANDIR ?=	$(PREFIX)/share/man
+DESTDIR ?=
+
+CC ?=		cc
+CFLAGS ?=	-O2 -g
+WARN =		-Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
+		-Wmissing-prototypes -Wno-unused-parameter
+PKG_CFLAGS !=	pkg-config --cflags libevent libbsd 2>/dev/null || true
+PKG_LIBS !=	pkg-config --libs libevent libbsd 2>/dev/null || echo -levent -lbsd
+CPPFLAGS +=	-D_GNU_SOURCE -Icommon -Iproto -Iqueue-fs-proc $(PKG_CFLAGS)
+ALL_CFLAGS =	-std=c11 $(WARN) $(CFLAGS)
+
+COMMON_SRCS =	common/imsg.c common/log.c
+PROTO_SRCS =	proto/proc_queue.c proto/pq_client.c
+# Everything of the daemon but main(): tests and benchmarks link it too.
+STORE_SRCS =	queue-fs-proc/store.c queue-fs-proc/walk.c \
+		queue-fs-proc/spool.c queue-fs-proc/dispatch.c \
+		queue-fs-proc/framing.c
+DAEMON_SRCS =	queue-fs-proc/main.c
+
+LIB_OBJS =	$(COMMON_SRCS:.c=.o) $(PROTO_SRCS:.c=.o) $(STORE_SRCS:.c=.o)
+DAEMON =	queue-fs-proc/queue-fs-proc
+LIBQFP =	libqfp.a
+
+all: $(DAEMON)
+
+%.o: %.c common/*.h proto/*.h queue-fs-proc/*.h
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIBQFP): $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $(LIB_OBJS)
+
+$(DAEMON): $(DAEMON_SRCS:.c=.o) $(LIBQFP)
+	$(CC) $(ALL_CFLAGS) -o $@ $(DAEMON_SRCS:.c=.o) $(LIBQFP) $(PKG_LIBS) $(LDFLAGS)
+
+# ---- tests -------------------------------------------------------------
+# Each test directory has a Makefile fragment that adds to TEST_PROGS
+# (programs run by check-unit/check-conformance) and their build rules.
+TEST_LIBS =	$(LIBQFP) $(PKG_LIBS)
+include tests/unit/unit.mk
+include tests/conformance/conformance.mk
+
+deps:
+	sh tests/deps.sh
+
+check: deps all
+	sh tests/run-all.sh
+
+check-unit: $(UNIT_PROGS)
+	sh tests/run-suite.sh unit $(UNIT_PROGS)
+
+check-conformance: $(DAEMON) $(CONFORMANCE_PROGS)
+	sh tests/run-suite.sh conformance $(CONFORMANCE_PROGS)
+
+# End-to-end tests drive Debian's real smtpd; they share its fixed spool
+# and control socket, so run-suite.sh runs them one at a time.
+check-e2e: $(DAEMON)
+	sh tests/run-suite.sh e2e tests/e2e/test-*.sh
+
+lint-man:
+	mandoc -T lint -W warning man/queue-fs-proc.8
+
+install: $(DAEMON)
+	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(DAEMON) $(DESTDIR)$(LIBEXECDIR)/queue-fs-proc
+	install -m 0644 man/queue-fs-proc.8 $(DESTDIR)$(MANDIR)/man8/queue-fs-proc.8
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBEXECDIR)/queue-fs-proc
+	rm -f $(DESTDIR)$(MANDIR)/man8/queue-fs-proc.8
+
+clean:
+	rm -f $(LIB_OBJS) $(DAEMON_SRCS:.c=.o) $(DAEMON) $(LIBQFP) \
+	    $(UNIT_PROGS) $(CONFORMANCE_PROGS)
+
+.PHONY: all deps check check-unit check-conformance check-e2e lint-man \
+	install uninstall clean
