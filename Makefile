@@ -15,8 +15,8 @@ CC ?=		cc
 CFLAGS ?=	-O2 -g
 WARN =		-Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
 		-Wmissing-prototypes -Wno-unused-parameter
-PKG_CFLAGS !=	pkg-config --cflags libevent libbsd 2>/dev/null || true
-PKG_LIBS !=	pkg-config --libs libevent libbsd 2>/dev/null || echo -levent -lbsd
+PKG_CFLAGS !=	pkg-config --cflags libevent libbsd-overlay 2>/dev/null || true
+PKG_LIBS !=	pkg-config --libs libevent libbsd-overlay 2>/dev/null || echo -levent -lbsd
 CPPFLAGS +=	-D_GNU_SOURCE -Icommon -Iproto -Iqueue-fs-proc $(PKG_CFLAGS)
 ALL_CFLAGS =	-std=c11 $(WARN) $(CFLAGS)
 
@@ -24,8 +24,9 @@ COMMON_SRCS =	common/imsg.c common/log.c
 PROTO_SRCS =	proto/proc_queue.c proto/pq_client.c
 # Everything of the daemon but main(): tests and benchmarks link it too.
 STORE_SRCS =	queue-fs-proc/store.c queue-fs-proc/walk.c \
+		queue-fs-proc/fsutil.c queue-fs-proc/idset.c \
 		queue-fs-proc/spool.c queue-fs-proc/dispatch.c \
-		queue-fs-proc/framing.c
+		queue-fs-proc/framing.c queue-fs-proc/stats.c
 DAEMON_SRCS =	queue-fs-proc/main.c
 
 LIB_OBJS =	$(COMMON_SRCS:.c=.o) $(PROTO_SRCS:.c=.o) $(STORE_SRCS:.c=.o)

@@ -41,9 +41,9 @@ vlog(int pri, const char *fmt, va_list ap, const char *errstr)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (log_stderr) {
 		if (errstr)
-			fprintf(stderr, "%s: %s: %s\n", log_ident, msg, errstr);
+			fprintf(stderr, "%s: %s\n", msg, errstr);
 		else
-			fprintf(stderr, "%s: %s\n", log_ident, msg);
+			fprintf(stderr, "%s\n", msg);
 		fflush(stderr);
 	} else if (errstr)
 		syslog(pri, "%s: %s", msg, errstr);
