@@ -51,6 +51,12 @@ $(DAEMON): $(DAEMON_SRCS:.c=.o) $(LIBQFP)
 TEST_LIBS =	$(LIBQFP) $(PKG_LIBS)
 include tests/unit/unit.mk
 include tests/conformance/conformance.mk
+# Fragments of later suites; each sets its *_PROGS and build rules.
+-include tests/durability/durability.mk
+-include tests/hardening/hardening.mk
+-include tests/fuzz/fuzz.mk
+-include tests/operator/operator.mk
+-include bench/bench.mk
 
 deps:
 	sh tests/deps.sh
@@ -69,8 +75,19 @@ check-conformance: $(DAEMON) $(CONFORMANCE_PROGS)
 check-e2e: $(DAEMON)
 	sh tests/run-suite.sh e2e tests/e2e/test-*.sh
 
-lint-man:
-	mandoc -T lint -W warning man/queue-fs-proc.8
+# Durability (kill, ordering, full disk, hostile spool) and hardening
+# (privileges, sandbox) suites: C programs plus test-*.sh scripts.
+check-durability: $(DAEMON) $(DURABILITY_PROGS)
+	sh tests/run-suite.sh durability $(DURABILITY_PROGS) \
+	    $(wildcard tests/durability/test-*.sh)
+
+check-hardening: $(DAEMON) $(HARDENING_PROGS)
+	sh tests/run-suite.sh hardening $(HARDENING_PROGS) \
+	    $(wildcard tests/hardening/test-*.sh)
+
+# The man page must be mandoc-lint clean (warnings count as failures).
+check-man:
+	sh tests/run-suite.sh man tests/man/test-lint.sh
 
 install: $(DAEMON)
 	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man8
@@ -83,7 +100,9 @@ uninstall:
 
 clean:
 	rm -f $(LIB_OBJS) $(DAEMON_SRCS:.c=.o) $(DAEMON) $(LIBQFP) \
-	    $(UNIT_PROGS) $(CONFORMANCE_PROGS)
+	    $(UNIT_PROGS) $(CONFORMANCE_PROGS) $(DURABILITY_PROGS) \
+	    $(HARDENING_PROGS) $(BENCH_PROGS)
 
-.PHONY: all deps check check-unit check-conformance check-e2e lint-man \
+.PHONY: all deps check check-unit check-conformance check-e2e \
+	check-durability check-hardening check-man \
 	install uninstall clean
