@@ -64,6 +64,11 @@ deps:
 check: deps all
 	sh tests/run-all.sh
 
+# smtpd with the helper on 127.0.0.1:2525 in a private network namespace:
+# one mail delivered, one queued for a relay that is down, then stopped.
+demo: deps all
+	bash tests/e2e/demo.sh
+
 check-unit: $(UNIT_PROGS)
 	sh tests/run-suite.sh unit $(UNIT_PROGS)
 
@@ -103,6 +108,6 @@ clean:
 	    $(UNIT_PROGS) $(CONFORMANCE_PROGS) $(DURABILITY_PROGS) \
 	    $(HARDENING_PROGS) $(BENCH_PROGS)
 
-.PHONY: all deps check check-unit check-conformance check-e2e \
+.PHONY: all deps check demo check-unit check-conformance check-e2e \
 	check-durability check-hardening check-man \
 	install uninstall clean

@@ -178,6 +178,8 @@ serve_envelope(struct walk *w, const char *name, uint64_t *evpid,
 	int	fd;
 
 	if ((fd = open_regular(dirfd(w->msg), name)) == -1) {
+		if (errno == ENOENT)	/* deleted since the readdir */
+			return 0;
 		log_warn("warn: queue-fs-proc: walk: skipping queue/%s/%08x/%s",
 		    w->bucket_name, w->msgid, name);
 		return 0;
