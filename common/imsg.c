@@ -149,10 +149,9 @@ imsgbuf_read(struct imsgbuf *ib)
 
 	start = ib->roff + (ib->rlen - ib->rpos);
 	take_cmsg_fds(ib, &msg, start, start + (uint64_t)n);
-	if (n == 0) {
-		rfd_close_before(ib, UINT64_MAX);
-		return 0;
-	}
+	/* at end of stream, buffered messages may still claim their fds */
+	if (n == 0)
+		ib->eof = 1;
 	ib->rlen += (size_t)n;
 	return n;
 }
@@ -199,7 +198,7 @@ imsgbuf_get(struct imsgbuf *ib, struct imsg *imsg)
 	enum imsg_dialect d;
 
 	if (avail < IMSG_HEADER_SIZE) {
-		rfd_close_before(ib, ib->roff);
+		rfd_close_before(ib, ib->eof ? UINT64_MAX : ib->roff);
 		return 0;
 	}
 	memcpy(&v, p + 4, sizeof(v));
@@ -208,7 +207,8 @@ imsgbuf_get(struct imsgbuf *ib, struct imsg *imsg)
 		return -1;
 	}
 	if (avail < len) {
-		rfd_close_before(ib, ib->roff);
+		/* after end of stream an incomplete message never completes */
+		rfd_close_before(ib, ib->eof ? UINT64_MAX : ib->roff);
 		return 0;
 	}
 
@@ -298,7 +298,7 @@ imsg_sendv(struct imsgbuf *ib, uint32_t type, const struct iovec *iov,
 	ssize_t		 n;
 	int		 i, nv;
 
-	if (iovcnt > 7) {
+	if (iovcnt < 0 || iovcnt > 7) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -311,7 +311,8 @@ imsg_sendv(struct imsgbuf *ib, uint32_t type, const struct iovec *iov,
 	imsg_hdr_encode(ib->dialect, type, len, ib->pid, fd != -1, hdr);
 	v[0].iov_base = hdr;
 	v[0].iov_len = sizeof(hdr);
-	memcpy(&v[1], iov, iovcnt * sizeof(*iov));
+	if (iovcnt > 0)
+		memcpy(&v[1], iov, (size_t)iovcnt * sizeof(*iov));
 	nv = iovcnt + 1;
 
 	memset(&msg, 0, sizeof(msg));

@@ -68,6 +68,7 @@ struct imsgbuf {
 	struct imsg_rfd	 fds[IMSGBUF_MAXFDS];
 	size_t		 nfds;
 	unsigned long	 stray_fds;	/* fds closed because nobody claimed them */
+	int		 eof;		/* the peer closed: nothing more comes */
 };
 
 void	imsgbuf_init(struct imsgbuf *, int fd, enum imsg_dialect);

@@ -46,10 +46,11 @@ pq_call(struct pq_client *c, const struct pq_request *req,
 	int		n;
 
 	c->error = PQ_ERR_NONE;
+	c->answer_type = UINT32_MAX;
 	n = pq_request_iov(req, head, iov);
 	if (imsg_sendv(&c->ib, req->type, iov, n, req->fd) == -1 ||
 	    read_answer(c, &imsg) == -1) {
-		c->error = PQ_ERR_LENGTH;
+		c->error = errno == EBADMSG ? PQ_ERR_LENGTH : PQ_ERR_IO;
 		return PQ_EPROTO;
 	}
 	c->answer_type = imsg.hdr.type;

@@ -68,6 +68,8 @@ pq_error_str(enum pq_error e)
 		return "missing fd";
 	case PQ_ERR_VALUE:
 		return "bad value";
+	case PQ_ERR_IO:
+		return "I/O error or peer gone";
 	}
 	return "?";
 }
@@ -208,8 +210,11 @@ pq_answer_iov(const struct pq_answer *a, unsigned char head[PQ_HEAD_MAX],
 {
 	size_t	evplen = 0;
 
-	if (a->to == PQ_ENVELOPE_LOAD || (a->to == PQ_ENVELOPE_WALK && a->r > 0))
+	/* a walk answer carries exactly r envelope bytes: r says how many */
+	if (a->to == PQ_ENVELOPE_LOAD)
 		evplen = a->evplen;
+	else if (a->to == PQ_ENVELOPE_WALK && a->r > 0)
+		evplen = (size_t)a->r;
 	return make_iov(head, pq_answer_head(a, head), a->evp, evplen, iov);
 }
 

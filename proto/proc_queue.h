@@ -73,6 +73,7 @@ enum pq_error {
 	PQ_ERR_FD_UNEXPECTED,	/* an fd with a type that takes none */
 	PQ_ERR_FD_MISSING,	/* no fd where one must be */
 	PQ_ERR_VALUE,		/* a field outside what the type allows */
+	PQ_ERR_IO,		/* the exchange failed: I/O error, peer gone */
 };
 
 const char *pq_type_name(uint32_t type);
