@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,7 +226,8 @@ build_msg(unsigned char *out, enum imsg_dialect d, uint32_t type,
     const void *data, size_t len, int hasfd)
 {
 	mkhdr_d(out, d, type, IMSG_HEADER_SIZE + len, hasfd, PID);
-	memcpy(out + IMSG_HEADER_SIZE, data, len);
+	if (len > 0)
+		memcpy(out + IMSG_HEADER_SIZE, data, len);
 	return IMSG_HEADER_SIZE + len;
 }
 
@@ -613,11 +615,14 @@ eof_closes_pending(enum imsg_dialect d)
 	assert_int_equal(imsgbuf_read(&p.rx), 10);
 	assert_int_equal(imsgbuf_get(&p.rx, &imsg), 0);
 	assert_int_equal(count_fds(), before + 1);
+	/* the fd may still be claimed by what is buffered ... */
 	assert_int_equal(imsgbuf_read(&p.rx), 0);
+	assert_int_equal(count_fds(), before + 1);
+	/* ... but the message is cut short for good: get closes it */
+	assert_int_equal(imsgbuf_get(&p.rx, &imsg), 0);
 	assert_int_equal(count_fds(), before);
 	assert_int_equal(p.rx.stray_fds, 1);
 	assert_true(pipe_reader_gone(pp[1]));
-	assert_int_equal(imsgbuf_get(&p.rx, &imsg), 0);
 	close(pp[1]);
 	pair_close(&p);
 }
@@ -718,6 +723,187 @@ test_sendv_iovecs(void **state)
 	pair_close(&p);
 }
 
+/*
+ * The fd of message 2 comes in a read that starts inside message 1
+ * (the reader had taken only the start of message 1 before).
+ */
+static void
+fd_chunk_starts_in_previous(enum imsg_dialect d)
+{
+	unsigned char	 buf[128];
+	struct pair	 p;
+	struct imsg	 m1, m2;
+	size_t		 len = 0;
+	int		 pp[2];
+
+	pair_open(&p, d);
+	marked_pipe(pp, 'p');
+	len += build_msg(buf + len, d, 1, "0123456789abcdef0123", 20, 0);
+	len += build_msg(buf + len, d, 2, "\1\2\3\4", 4, 1);
+	send_raw(p.sv[0], buf, 10, -1);
+	assert_int_equal(imsgbuf_read(&p.rx), 10);
+	assert_int_equal(imsgbuf_get(&p.rx, &m1), 0);
+	send_raw(p.sv[0], buf + 10, len - 10, pp[0]);
+	assert_int_equal(imsgbuf_read(&p.rx), (ssize_t)len - 10);
+	assert_int_equal(imsgbuf_get(&p.rx, &m1), 1);
+	assert_int_equal(m1.fd, -1);
+	assert_int_equal(imsgbuf_get(&p.rx, &m2), 1);
+	assert_int_equal(m2.hdr.type, 2);
+	assert_fd_is_pipe(m2.fd, pp, 'p');
+	assert_int_equal(p.rx.stray_fds, 0);
+	close(m2.fd);
+	close(pp[0]);
+	close(pp[1]);
+	pair_close(&p);
+}
+BOTH(fd_chunk_starts_in_previous)
+
+/* Two marked messages and their two fds in one sendmsg(): in order. */
+static void
+two_fds_one_chunk(enum imsg_dialect d)
+{
+	unsigned char	 buf[64];
+	struct pair	 p;
+	struct imsg	 m1, m2;
+	size_t		 len = 0;
+	int		 p1[2], p2[2], fds[2];
+
+	pair_open(&p, d);
+	marked_pipe(p1, '1');
+	marked_pipe(p2, '2');
+	len += build_msg(buf + len, d, 1, NULL, 0, 1);
+	len += build_msg(buf + len, d, 2, NULL, 0, 1);
+	fds[0] = p1[0];
+	fds[1] = p2[0];
+	send_raw_fds(p.sv[0], buf, len, fds, 2);
+	assert_int_equal(get_one(&p.rx, &m1), 1);
+	assert_int_equal(get_one(&p.rx, &m2), 1);
+	assert_fd_is_pipe(m1.fd, p1, '1');
+	assert_fd_is_pipe(m2.fd, p2, '2');
+	close(m1.fd);
+	close(m2.fd);
+	close(p1[0]);
+	close(p1[1]);
+	close(p2[0]);
+	close(p2[1]);
+	pair_close(&p);
+}
+BOTH(two_fds_one_chunk)
+
+/*
+ * A stray fd, then a message with its own fd, both read before either
+ * is parsed: the stray must not be handed to the second message.
+ */
+static void
+test_stray_then_claimed(void **state)
+{
+	unsigned char	 buf[64];
+	struct pair	 p;
+	struct imsg	 m1, m2;
+	size_t		 len;
+	int		 ps[2], pc[2];
+
+	pair_open(&p, IMSG_DIALECT_B);
+	marked_pipe(ps, 's');
+	marked_pipe(pc, 'c');
+	len = build_msg(buf, IMSG_DIALECT_B, 1, NULL, 0, 0);
+	send_raw(p.sv[0], buf, len, ps[0]);
+	len = build_msg(buf, IMSG_DIALECT_B, 2, NULL, 0, 1);
+	send_raw(p.sv[0], buf, len, pc[0]);
+	close(ps[0]);
+	/* The kernel stops a read after an fd: one read per message. */
+	assert_int_equal(imsgbuf_read(&p.rx), IMSG_HEADER_SIZE);
+	assert_int_equal(imsgbuf_read(&p.rx), IMSG_HEADER_SIZE);
+	assert_int_equal(imsgbuf_get(&p.rx, &m1), 1);
+	assert_int_equal(m1.fd, -1);
+	assert_int_equal(imsgbuf_get(&p.rx, &m2), 1);
+	assert_fd_is_pipe(m2.fd, pc, 'c');
+	assert_int_equal(p.rx.stray_fds, 1);
+	assert_true(pipe_reader_gone(ps[1]));
+	close(m2.fd);
+	close(ps[1]);
+	close(pc[0]);
+	close(pc[1]);
+	pair_close(&p);
+}
+
+/*
+ * Largest messages through a non-blocking socket with a small send
+ * buffer: imsg_sendv must resume partial writes (the fd only on the
+ * first) and wait for room.  A thread reads; only main asserts.
+ */
+struct slow_reader {
+	struct imsgbuf	 rx;
+	int		 n, fdok, bad;
+	int		 pipe_r;
+};
+
+static void *
+slow_reader_main(void *arg)
+{
+	struct slow_reader *sr = arg;
+	struct imsg	 imsg;
+	const unsigned char *d;
+	size_t		 i;
+
+	while (get_one(&sr->rx, &imsg) == 1) {
+		d = imsg.data;
+		for (i = 0; i < imsg.datalen; i++)
+			if (d[i] != (unsigned char)(i + imsg.hdr.type))
+				sr->bad++;
+		if (imsg.datalen != IMSG_DATA_MAX)
+			sr->bad++;
+		if (imsg.hdr.type == 2)
+			sr->fdok = imsg.fd != -1 &&
+			    same_file(imsg.fd, sr->pipe_r);
+		else if (imsg.fd != -1)
+			sr->bad++;
+		if (imsg.fd != -1)
+			close(imsg.fd);
+		sr->n++;
+	}
+	return NULL;
+}
+
+static void
+sendv_partial_writes(enum imsg_dialect d)
+{
+	static unsigned char	 data[3][IMSG_DATA_MAX];
+	static struct slow_reader sr;
+	struct imsgbuf		 tx;
+	pthread_t		 th;
+	size_t			 i;
+	int			 sv[2], pp[2], sz = 1024, t;
+
+	xsocketpair(sv);
+	xpipe(pp);
+	assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz,
+	    sizeof(sz)), 0);
+	assert_int_equal(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+	imsgbuf_init(&tx, sv[0], d);
+	memset(&sr, 0, sizeof(sr));
+	imsgbuf_init(&sr.rx, sv[1], IMSG_DIALECT_UNKNOWN);
+	sr.pipe_r = pp[0];
+	for (t = 0; t < 3; t++)
+		for (i = 0; i < IMSG_DATA_MAX; i++)
+			data[t][i] = (unsigned char)(i + t + 1);
+	assert_int_equal(pthread_create(&th, NULL, slow_reader_main, &sr), 0);
+	for (t = 0; t < 3; t++)
+		assert_int_equal(imsg_send(&tx, t + 1, data[t], IMSG_DATA_MAX,
+		    t == 1 ? pp[0] : -1), 0);
+	close(sv[0]);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(sr.n, 3);
+	assert_int_equal(sr.bad, 0);
+	assert_true(sr.fdok);
+	assert_int_equal(sr.rx.stray_fds, 0);
+	imsgbuf_clear(&sr.rx);
+	close(sv[1]);
+	close(pp[0]);
+	close(pp[1]);
+}
+BOTH(sendv_partial_writes)
+
 static void
 test_dialect_names(void **state)
 {
@@ -757,6 +943,10 @@ main(void)
 		T(test_clear_closes_fds),
 		T(test_send_too_big),
 		T(test_sendv_iovecs),
+		T2(fd_chunk_starts_in_previous),
+		T2(two_fds_one_chunk),
+		T(test_stray_then_claimed),
+		T2(sendv_partial_writes),
 		T(test_dialect_names),
 	};
 
