@@ -193,6 +193,7 @@ imsgbuf_get(struct imsgbuf *ib, struct imsg *imsg)
 {
 	const unsigned char *p = ib->rbuf + ib->rpos;
 	size_t		 avail = ib->rlen - ib->rpos;
+	unsigned long	 strays;
 	uint32_t	 v, len;
 	int		 hasfd;
 	enum imsg_dialect d;
@@ -229,7 +230,14 @@ imsgbuf_get(struct imsgbuf *ib, struct imsg *imsg)
 	}
 	ib->rpos += len;
 	ib->roff += len;
+	/*
+	 * An fd whose chunk ends within this message can no longer be
+	 * claimed: it came with this message's sendmsg() without the
+	 * header announcing it (or as a second fd).  Close it and say so.
+	 */
+	strays = ib->stray_fds;
 	rfd_close_before(ib, ib->roff);
+	imsg->unclaimed_fd = ib->stray_fds != strays;
 	return 1;
 }
 

@@ -48,6 +48,7 @@ struct imsg {
 	size_t		 datalen;
 	int		 fd;		/* -1: none; owned by the caller */
 	enum imsg_dialect fd_dialect;	/* dialect whose mark carried fd */
+	int		 unclaimed_fd;	/* an fd came with it unannounced */
 };
 
 /* An fd received, with the stream bytes it arrived with. */

@@ -166,14 +166,18 @@ daemon_input(struct daemon *d)
 		log_warn("warn: queue-fs-proc: read");
 		return INPUT_BROKEN;
 	}
-	while ((r = imsgbuf_get(&d->ib, &imsg)) == 1)
+	while ((r = imsgbuf_get(&d->ib, &imsg)) == 1) {
+		if (imsg.unclaimed_fd) {
+			log_warnx("warn: queue-fs-proc: malformed request: "
+			    "type %u (%s), payload %zu bytes: an fd it does "
+			    "not announce", imsg.hdr.type,
+			    pq_type_name(imsg.hdr.type), imsg.datalen);
+			if (imsg.fd != -1)
+				close(imsg.fd);
+			return INPUT_BROKEN;
+		}
 		if (dispatch(d, &imsg) == -1)
 			return INPUT_BROKEN;
-	if (d->ib.stray_fds != d->stray_logged) {
-		log_warnx("warn: queue-fs-proc: closed %lu fd(s) that came "
-		    "without a message claiming them",
-		    d->ib.stray_fds - d->stray_logged);
-		d->stray_logged = d->ib.stray_fds;
 	}
 	if (r == -1) {
 		log_warnx("warn: queue-fs-proc: malformed imsg header "

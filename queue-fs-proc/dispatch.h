@@ -18,7 +18,6 @@ struct daemon {
 	struct store	 store;
 	struct framing	 framing;
 	struct stats	 stats;
-	unsigned long	 stray_logged;
 	char		 evpbuf[PQ_EVP_MAX];
 };
 

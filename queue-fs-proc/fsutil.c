@@ -81,12 +81,13 @@ has_envelopes(int dfd, uint32_t msgid)
 	DIR		*dir;
 	int		 fd, found = 0;
 
-	if ((fd = dup(dfd)) == -1 || (dir = fdopendir(fd)) == NULL) {
+	/* a dup() would share, and move, the caller's directory offset */
+	fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 || (dir = fdopendir(fd)) == NULL) {
 		if (fd != -1)
 			close(fd);
 		return -1;
 	}
-	rewinddir(dir);
 	while (!found && (dp = readdir(dir)) != NULL)
 		found = is_evp_name(dp->d_name, msgid);
 	closedir(dir);
