@@ -26,7 +26,7 @@ PROTO_SRCS =	proto/proc_queue.c proto/pq_client.c
 STORE_SRCS =	queue-fs-proc/store.c queue-fs-proc/walk.c \
 		queue-fs-proc/fsutil.c queue-fs-proc/idset.c \
 		queue-fs-proc/spool.c queue-fs-proc/dispatch.c \
-		queue-fs-proc/framing.c queue-fs-proc/stats.c
+		queue-fs-proc/framing.c queue-fs-proc/stats.c queue-fs-proc/check.c
 DAEMON_SRCS =	queue-fs-proc/main.c
 
 LIB_OBJS =	$(COMMON_SRCS:.c=.o) $(PROTO_SRCS:.c=.o) $(STORE_SRCS:.c=.o)

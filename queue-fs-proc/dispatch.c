@@ -3,6 +3,8 @@
  * spool: its framing (imsg.c), its length, type and fd (proc_queue.c),
  * then its ids here (0 is never a valid msgid or evpid half: r = 0).
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +113,15 @@ answer(struct daemon *d, struct pq_answer *a)
 	return r;
 }
 
+/* Message bytes, for the statistics of COMMIT and FD_R. */
+static uint64_t
+file_size(int fd)
+{
+	struct stat	sb;
+
+	return fstat(fd, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
 /* Returns 0, or -1 when the daemon must stop (malformed request). */
 int
 dispatch(struct daemon *d, struct imsg *imsg)
@@ -118,7 +129,7 @@ dispatch(struct daemon *d, struct imsg *imsg)
 	struct pq_request	req;
 	struct pq_answer	a;
 	enum pq_error		e;
-	uint64_t		start = stats_now_us();
+	uint64_t		start = stats_now_us(), bytes;
 	int			ok, r;
 
 	e = pq_request_decode(imsg->hdr.type, imsg->data, imsg->datalen,
@@ -142,12 +153,15 @@ dispatch(struct daemon *d, struct imsg *imsg)
 	a.to = req.type;
 	a.fd = -1;
 	ok = run(d, &req, &a);
+	bytes = req.evplen + a.evplen;
+	if (ok && (req.fd != -1 || a.fd != -1))
+		bytes = file_size(req.fd != -1 ? req.fd : a.fd);
 	if (req.fd != -1)
 		close(req.fd);
 	r = answer(d, &a);
 	if (a.fd != -1)
 		close(a.fd);
-	stats_record(&d->stats, req.type, ok, req.evplen + a.evplen, start);
+	stats_record(&d->stats, req.type, ok, bytes, start);
 	return r;
 }
 

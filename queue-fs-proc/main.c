@@ -16,6 +16,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "dispatch.h"
 #include "log.h"
 #include "spool.h"
@@ -229,6 +230,8 @@ main(int argc, char **argv)
 	}
 	parse_options(argc, argv, &o);
 	log_init("queue-fs-proc", o.foreground, o.verbose);
+	if (o.check)
+		return spool_check(o.spool, o.user, o.repair);
 
 	framing_init(&d->framing, o.framing, getppid());
 	if (enter_spool(&o, &d->store) == -1)

@@ -1,6 +1,7 @@
 /*
  * Counters per request type: how many, how many failed (r = 0, empty
- * LOAD, no fd), envelope and message bytes, and a latency histogram in
+ * LOAD, no fd), bytes (envelope bytes; message bytes for MESSAGE_COMMIT
+ * and MESSAGE_FD_R), and a latency histogram in
  * powers of two of microseconds.  Logged on SIGUSR1 and at exit.
  */
 #ifndef QFP_STATS_H

@@ -6,7 +6,7 @@ set -eu
 
 PKGS="build-essential pkg-config libevent-dev libbsd-dev libcmocka-dev \
 opensmtpd swaks mandoc strace iproute2 util-linux procps libseccomp-dev \
-clang valgrind"
+clang valgrind debhelper git"
 
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,195 @@
+#!/bin/bash
+# Packaging: the Debian package and make install/uninstall.
+#
+# - dpkg-buildpackage -us -uc -b in a temporary copy of the working files
+#   (git ls-files: tracked and not ignored), so that no build product
+#   lands in the repository; the man page is a placeholder in the copy if
+#   the tree has none yet;
+# - the .deb holds the helper and its man page and depends on opensmtpd;
+# - apt-get install of it: files in place, the helper checks a clean
+#   spool (-n) with exit 0; apt-get remove: files gone;
+# - make install / uninstall DESTDIR=tmp: files appear and disappear.
+#
+# The end-to-end tests install the helper by hand at the same path: at the
+# end this puts the tree's freshly built one back there.  Run as root from
+# the top of the tree; needs debhelper and dpkg-dev (tests/deps.sh).
+set -u
+
+BIN=/usr/libexec/opensmtpd/queue-fs-proc
+MAN=/usr/share/man/man8/queue-fs-proc.8.gz
+QFP=queue-fs-proc/queue-fs-proc
+FILL=tests/operator/test_fill
+USER_Q=qfptest
+failures=0
+T=$(mktemp -d /tmp/qfp-op-deb.XXXXXX)
+made_prc=0
+
+pass() { echo "PASS: $1"; }
+fail() { echo "FAIL: $1: $2"; failures=$((failures + 1)); }
+
+cleanup() {
+	# leave the tree's own build at the path the e2e tests use
+	if [ -x "$QFP" ]; then
+		install -D -m 0755 "$QFP" "$BIN"
+	fi
+	[ $made_prc = 1 ] && rm -f /usr/sbin/policy-rc.d
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+if [ "$(id -u)" != 0 ]; then
+	echo "FAIL: test-deb: must run as root"
+	exit 1
+fi
+for tool in dpkg-buildpackage dh git; do
+	if ! command -v $tool >/dev/null; then
+		echo "FAIL: test-deb: $tool missing (apt-get install debhelper" \
+		    "dpkg-dev; see tests/deps.sh)"
+		exit 1
+	fi
+done
+id "$USER_Q" >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin "$USER_Q"
+make -s "$QFP" "$FILL" >/dev/null || { echo "FAIL: test-deb: make"; exit 1; }
+top=$(pwd)
+
+# ---- build the package in a copy --------------------------------------
+mkdir "$T/src"
+git ls-files -z -co --exclude-standard |
+    tar -cf - --null -T - | tar -xf - -C "$T/src"
+if [ ! -f "$T/src/man/queue-fs-proc.8" ]; then
+	echo "note: no man/queue-fs-proc.8 yet: placeholder in the copy only"
+	mkdir -p "$T/src/man"
+	printf '.Dd $Mdocdate$\n.Dt QUEUE-FS-PROC 8\n.Os\n.Sh NAME\n.Nm queue-fs-proc\n.Nd placeholder\n' \
+	    > "$T/src/man/queue-fs-proc.8"
+fi
+if (cd "$T/src" && dpkg-buildpackage -us -uc -b) > "$T/build.log" 2>&1; then
+	pass "dpkg-buildpackage -us -uc -b builds"
+else
+	fail "dpkg-buildpackage" "failed: $(tail -20 "$T/build.log")"
+	exit 1
+fi
+deb=$(ls "$T"/queue-fs-proc_*_*.deb 2>/dev/null | head -1)
+if [ -z "$deb" ]; then
+	fail "package" "no queue-fs-proc_*.deb in $T"
+	exit 1
+fi
+pass "package built: ${deb##*/}"
+
+# nothing of the build in the repository
+left=""
+for f in debian/queue-fs-proc debian/.debhelper debian/files \
+    debian/debhelper-build-stamp debian/queue-fs-proc.substvars \
+    debian/tmp; do
+	[ -e "$top/$f" ] && left="$left $f"
+done
+ls "$top"/../queue-fs-proc_* >/dev/null 2>&1 && left="$left ../queue-fs-proc_*"
+[ -z "$left" ] && pass "no build product in the repository" ||
+    fail "repository" "build products:$left"
+
+# ---- the package's contents and control data -------------------------
+contents=$(dpkg-deb -c "$deb")
+if grep -q "^-rwxr-xr-x root/root .* \./usr/libexec/opensmtpd/queue-fs-proc$" \
+    <<<"$contents" &&
+    grep -q "^-rw-r--r-- root/root .* \./usr/share/man/man8/queue-fs-proc\.8\.gz$" \
+    <<<"$contents"; then
+	pass "package holds the helper (0755) and its man page (compressed, 0644)"
+else
+	fail "contents" "$contents"
+fi
+depends=$(dpkg-deb -f "$deb" Depends)
+if [ "$(dpkg-deb -f "$deb" Package)" = queue-fs-proc ] &&
+    grep -qE '(^|, )opensmtpd($|,| )' <<<"$depends"; then
+	pass "package queue-fs-proc depends on opensmtpd ($depends)"
+else
+	fail "control" "Package $(dpkg-deb -f "$deb" Package), Depends $depends"
+fi
+
+# ---- install, use, remove ---------------------------------------------
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	# as tests/deps.sh: keep package scripts from starting smtpd
+	printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+	chmod 755 /usr/sbin/policy-rc.d
+	made_prc=1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt_opts="-y -q -o DPkg::Lock::Timeout=120"
+if apt-get install $apt_opts "$deb" > "$T/install.log" 2>&1 &&
+    dpkg-query -W -f='${Status}' queue-fs-proc | grep -q 'ok installed'; then
+	pass "apt-get install ./${deb##*/}"
+else
+	fail "apt-get install" "$(tail -10 "$T/install.log")"
+fi
+if [ -x "$BIN" ] && [ -f "$MAN" ] &&
+    [ "$(stat -c '%a %U' "$BIN")" = "755 root" ] &&
+    dpkg -S "$BIN" 2>/dev/null | grep -q '^queue-fs-proc:' &&
+    cmp -s "$BIN" "$T/src/debian/queue-fs-proc$BIN"; then
+	pass "installed: $BIN and $MAN, owned by the package"
+else
+	fail "installed files" "$(ls -l "$BIN" "$MAN" 2>&1)"
+fi
+if command -v man >/dev/null && [ "$(man -w queue-fs-proc 2>/dev/null)" != "$MAN" ]
+then
+	fail "man" "man -w queue-fs-proc: $(man -w queue-fs-proc 2>&1)"
+else
+	pass "man queue-fs-proc finds the page"
+fi
+
+spool=$(mktemp -d "$T/spool.XXXXXX"); chmod 0711 "$spool"
+if "$FILL" "$spool" "$USER_Q" 2 2 > /dev/null; then
+	out=$("$BIN" -n -s "$spool" -u "$USER_Q" 2>&1); rc=$?
+	if [ $rc = 0 ] && grep -qx 'messages: 2' <<<"$out" &&
+	    grep -qx 'envelopes: 4' <<<"$out"; then
+		pass "the installed helper checks a clean spool: exit 0"
+	else
+		fail "installed helper -n" "exit $rc: $out"
+	fi
+else
+	fail "spool" "test_fill could not fill a spool"
+fi
+
+if apt-get remove $apt_opts queue-fs-proc > "$T/remove.log" 2>&1 &&
+    ! dpkg-query -W -f='${Status}' queue-fs-proc 2>/dev/null |
+    grep -q 'ok installed' && [ ! -e "$BIN" ] && [ ! -e "$MAN" ]; then
+	pass "apt-get remove: package and files gone"
+else
+	fail "apt-get remove" "$(tail -5 "$T/remove.log"; ls -l "$BIN" "$MAN" 2>&1)"
+fi
+dpkg --purge queue-fs-proc >/dev/null 2>&1
+
+# ---- make install / uninstall -----------------------------------------
+d="$T/destdir"
+if make -s install DESTDIR="$d" > "$T/make.log" 2>&1 &&
+    [ "$(stat -c %a "$d$BIN" 2>/dev/null)" = 755 ] &&
+    cmp -s "$d$BIN" "$QFP" &&
+    [ "$(stat -c %a "$d/usr/share/man/man8/queue-fs-proc.8" 2>/dev/null)" = 644 ] &&
+    cmp -s "$d/usr/share/man/man8/queue-fs-proc.8" man/queue-fs-proc.8; then
+	pass "make install DESTDIR: helper (0755) and man page (0644) in place"
+else
+	fail "make install" "$(cat "$T/make.log"; find "$d" 2>&1)"
+fi
+if make -s uninstall DESTDIR="$d" > "$T/make.log" 2>&1 &&
+    [ ! -e "$d$BIN" ] && [ ! -e "$d/usr/share/man/man8/queue-fs-proc.8" ]; then
+	pass "make uninstall DESTDIR: both gone"
+else
+	fail "make uninstall" "$(cat "$T/make.log"; find "$d" 2>&1)"
+fi
+d="$T/destdir2"
+if make -s install DESTDIR="$d" PREFIX=/opt/qfp > "$T/make.log" 2>&1 &&
+    [ -x "$d/opt/qfp/libexec/opensmtpd/queue-fs-proc" ] &&
+    [ -f "$d/opt/qfp/share/man/man8/queue-fs-proc.8" ] &&
+    make -s uninstall DESTDIR="$d" PREFIX=/opt/qfp >> "$T/make.log" 2>&1 &&
+    [ ! -e "$d/opt/qfp/libexec/opensmtpd/queue-fs-proc" ]; then
+	pass "make install/uninstall honour PREFIX"
+else
+	fail "PREFIX" "$(cat "$T/make.log"; find "$d" 2>&1)"
+fi
+
+# the tree's build back at the path the end-to-end tests use
+install -D -m 0755 "$QFP" "$BIN"
+if cmp -s "$QFP" "$BIN"; then
+	pass "$BIN is the tree's fresh build again"
+else
+	fail "restore" "$BIN differs from $QFP"
+fi
+
+[ $failures = 0 ]
