@@ -8,8 +8,7 @@ Accepts every transaction and writes it to DIR/NNNNNN.eml as:
     X-Sink-Mail-From: <sender>
     X-Sink-Rcpt-To: <rcpt>          (one line per RCPT TO)
     X-Sink-Session: N
-    <blank line>
-    <the DATA, dot-unstuffed, CRLF kept>
+    <the DATA, dot-unstuffed, CRLF kept: its headers continue the above>
 
 The file is written under a temporary name and renamed, so a reader never
 sees half a message.  The sink exits by itself after --lifetime seconds
@@ -100,7 +99,7 @@ def serve_session(conn, peer, outdir, msgs, sessions):
                     f.write(("X-Sink-Mail-From: %s\r\n" % mail_from).encode("latin-1"))
                     for r in rcpts:
                         f.write(("X-Sink-Rcpt-To: %s\r\n" % r).encode("latin-1"))
-                    f.write(("X-Sink-Session: %d\r\n\r\n" % sid).encode("ascii"))
+                    f.write(("X-Sink-Session: %d\r\n" % sid).encode("ascii"))
                     f.write(b"".join(data))
                     f.flush()
                     os.fsync(f.fileno())

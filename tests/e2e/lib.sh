@@ -1,0 +1,530 @@
+# shellcheck shell=bash
+# Shared set-up for the end-to-end tests: they drive Debian's real smtpd.
+#
+# Source this from a bash script, then call `e2e_init NAME "$@"` first thing.
+# e2e_init re-executes the script inside a private network namespace (only a
+# loopback interface: nothing can leave the machine, DNS fails at once) and a
+# private mount namespace, under an overall deadline, and takes a lock so
+# that two e2e scripts never share smtpd's fixed spool and control socket.
+#
+# Environment (all optional):
+#   QFP_E2E_BACKEND     -B queue=VALUE of the backend under test
+#                       (default fs-proc:-d; "fs" runs smtpd's built-in queue)
+#   QFP_E2E_HELPER      helper binary to test (default: the repository's
+#                       build queue-fs-proc/queue-fs-proc, if present).  If it
+#                       differs from /usr/libexec/opensmtpd/queue-NAME, it is
+#                       bind-mounted there inside the private mount namespace
+#                       only; the system is not changed.
+#   QFP_E2E_PORT        SMTP port smtpd listens on, on 127.0.0.1 (2525)
+#   QFP_E2E_RELAY_PORT  closed loopback port the relay domain goes to (2599)
+#   QFP_E2E_TIMEOUT     overall deadline of one script in seconds (170)
+#   QFP_E2E_USER        unprivileged user that owns the maildir (qfpmail)
+#   QFP_E2E_KEEP=1      keep the work directory (configs, logs, maildir)
+#
+# Report contract: one line "PASS: <name>" or "FAIL: <name>: <why>" per check
+# (counted by tests/run-suite.sh); other output lines start with "#" or "  |".
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+E2E_REPO=$(cd "$E2E_DIR/../.." && pwd)
+
+: "${QFP_E2E_BACKEND:=fs-proc:-d}"
+: "${QFP_E2E_HELPER:=}"
+: "${QFP_E2E_PORT:=2525}"
+: "${QFP_E2E_RELAY_PORT:=2599}"
+: "${QFP_E2E_TIMEOUT:=170}"
+: "${QFP_E2E_USER:=qfpmail}"
+: "${QFP_E2E_KEEP:=0}"
+
+SPOOL=/var/spool/smtpd
+CTL_SOCK=/var/run/smtpd.sock
+LIBEXEC=/usr/libexec/opensmtpd
+LOCKFILE=/run/lock/qfp-e2e.lock
+if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
+
+E2E_NAME=e2e
+E2E_PASSED=0
+E2E_FAILED=0
+WORK=
+CONF=
+MAILDIR=
+SMTPD_PID=
+SMTPD_RUN=0
+SMTPD_LOG=
+SMTPD_BACKEND=
+SMTPD_KIDS=
+SINK_PID=
+SINK_DIR=
+SINK_LOG=
+
+# ---- reporting ---------------------------------------------------------
+
+pass() {	# pass CHECK
+	echo "PASS: $E2E_NAME/$1"
+	E2E_PASSED=$((E2E_PASSED + 1))
+}
+
+fail() {	# fail CHECK WHY
+	echo "FAIL: $E2E_NAME/$1: $2"
+	E2E_FAILED=$((E2E_FAILED + 1))
+}
+
+check() {	# check CHECK WHY-IF-NOT command...
+	local name=$1 why=$2
+	shift 2
+	if "$@"; then pass "$name"; return 0; fi
+	fail "$name" "$why"
+	return 1
+}
+
+note() {
+	echo "# $*"
+}
+
+indent() {	# indent < text: quote a block so it is never read as a result
+	sed 's/^/  | /'
+}
+
+log_tail() {	# log_tail [N]: the last N lines of the current smtpd log
+	local n=${1:-40} f=${SMTPD_LOG:-}
+	[ -n "$f" ] && [ -f "$f" ] || return 0
+	echo "# last $n lines of $f:"
+	tail -n "$n" "$f" | indent
+}
+
+e2e_finish() {	# print the summary and exit 0 iff no check failed
+	stop_sink
+	[ -n "$SMTPD_PID" ] && stop_smtpd
+	note "$E2E_NAME: $E2E_PASSED passed, $E2E_FAILED failed (backend $QFP_E2E_BACKEND)"
+	[ "$E2E_FAILED" -eq 0 ] && exit 0
+	exit 1
+}
+
+# ---- bounded waiting ---------------------------------------------------
+
+wait_until() {	# wait_until SECONDS command...: poll every 0.2 s
+	local secs=$1
+	shift
+	local end=$((SECONDS + secs))
+	while :; do
+		"$@" && return 0
+		[ "$SECONDS" -ge "$end" ] && return 1
+		sleep 0.2
+	done
+}
+
+port_open() {	# port_open PORT: something accepts on 127.0.0.1:PORT
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+port_closed() {
+	! port_open "$1"
+}
+
+# ---- set-up ------------------------------------------------------------
+
+e2e_init() {	# e2e_init NAME "$@"
+	E2E_NAME=$1
+	shift
+	if [ "$(id -u)" != 0 ]; then
+		fail setup "must run as root (smtpd needs it)"
+		exit 1
+	fi
+	if [ "${QFP_E2E_NETNS:-}" != 1 ]; then
+		local script rc
+		script=$(readlink -f "$0")
+		for t in unshare ip smtpd smtpctl swaks timeout flock; do
+			if ! command -v "$t" >/dev/null 2>&1; then
+				fail setup "$t not found (sh tests/deps.sh installs it)"
+				exit 1
+			fi
+		done
+		timeout -k 20 "$QFP_E2E_TIMEOUT" \
+		    unshare -n -m -- env QFP_E2E_NETNS=1 bash "$script" "$@"
+		rc=$?
+		case $rc in
+		124|137)
+			fail deadline "did not finish within ${QFP_E2E_TIMEOUT}s (timeout rc $rc)"
+			rc=1 ;;
+		esac
+		exit $rc
+	fi
+
+	# From here on: inside the private namespaces.
+	trap 'e2e_exit_trap' EXIT
+	trap 'note "terminated"; exit 143' TERM INT HUP
+
+	if ! ip link set lo up; then
+		fail setup "cannot bring up lo in the private network namespace"
+		exit 1
+	fi
+	local links
+	links=$(ip -o link show | wc -l)
+	if [ "$links" != 1 ]; then
+		fail setup "network namespace has $links interfaces, expected only lo; refusing to run"
+		exit 1
+	fi
+	mount --make-rprivate / 2>/dev/null || true
+
+	mkdir -p "$(dirname "$LOCKFILE")"
+	exec 9>"$LOCKFILE"
+	if ! flock -w 60 9; then
+		fail setup "another e2e test holds $LOCKFILE"
+		exit 1
+	fi
+	if [ -S "$CTL_SOCK" ] && smtpctl show status >/dev/null 2>&1; then
+		fail setup "an smtpd outside this test answers on $CTL_SOCK; refusing to touch its spool"
+		exit 1
+	fi
+
+	WORK=$(mktemp -d /tmp/qfp-e2e.XXXXXX) || { fail setup "mktemp"; exit 1; }
+	chmod 0755 "$WORK"
+	ensure_user || exit 1
+	MAILDIR=$WORK/Maildir
+	mkdir -p "$MAILDIR"
+	chown "$QFP_E2E_USER:" "$MAILDIR"
+	chmod 0700 "$MAILDIR"
+	write_conf || exit 1
+	setup_helper || exit 1
+	clean_spool
+	note "backend under test: -B queue=$QFP_E2E_BACKEND; work dir $WORK"
+}
+
+e2e_exit_trap() {
+	local rc=$?
+	trap - EXIT
+	stop_sink
+	if [ -n "$SMTPD_PID" ]; then
+		note "smtpd still running at exit: stopping it"
+		stop_smtpd quiet
+	fi
+	clean_spool
+	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+		if [ "$QFP_E2E_KEEP" = 1 ]; then
+			note "work directory kept: $WORK"
+		else
+			umount "$LIBEXEC" 2>/dev/null
+			rm -rf "$WORK"
+		fi
+	fi
+	exit "$rc"
+}
+
+ensure_user() {	# the unprivileged owner of the maildir, with a real home
+	local home=/var/lib/$QFP_E2E_USER
+	if ! id "$QFP_E2E_USER" >/dev/null 2>&1; then
+		if ! useradd --system --home-dir "$home" \
+		    --shell /usr/sbin/nologin "$QFP_E2E_USER"; then
+			fail setup "cannot create user $QFP_E2E_USER"
+			return 1
+		fi
+		note "created user $QFP_E2E_USER"
+	fi
+	# smtpd looks for ~/.forward: a missing home only makes log noise.
+	home=$(getent passwd "$QFP_E2E_USER" | cut -d: -f6)
+	if [ -n "$home" ] && [ ! -d "$home" ] && [ "$home" != /nonexistent ]; then
+		mkdir -p "$home" && chown "$QFP_E2E_USER:" "$home"
+	fi
+}
+
+clean_spool() {
+	rm -rf "$SPOOL"
+}
+
+write_conf() {
+	CONF=$WORK/smtpd.conf
+	cat >"$WORK/vusers" <<-EOF
+	a@test.local	$QFP_E2E_USER
+	b@test.local	$QFP_E2E_USER
+	c@test.local	$QFP_E2E_USER
+	EOF
+	cat >"$CONF" <<-EOF
+	# generated by tests/e2e/lib.sh
+	table vusers file:$WORK/vusers
+	listen on 127.0.0.1 port $QFP_E2E_PORT
+	action "local" maildir "$MAILDIR" virtual <vusers>
+	action "relay" relay host smtp://127.0.0.1:$QFP_E2E_RELAY_PORT
+	match from any for domain "test.local" action "local"
+	match from any for domain "relay.test" action "relay"
+	EOF
+	if ! smtpd -n -f "$CONF" >"$WORK/conftest.log" 2>&1; then
+		fail setup "smtpd -n rejects the generated configuration"
+		indent <"$WORK/conftest.log"
+		return 1
+	fi
+}
+
+backend_is_builtin() {	# backend_is_builtin VALUE
+	case ${1%%:*} in
+	fs|ram|null) return 0 ;;
+	esac
+	return 1
+}
+
+# Make sure smtpd will find the helper of the backend under test; with a
+# repository build that differs from the installed one, bind-mount a copy of
+# $LIBEXEC holding the build over $LIBEXEC (private mount namespace only).
+setup_helper() {
+	local name=${QFP_E2E_BACKEND%%:*}
+	backend_is_builtin "$QFP_E2E_BACKEND" && return 0
+	local installed=$LIBEXEC/queue-$name helper=$QFP_E2E_HELPER
+	if [ -z "$helper" ] && [ "$name" = fs-proc ] &&
+	    [ -x "$E2E_REPO/queue-fs-proc/queue-fs-proc" ]; then
+		helper=$E2E_REPO/queue-fs-proc/queue-fs-proc
+	fi
+	if [ -n "$helper" ] && ! cmp -s "$helper" "$installed"; then
+		local d=$WORK/libexec
+		mkdir -p "$d"
+		cp -a "$LIBEXEC/." "$d/"
+		install -m 0755 "$helper" "$d/queue-$name"
+		if ! mount --bind "$d" "$LIBEXEC"; then
+			fail setup "cannot bind-mount $helper over $installed"
+			return 1
+		fi
+		note "helper: $helper (bind-mounted as $installed for this test only)"
+	elif [ -n "$helper" ]; then
+		note "helper: $installed (same as $helper)"
+	fi
+	if [ ! -x "$installed" ]; then
+		fail setup "no helper: $installed missing and no build at $E2E_REPO/queue-fs-proc/queue-fs-proc (run make)"
+		return 1
+	fi
+}
+
+# ---- processes ---------------------------------------------------------
+
+descendants() {	# descendants PID: every live descendant of PID, one per line
+	ps -e -o pid=,ppid= 2>/dev/null | awk -v root="$1" '
+		{ parent[$1] = $2 }
+		END {
+			for (p in parent) {
+				q = parent[p]; n = 0
+				while (q != "" && q != 0 && q != root && n++ < 64)
+					q = parent[q]
+				if (q == root) print p
+			}
+		}'
+}
+
+proc_alive() {	# proc_alive PID: exists and is not a zombie
+	local st
+	[ -r "/proc/$1/stat" ] || return 1
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+proc_dead() {
+	! proc_alive "$1"
+}
+
+pid_args() {
+	tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null
+}
+
+helper_pid() {	# the queue helper among smtpd's descendants ("queue-proc ARG")
+	local p
+	for p in $(descendants "$SMTPD_PID"); do
+		case $(pid_args "$p") in
+		queue-proc*) echo "$p"; return 0 ;;
+		esac
+	done
+	return 1
+}
+
+smtpd_ready() {
+	port_open "$QFP_E2E_PORT" && smtpctl show status >/dev/null 2>&1
+}
+
+# start_smtpd BACKEND [CHECK [SMTPD-ARGS...]]: smtpd -d with -B queue=BACKEND
+# (and SMTPD-ARGS, e.g. -P mta), in the background, logging to
+# $WORK/smtpd-N.log; waits (bounded) until it listens and answers on the
+# control socket.  Reports CHECK (default "start").
+start_smtpd() {
+	local backend=$1 what=${2:-start}
+	shift 2 2>/dev/null || shift $#
+	SMTPD_RUN=$((SMTPD_RUN + 1))
+	SMTPD_LOG=$WORK/smtpd-$SMTPD_RUN.log
+	SMTPD_BACKEND=$backend
+	if port_open "$QFP_E2E_PORT"; then
+		fail "$what" "port 127.0.0.1:$QFP_E2E_PORT already in use"
+		return 1
+	fi
+	smtpd -d -f "$CONF" -B "queue=$backend" "$@" >"$SMTPD_LOG" 2>&1 </dev/null &
+	SMTPD_PID=$!
+	local end=$((SECONDS + 20))
+	while ! smtpd_ready; do
+		if proc_dead "$SMTPD_PID"; then
+			wait "$SMTPD_PID" 2>/dev/null
+			fail "$what" "smtpd -B queue=$backend exited during start-up (rc $?)"
+			SMTPD_PID=
+			log_tail 30
+			return 1
+		fi
+		if [ "$SECONDS" -ge "$end" ]; then
+			fail "$what" "smtpd -B queue=$backend not ready within 20s"
+			log_tail 30
+			stop_smtpd quiet
+			return 1
+		fi
+		sleep 0.2
+	done
+	SMTPD_KIDS=$(descendants "$SMTPD_PID" | tr '\n' ' ')
+	if backend_is_builtin "$backend"; then
+		pass "$what"
+	else
+		local hp
+		if hp=$(helper_pid); then
+			pass "$what"
+			note "smtpd pid $SMTPD_PID, helper pid $hp: $(pid_args "$hp")"
+		else
+			fail "$what" "smtpd runs but no 'queue-proc' helper process among its children"
+			log_tail 30
+			return 1
+		fi
+	fi
+	return 0
+}
+
+# stop_smtpd [quiet]: SIGTERM the recorded pid, bounded wait, SIGKILL as a
+# last resort; then every process it had started must be gone too.  Unless
+# quiet, reports "<run>/stop" and "<run>/log-clean" checks.
+stop_smtpd() {
+	local quiet=${1:-} pid=$SMTPD_PID tag="run$SMTPD_RUN-${SMTPD_BACKEND%%:*}"
+	[ -n "$pid" ] || return 0
+	local ok=1 why="" kids p
+	kids="$SMTPD_KIDS $(descendants "$pid" | tr '\n' ' ')"
+	if proc_dead "$pid"; then
+		ok=0; why="smtpd had exited by itself before being stopped"
+	else
+		kill -TERM "$pid" 2>/dev/null
+		if ! wait_until 15 proc_dead "$pid"; then
+			ok=0; why="smtpd pid $pid still alive 15s after SIGTERM; killed"
+			kill -KILL "$pid" 2>/dev/null
+			wait_until 5 proc_dead "$pid"
+		fi
+	fi
+	wait "$pid" 2>/dev/null
+	SMTPD_PID=
+	local left=""
+	for p in $kids; do
+		if ! wait_until 10 proc_dead "$p"; then
+			left="$left $p($(pid_args "$p"))"
+			kill -KILL "$p" 2>/dev/null
+		fi
+	done
+	if [ -n "$left" ]; then
+		ok=0; why="${why:+$why; }processes survived smtpd:$left"
+	fi
+	# Wait until the control socket is closed, so the next start is clean.
+	wait_until 5 eval '! smtpctl show status >/dev/null 2>&1'
+	[ "$quiet" = quiet ] && return 0
+	if ! backend_is_builtin "$SMTPD_BACKEND"; then
+		grep -E '^stats: ' "$SMTPD_LOG" | sed 's/^/# /'
+	fi
+	if [ $ok = 1 ]; then
+		pass "$tag/stop"
+	else
+		fail "$tag/stop" "$why"
+		log_tail 30
+	fi
+	local bad
+	bad=$(grep -E -i 'fatal|lost child|abnormally|terminated; signal|queue-proc.*(error|fail)' "$SMTPD_LOG" | head -5)
+	if [ -z "$bad" ]; then
+		pass "$tag/log-clean"
+	else
+		fail "$tag/log-clean" "smtpd log has error lines: $(echo "$bad" | head -1)"
+		log_tail 40
+	fi
+}
+
+# ---- queue -------------------------------------------------------------
+
+queue_list() {	# smtpctl show queue; fails if smtpctl does
+	smtpctl show queue 2>"$WORK/smtpctl.err"
+}
+
+queue_evpids() {	# sorted evpids listed by smtpctl show queue
+	local out
+	out=$(queue_list) || return 1
+	[ -n "$out" ] || return 0
+	echo "$out" | cut -d'|' -f1 | sort
+}
+
+queue_count() {
+	local l
+	l=$(queue_evpids) || { echo -1; return 1; }
+	if [ -z "$l" ]; then echo 0; else echo "$l" | wc -l; fi
+}
+
+queue_empty() {
+	local out
+	out=$(queue_list) || return 1
+	[ -z "$out" ]
+}
+
+queue_has() {	# queue_has N: at least N envelopes listed
+	[ "$(queue_count)" -ge "$1" ]
+}
+
+spool_messages() {	# message directories in the fs-layout spool
+	find "$SPOOL/queue" -mindepth 2 -maxdepth 2 -type d 2>/dev/null | sort
+}
+
+# ---- mail --------------------------------------------------------------
+
+# send_mail TO-LIST MESSAGE-ID SUBJECT: one message over SMTP with swaks.
+send_mail() {
+	local to=$1 mid=$2 subj=$3 out
+	out=$(swaks --server "127.0.0.1:$QFP_E2E_PORT" --timeout 20 \
+	    --from sender@sender.test --to "$to" \
+	    --header "Message-Id: <$mid>" --header "Subject: $subj" \
+	    --add-header "X-QFP-E2E: $mid" \
+	    --body "e2e test message $mid" 2>&1)
+	local rc=$?
+	if [ $rc != 0 ]; then
+		echo "# swaks to $to ($mid) exited $rc:"
+		echo "$out" | tail -8 | indent
+	fi
+	return $rc
+}
+
+header_of() {	# header_of FILE NAME: value of the first header NAME
+	awk -v h="$2" 'BEGIN { h = tolower(h) ":" }
+		/^\r?$/ { exit }
+		tolower(substr($0, 1, length(h))) == h {
+			v = substr($0, length(h) + 1); sub(/^[ \t]+/, "", v);
+			sub(/\r$/, "", v); print v; exit }' "$1"
+}
+
+# ---- SMTP sink ---------------------------------------------------------
+
+start_sink() {	# start_sink PORT DIR LIFETIME
+	SINK_DIR=$2
+	SINK_LOG=$WORK/sink.log
+	mkdir -p "$SINK_DIR"
+	"$PYTHON" "$E2E_DIR/smtp-sink.py" --port "$1" --dir "$SINK_DIR" \
+	    --lifetime "$3" >"$SINK_LOG" 2>&1 </dev/null &
+	SINK_PID=$!
+	if ! wait_until 10 port_open "$1"; then
+		echo "# sink did not start:"
+		indent <"$SINK_LOG"
+		stop_sink
+		return 1
+	fi
+}
+
+stop_sink() {
+	[ -n "$SINK_PID" ] || return 0
+	kill -TERM "$SINK_PID" 2>/dev/null
+	wait_until 5 proc_dead "$SINK_PID" || kill -KILL "$SINK_PID" 2>/dev/null
+	wait "$SINK_PID" 2>/dev/null
+	SINK_PID=
+}
+
+# Resume every route smtpd disabled after failed connections, so that a
+# "schedule all" is not held back by a route penalty.
+resume_routes() {
+	local id
+	for id in $(smtpctl show routes 2>/dev/null | awk '{ sub(/\.$/, "", $1); print $1 }' | grep -E '^[0-9]+$'); do
+		smtpctl resume route "$id" >/dev/null 2>&1
+	done
+}

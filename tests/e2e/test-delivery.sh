@@ -1,0 +1,92 @@
+#!/bin/bash
+# End-to-end: 20 messages x 3 local recipients through the real smtpd with the
+# backend under test ($QFP_E2E_BACKEND, default fs-proc:-d); every
+# (message, recipient) pair delivered to the maildir exactly once, then the
+# queue is empty and the spool holds no message.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init delivery "$@"
+
+NMSG=20
+RCPTS="a@test.local b@test.local c@test.local"
+NRCPT=3
+TOTAL=$((NMSG * NRCPT))
+TAG=$$-$RANDOM
+
+start_smtpd "$QFP_E2E_BACKEND" start || e2e_finish
+
+# -- send ------------------------------------------------------------------
+sent=0
+for i in $(seq 1 $NMSG); do
+	send_mail "a@test.local,b@test.local,c@test.local" \
+	    "qfp-$TAG-$i@e2e.test" "delivery test $TAG message $i" &&
+	    sent=$((sent + 1))
+done
+check accepted "smtpd accepted $sent of $NMSG messages" [ $sent = $NMSG ]
+
+# -- wait for the deliveries -------------------------------------------------
+maildir_count() {
+	find "$MAILDIR/new" "$MAILDIR/cur" -type f 2>/dev/null | wc -l
+}
+delivered() {
+	[ "$(maildir_count)" -ge $TOTAL ] && queue_empty
+}
+if wait_until 60 delivered; then
+	pass delivered-in-time
+else
+	fail delivered-in-time "after 60s: $(maildir_count) of $TOTAL files in the maildir, $(queue_count) envelopes queued"
+	log_tail 30
+fi
+sleep 1	# anything late would show up now
+
+# -- the maildir -------------------------------------------------------------
+n=$(maildir_count)
+check maildir-count "maildir has $n files, expected $TOTAL" [ "$n" = $TOTAL ]
+ntmp=$(find "$MAILDIR/tmp" -type f 2>/dev/null | wc -l)
+check maildir-tmp-empty "maildir tmp/ holds $ntmp files" [ "$ntmp" = 0 ]
+
+expected=$WORK/expected.pairs
+got=$WORK/got.pairs
+for i in $(seq 1 $NMSG); do
+	for r in $RCPTS; do
+		echo "qfp-$TAG-$i@e2e.test $r"
+	done
+done | sort >"$expected"
+: >"$got"
+find "$MAILDIR/new" "$MAILDIR/cur" -type f 2>/dev/null | while read -r f; do
+	mid=$(header_of "$f" X-QFP-E2E)
+	rcpt=$(header_of "$f" Delivered-To)
+	echo "${mid:-?} ${rcpt:-?}"
+done | sort >"$got"
+
+dups=$(uniq -d "$got")
+check no-duplicates "pairs delivered more than once: $(echo "$dups" | tr "\n" " " | head -c 300)" [ -z "$dups" ]
+missing=$(comm -23 "$expected" <(sort -u "$got"))
+check all-pairs-delivered "$(echo "$missing" | grep -c .) pairs missing, e.g. $(echo "$missing" | head -3 | tr '\n' ';')" [ -z "$missing" ]
+extra=$(comm -13 "$expected" <(sort -u "$got"))
+check no-unexpected-files "unexpected deliveries: $(echo "$extra" | head -3 | tr '\n' ';')" [ -z "$extra" ]
+
+# Each delivered file carries the body that was sent.
+badbody=0
+while read -r f; do
+	mid=$(header_of "$f" X-QFP-E2E)
+	[ -n "$mid" ] && grep -q "^e2e test message $mid" "$f" || badbody=$((badbody + 1))
+done < <(find "$MAILDIR/new" "$MAILDIR/cur" -type f 2>/dev/null)
+check bodies-intact "$badbody delivered files do not carry their message's body" [ $badbody = 0 ]
+
+# -- the queue ---------------------------------------------------------------
+out=$(queue_list)
+rc=$?
+check queue-empty "smtpctl show queue (rc $rc) printed: $(echo "$out" | head -3)" \
+    [ "$rc:$out" = "0:" ]
+
+nd=$(grep -c 'mda delivery.*result=Ok stat=Delivered' "$SMTPD_LOG")
+check log-deliveries "smtpd logged $nd successful deliveries, expected $TOTAL" [ "$nd" = $TOTAL ]
+
+stop_smtpd
+
+left=$(spool_messages)
+check spool-clean "message directories left in $SPOOL/queue: $(echo "$left" | tr "\n" " " | head -c 200)" [ -z "$left" ]
+inc=$(find "$SPOOL/incoming" -mindepth 1 2>/dev/null | head -3)
+check incoming-clean "left in $SPOOL/incoming: $inc" [ -z "$inc" ]
+
+e2e_finish
