@@ -124,35 +124,47 @@ open_regular(int dirfd, const char *path)
 }
 
 /*
- * Read a whole envelope file into buf.  Returns its length, 0 for an
- * empty file, -1 with errno EFBIG when it is larger than size.
+ * Read the whole envelope file dirfd/path into buf.  Returns its length,
+ * or -1 with errno: ENOENT, ELOOP (a symlink), EINVAL (not a regular
+ * file), ENODATA (empty), EFBIG (larger than size), or an I/O error.
  */
 ssize_t
-read_envelope(int fd, char *buf, size_t size)
+load_envelope(int dirfd, const char *path, char *buf, size_t size)
 {
 	size_t	got = 0;
 	ssize_t	n;
+	char	extra;
+	int	fd, saved;
 
+	if ((fd = open_regular(dirfd, path)) == -1)
+		return -1;
 	for (;;) {
 		/* one byte past size tells "too large" from "exactly size" */
-		char	extra;
 		struct iovec iov[2] = {
 			{ buf + got, size - got }, { &extra, 1 }
 		};
 
-		n = readv(fd, iov, 2);
-		if (n == -1 && errno == EINTR)
+		if ((n = readv(fd, iov, 2)) == -1 && errno == EINTR)
 			continue;
-		if (n == -1)
-			return -1;
-		if (n == 0)
-			return (ssize_t)got;
+		if (n <= 0)
+			break;
 		got += (size_t)n;
 		if (got > size) {
+			n = -1;
 			errno = EFBIG;
-			return -1;
+			break;
 		}
 	}
+	saved = errno;
+	close(fd);
+	errno = saved;
+	if (n == -1)
+		return -1;
+	if (got == 0) {
+		errno = ENODATA;
+		return -1;
+	}
+	return (ssize_t)got;
 }
 
 int

@@ -530,22 +530,12 @@ store_envelope_load(struct store *s, uint64_t evpid, char *buf, size_t size)
 {
 	char	path[STORE_MSGDIR_LEN + 1 + STORE_EVPNAME_LEN];
 	ssize_t	n;
-	int	fd;
 
 	msgdir_name(evpid >> 32, path);
 	path[STORE_MSGDIR_LEN - 1] = '/';
 	evp_name(evpid, path + STORE_MSGDIR_LEN);
-	if ((fd = open_regular(s->queue_fd, path)) == -1) {
+	if ((n = load_envelope(s->queue_fd, path, buf, size)) == -1) {
 		log_open_failure("envelope load", evpid);
-		return 0;
-	}
-	n = read_envelope(fd, buf, size);
-	close(fd);
-	if (n <= 0) {
-		if (n == 0)
-			errno = ENODATA;
-		log_warn("warn: queue-fs-proc: envelope load %016llx",
-		    (unsigned long long)evpid);
 		return 0;
 	}
 	return (size_t)n;

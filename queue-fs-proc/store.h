@@ -59,7 +59,7 @@ void	msgdir_name(uint32_t msgid, char buf[STORE_MSGDIR_LEN]);
 void	evp_name(uint64_t evpid, char buf[STORE_EVPNAME_LEN]);
 int	open_dir(int dirfd, const char *path);
 int	open_regular(int dirfd, const char *path);
-ssize_t	read_envelope(int fd, char *buf, size_t size);
+ssize_t	load_envelope(int dirfd, const char *path, char *buf, size_t size);
 int	msgdir_remove(struct store *, int parent_fd, const char *name);
 int	msgdir_quarantine(struct store *, int parent_fd, const char *name);
 int	store_sync_fd(struct store *, int fd);

@@ -175,22 +175,11 @@ serve_envelope(struct walk *w, const char *name, uint64_t *evpid,
     char *buf, size_t size)
 {
 	ssize_t	n;
-	int	fd;
 
-	if ((fd = open_regular(dirfd(w->msg), name)) == -1) {
-		if (errno == ENOENT)	/* deleted since the readdir */
-			return 0;
-		log_warn("warn: queue-fs-proc: walk: skipping queue/%s/%08x/%s",
-		    w->bucket_name, w->msgid, name);
-		return 0;
-	}
-	n = read_envelope(fd, buf, size);
-	close(fd);
-	if (n <= 0) {
-		if (n == 0)
-			errno = ENODATA;
-		log_warn("warn: queue-fs-proc: walk: skipping queue/%s/%08x/%s",
-		    w->bucket_name, w->msgid, name);
+	if ((n = load_envelope(dirfd(w->msg), name, buf, size)) == -1) {
+		if (errno != ENOENT)	/* ENOENT: deleted since readdir */
+			log_warn("warn: queue-fs-proc: walk: skipping "
+			    "queue/%s/%08x/%s", w->bucket_name, w->msgid, name);
 		return 0;
 	}
 	*evpid = strtoull(name, NULL, 16);
