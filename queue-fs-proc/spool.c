@@ -1,13 +1,14 @@
 /*
  * Spool set-up and privilege drop.  Facts kept from the built-in queue
  * (queue_fs.c, util.c): queue/ and incoming/ are owned by the queue user
- * and group 0 with mode 0700, the spool itself by root; incoming/ is
- * renamed to purge/<random> at start, since unfinished messages die with
- * the process that received them.
+ * and group 0 with mode 0700, the spool itself by root; what incoming/
+ * holds at start goes to purge/, since unfinished messages die with the
+ * process that received them.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -100,28 +101,54 @@ ensure_dir(int spool, const char *spath, const char *name, uid_t uid,
 	return check_dir(spool, name, path, uid, gid, 0700, 0);
 }
 
-/* Move incoming/ out of service into purge/, as smtpd's fs queue does. */
+/*
+ * Move what incoming/ holds, the unfinished messages of the previous
+ * run, into purge/, where smtpd removes it.  The built-in queue renames
+ * incoming/ itself and makes a new one; moving the entries instead
+ * needs no new inode, so a full file system cannot stop the start.
+ */
 static int
 purge_incoming(int spool, const char *spath)
 {
-	char	dest[32];
-	int	i;
+	struct dirent	*dp;
+	DIR		*dir;
+	char		 dest[300];
+	int		 ifd, pfd, i, r, moved = 0, ret = 0;
 
-	for (i = 0; i < 20; i++) {
-		snprintf(dest, sizeof(dest), "purge/%u", arc4random());
-		if (renameat(spool, "incoming", spool, dest) == 0) {
-			log_debug("debug: queue-fs-proc: moved incoming/ to %s",
-			    dest);
-			return 0;
-		}
-		if (errno == ENOENT)
-			return 0;
-		if (errno != EEXIST && errno != ENOTEMPTY)
-			break;
+	if ((pfd = openat(spool, "purge", O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return -1;
+	if ((ifd = openat(spool, "incoming", O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1 || (dir = fdopendir(ifd)) == NULL) {
+		if (ifd != -1)
+			close(ifd);
+		close(pfd);
+		return -1;
 	}
-	log_warn("warn: queue-fs-proc: cannot move %s/incoming to purge/",
-	    spath);
-	return -1;
+	while ((dp = readdir(dir)) != NULL) {
+		if (strcmp(dp->d_name, ".") == 0 || strcmp(dp->d_name, "..") == 0)
+			continue;
+		for (i = 0, r = -1; i < 20 && r == -1; i++) {
+			snprintf(dest, sizeof(dest), "incoming.%u.%.255s",
+			    arc4random(), dp->d_name);
+			r = renameat2(ifd, dp->d_name, pfd, dest,
+			    RENAME_NOREPLACE);
+			if (r == -1 && errno != EEXIST)
+				break;
+		}
+		if (r == -1) {
+			log_warn("warn: queue-fs-proc: cannot move "
+			    "%s/incoming/%s to purge/", spath, dp->d_name);
+			ret = -1;
+		} else
+			moved++;
+	}
+	closedir(dir);
+	close(pfd);
+	if (moved)
+		log_info("info: queue-fs-proc: moved %d unfinished item(s) of "
+		    "incoming/ to purge/", moved);
+	return ret;
 }
 
 /*
@@ -144,9 +171,9 @@ spool_prepare(const char *path, const struct spool_user *u, int privileged)
 		return -1;
 	}
 	if (ensure_dir(fd, path, "purge", uid, gid, privileged) == -1 ||
-	    purge_incoming(fd, path) == -1 ||
 	    ensure_dir(fd, path, "queue", uid, gid, privileged) == -1 ||
 	    ensure_dir(fd, path, "incoming", uid, gid, privileged) == -1 ||
+	    purge_incoming(fd, path) == -1 ||
 	    ensure_dir(fd, path, "corrupt", uid, gid, privileged) == -1) {
 		close(fd);
 		return -1;

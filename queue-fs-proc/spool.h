@@ -2,7 +2,7 @@
  * Start-up on the spool, as root, before any request is read: check or
  * create queue/, incoming/ and corrupt/ exactly as the built-in queue
  * wants them (owner the queue user, group root, mode 0700), move the
- * leftovers of incoming/ to purge/ where smtpd clears them, then chroot
+ * what incoming/ holds to purge/ where smtpd clears it, then chroot
  * into the spool and become the queue user for good.
  */
 #ifndef QFP_SPOOL_H

@@ -7,10 +7,10 @@
  *   a name that is not a bucket, message or envelope name: skipped, logged;
  *   a symlink, FIFO or other non-regular file: never opened, logged;
  *   an empty, unreadable or too large envelope: skipped, logged;
- *   a message directory without its message file: its envelopes cannot
- *     be delivered, so it is moved to corrupt/ for the administrator;
  *   a message directory without envelopes: what an interrupted deletion
- *     leaves behind; the deletion is finished.
+ *     leaves behind (with or without its message file); it is finished;
+ *   a message directory with envelopes but no message file: they cannot
+ *     be delivered, so it is moved to corrupt/ for the administrator.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -110,20 +110,21 @@ enter_message(struct store *s, struct walk *w, const char *name)
 		return NULL;
 	}
 	dfd = dirfd(d);
-	if (fstatat(dfd, "message", &sb, AT_SYMLINK_NOFOLLOW) == -1 ||
-	    !S_ISREG(sb.st_mode)) {
-		closedir(d);
-		log_warnx("warn: queue-fs-proc: walk: queue/%s/%s has no "
-		    "message file", w->bucket_name, name);
-		msgdir_quarantine(s, bfd, name);
-		return NULL;
-	}
+	/* no envelopes: an interrupted deletion, message file or not */
 	if ((has = has_envelopes(dfd, w->msgid)) == 0) {
 		closedir(d);
 		log_info("info: queue-fs-proc: walk: queue/%s/%s has no "
 		    "envelopes left, finishing its deletion", w->bucket_name,
 		    name);
 		msgdir_remove(s, bfd, name);
+		return NULL;
+	}
+	if (fstatat(dfd, "message", &sb, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISREG(sb.st_mode)) {
+		closedir(d);
+		log_warnx("warn: queue-fs-proc: walk: queue/%s/%s has no "
+		    "message file", w->bucket_name, name);
+		msgdir_quarantine(s, bfd, name);
 		return NULL;
 	}
 	return d;

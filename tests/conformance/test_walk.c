@@ -294,18 +294,26 @@ test_last_delete_after_restart(void **state)
 	assert_alive(q);
 }
 
-/* Is there a purge/<dir>/<name>? */
+/*
+ * Was incoming/<name> moved into purge/?  It goes there as
+ * purge/incoming.<random>.<name>, with its contents.
+ */
 static int
-purged(struct qfp *q, const char *name)
+purged(struct qfp *q, const char *name, const char *inside)
 {
 	struct dirent	*dp;
 	DIR		*d;
+	size_t		 nlen = strlen(name), len;
 	int		 found = 0;
 
 	assert_non_null(d = opendir(spool_path(q, "purge")));
-	while (!found && (dp = readdir(d)) != NULL)
-		found = dp->d_name[0] != '.' &&
-		    spool_exists(q, "purge/%s/%s", dp->d_name, name);
+	while (!found && (dp = readdir(d)) != NULL) {
+		len = strlen(dp->d_name);
+		found = strncmp(dp->d_name, "incoming.", 9) == 0 &&
+		    len > nlen && dp->d_name[len - nlen - 1] == '.' &&
+		    strcmp(dp->d_name + len - nlen, name) == 0 &&
+		    spool_exists(q, "purge/%s/%s", dp->d_name, inside);
+	}
 	closedir(d);
 	return found;
 }
@@ -317,7 +325,7 @@ test_incoming_purged(void **state)
 	struct qfp	*q = *state;
 	uint64_t	 evpids[2], evpid;
 	uint32_t	 msgid, inmsgid;
-	char		 buf[256], name[16];
+	char		 buf[256], name[16], evpname[17];
 	int		 fd;
 
 	msgid = make_message(q, "queued\n", 2, evpids);
@@ -331,7 +339,8 @@ test_incoming_purged(void **state)
 	qfp_start_init(q);
 	assert_int_equal(spool_count(q, "incoming"), 0);
 	snprintf(name, sizeof(name), "%08x", inmsgid);
-	assert_true(purged(q, name));
+	snprintf(evpname, sizeof(evpname), "%016llx", (unsigned long long)evpid);
+	assert_true(purged(q, name, evpname));
 	/* the message is dead for the new daemon; queued mail is not */
 	fd = tmp_message("x", 1);
 	assert_int_equal(pq_message_commit(&q->c, inmsgid, fd), 0);
