@@ -1,0 +1,579 @@
+/*
+ * Helper of the durability scripts (test-ordering.sh, test-fulldisk.sh).
+ *
+ *   dtool lifecycle WORKDIR TRACE [OPTS]
+ *	run the daemon under strace (trace written to TRACE) through one
+ *	lifecycle: MESSAGE_CREATE, 3 ENVELOPE_CREATE while incoming,
+ *	MESSAGE_COMMIT, ENVELOPE_CREATE on the committed message,
+ *	ENVELOPE_UPDATE, ENVELOPE_DELETE x 4.
+ *   dtool count NRCPT NMSG WORKDIR TRACE [OPTS]
+ *	the same under strace for NMSG messages of NRCPT envelopes each:
+ *	accept them all (create, envelopes, commit), then deliver them
+ *	(delete every envelope).
+ *   dtool fulldisk DIR RESERVE KIND
+ *	the full-disk test on the (small, fresh) file system mounted at
+ *	DIR; daemon option -r RESERVE (none for 5, the default); KIND
+ *	"space" (64 KB messages, 2 envelopes) or "inodes" (100-byte ones).
+ *
+ * OPTS are extra daemon options ("-S none").  Each prints one line per
+ * request; lifecycle and count exit 1 unless every answer was r = 1.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dur.h"
+
+#define STRACE_SET	"recvmsg,sendmsg,read,write,pwrite64,writev,pwritev," \
+			"pwritev2,copy_file_range,sendfile,splice,fsync," \
+			"fdatasync,syncfs,sync,sync_file_range,msync,rename," \
+			"renameat,renameat2,unlink,unlinkat,rmdir,mkdir," \
+			"mkdirat,link,linkat,open,openat,openat2,creat," \
+			"execve,close"
+
+static int	bad;
+
+static void
+say(const char *what, int r)
+{
+	printf("  %-32s r = %d\n", what, r);
+	if (r != 1)
+		bad++;
+}
+
+static int
+start_traced(struct dd *d, const char *workdir, const char *trace,
+    const char *opts)
+{
+	if (dd_init(d, workdir, 0, opts) == -1)
+		return -1;
+	snprintf(d->strace, sizeof(d->strace), "-f -tt -y -x -s 64 -o %s "
+	    "-e trace=%s", trace, STRACE_SET);
+	if (dd_start_init(d) == -1) {
+		printf("  daemon under strace does not answer INIT\n");
+		log_tail(d->log, 10);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+finish(struct dd *d)
+{
+	int	st = dd_stop(d);
+
+	if (st != 0) {
+		printf("  daemon (under strace) ended with status 0x%x\n", st);
+		log_tail(d->log, 10);
+		bad++;
+	}
+	dd_cleanup(d);
+	return bad ? 1 : 0;
+}
+
+static int
+lifecycle(int argc, char **argv)
+{
+	struct dd	 d;
+	char		 evp[256], buf[PQ_EVP_MAX], body[5000];
+	uint64_t	 e[4];
+	uint32_t	 msgid = 0;
+	int		 i, fd, r;
+
+	if (argc < 4)
+		return 2;
+	if (start_traced(&d, argv[2], argv[3], argc > 4 ? argv[4] : "") == -1)
+		return 1;
+	say("MESSAGE_CREATE", pq_message_create(&d.c, &msgid));
+	for (i = 0; i < 3; i++) {
+		snprintf(evp, sizeof(evp), "envelope %d of %08x", i, msgid);
+		say("ENVELOPE_CREATE (incoming)", pq_envelope_create(&d.c,
+		    msgid, evp, strlen(evp), &e[i]));
+	}
+	memset(body, 'm', sizeof(body));
+	fd = msg_tmpfile(d.dir, body, sizeof(body));
+	say("MESSAGE_COMMIT", pq_message_commit(&d.c, msgid, fd));
+	close(fd);
+	snprintf(evp, sizeof(evp), "envelope 3 of %08x", msgid);
+	say("ENVELOPE_CREATE (committed)", pq_envelope_create(&d.c, msgid,
+	    evp, strlen(evp), &e[3]));
+	snprintf(evp, sizeof(evp), "envelope 0 of %08x, updated", msgid);
+	say("ENVELOPE_UPDATE", pq_envelope_update(&d.c, e[0], evp,
+	    strlen(evp)));
+	r = pq_envelope_load(&d.c, e[0], buf, sizeof(buf));
+	say("ENVELOPE_LOAD", r == (int)strlen(evp) &&
+	    memcmp(buf, evp, strlen(evp)) == 0);
+	for (i = 0; i < 4; i++)
+		say("ENVELOPE_DELETE", pq_envelope_delete(&d.c, e[i]));
+	printf("  msgid %08x\n", msgid);
+	return finish(&d);
+}
+
+static int
+count(int argc, char **argv)
+{
+	struct dd	 d;
+	char		 evp[1024], body[8192];
+	uint64_t	*e;
+	uint32_t	*ids;
+	int		 nrcpt, nmsg, i, j, fd, rbad = 0;
+
+	if (argc < 6)
+		return 2;
+	nrcpt = atoi(argv[2]);
+	nmsg = atoi(argv[3]);
+	if (nrcpt < 1 || nmsg < 1)
+		return 2;
+	e = calloc((size_t)(nrcpt * nmsg), sizeof(*e));
+	ids = calloc((size_t)nmsg, sizeof(*ids));
+	if (start_traced(&d, argv[4], argv[5], argc > 6 ? argv[6] : "") == -1)
+		return 1;
+	memset(body, 'b', sizeof(body));
+	memset(evp, 'e', sizeof(evp));
+	for (i = 0; i < nmsg; i++) {
+		if (pq_message_create(&d.c, &ids[i]) != 1)
+			rbad++;
+		for (j = 0; j < nrcpt; j++)
+			if (pq_envelope_create(&d.c, ids[i], evp,
+			    sizeof(evp), &e[i * nrcpt + j]) != 1)
+				rbad++;
+		fd = msg_tmpfile(d.dir, body, sizeof(body));
+		if (pq_message_commit(&d.c, ids[i], fd) != 1)
+			rbad++;
+		close(fd);
+	}
+	for (i = 0; i < nmsg; i++)
+		for (j = 0; j < nrcpt; j++)
+			if (pq_envelope_delete(&d.c, e[i * nrcpt + j]) != 1)
+				rbad++;
+	printf("  %d messages of %d recipients accepted and delivered, "
+	    "%d requests failed\n", nmsg, nrcpt, rbad);
+	bad += rbad;
+	free(e);
+	free(ids);
+	return finish(&d);
+}
+
+/* ---- full disk -------------------------------------------------------- */
+
+struct fmsg {
+	uint32_t	 id;
+	uint64_t	 e[2];
+	int		 nev;
+	char		*body;
+	size_t		 blen;
+	char		 evp[2][300];
+};
+
+#define FMAX	2000
+
+static struct fmsg	fm[FMAX];
+static int		nfm;
+/* check group names: fulldisk-rR-KIND-what */
+static char		g_intact[64], g_no_partial[64], g_rollback[64];
+static char		g_recovers[64], g_restart_full[64], g_name[40];
+
+static void
+fcheck(int ok, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+fcheck(int ok, const char *name, const char *fmt, ...)
+{
+	char	buf[512];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	check(ok, name, "%s", buf);
+}
+
+static int
+fd_equals(int fd, const char *want, size_t len)
+{
+	size_t	 got;
+	char	*buf;
+	int	 ok;
+
+	if (fd < 0)
+		return 0;
+	buf = fd_read_all(fd, &got);
+	close(fd);
+	ok = buf != NULL && got == len && memcmp(buf, want, len) == 0;
+	free(buf);
+	return ok;
+}
+
+/* Every acknowledged message and envelope is intact. */
+static void
+check_all(struct dd *d, const char *name)
+{
+	char	buf[PQ_EVP_MAX];
+	int	i, k, r;
+
+	for (i = 0; i < nfm; i++) {
+		fcheck(fd_equals(pq_message_fd_r(&d->c, fm[i].id), fm[i].body,
+		    fm[i].blen), name, "message %08x not intact", fm[i].id);
+		for (k = 0; k < fm[i].nev; k++) {
+			r = pq_envelope_load(&d->c, fm[i].e[k], buf,
+			    sizeof(buf));
+			fcheck(r == (int)strlen(fm[i].evp[k]) &&
+			    memcmp(buf, fm[i].evp[k], (size_t)r) == 0, name,
+			    "envelope %016llx not intact (%d)",
+			    (unsigned long long)fm[i].e[k], r);
+		}
+	}
+}
+
+static int
+answered(int r)
+{
+	return r == 0 || r == 1;
+}
+
+/*
+ * Try one whole message; returns 1 accepted, 0 refused somewhere (and
+ * rolled back), -1 protocol failure.  what: which request refused.
+ */
+static int
+try_message(struct dd *d, const char *tmpdir, size_t blen, int nev,
+    const char **what)
+{
+	struct fmsg	*m = &fm[nfm];
+	uint32_t	 id;
+	int		 r, fd, k;
+
+	*what = "MESSAGE_CREATE";
+	if ((r = pq_message_create(&d->c, &id)) != 1) {
+		if (r == 0)
+			fcheck(count_entries(spath(d, "incoming")) == 0,
+			    g_rollback, "a refused MESSAGE_CREATE "
+			    "left %d entries in incoming/",
+			    count_entries(spath(d, "incoming")));
+		return answered(r) ? 0 : -1;
+	}
+	memset(m, 0, sizeof(*m));
+	m->id = id;
+	for (k = 0; k < nev; k++) {
+		snprintf(m->evp[k], sizeof(m->evp[k]), "envelope %d of "
+		    "%08x: %0200d", k, id, k);
+		*what = "ENVELOPE_CREATE";
+		r = pq_envelope_create(&d->c, id, m->evp[k],
+		    strlen(m->evp[k]), &m->e[k]);
+		if (r != 1)
+			goto refused;
+		m->nev++;
+	}
+	m->blen = blen;
+	if ((m->body = malloc(blen)) == NULL)
+		return -1;
+	rnd_fill(m->body, blen);
+	if ((fd = msg_tmpfile(tmpdir, m->body, blen)) == -1) {
+		printf("  cannot write a temporary message in %s\n", tmpdir);
+		return -1;
+	}
+	*what = "MESSAGE_COMMIT";
+	r = pq_message_commit(&d->c, id, fd);
+	close(fd);
+	if (r != 1)
+		goto refused;
+	if (nfm < FMAX - 1)
+		nfm++;
+	return 1;
+refused:
+	free(m->body);
+	m->body = NULL;
+	if (!answered(r))
+		return -1;
+	/* smtpd's rollback: the incoming message goes */
+	r = pq_message_delete(&d->c, id);
+	fcheck(r == 1, g_rollback, "rollback of %08x: r = %d", id,
+	    r);
+	return 0;
+}
+
+/*
+ * Not one block or inode left (root fills what the reserve of a real
+ * disk would leave): an update must fail whole, a new message be
+ * refused, all answers well-formed, nothing acknowledged damaged.
+ */
+static void
+totally_full(struct dd *d, const char *mnt, const char *name, int restart)
+{
+	struct statvfs	 sv;
+	const char	*what;
+	char		 path[PATH_MAX], evp[300], block[4096];
+	int		 fd, i, r, nfill = 0;
+
+	memset(block, 'f', sizeof(block));
+	snprintf(path, sizeof(path), "%s/filler", mnt);
+	if ((fd = open(path, O_WRONLY | O_CREAT, 0600)) != -1) {
+		while (write(fd, block, sizeof(block)) > 0)
+			;
+		while (write(fd, block, 1) > 0)
+			;
+		close(fd);
+	}
+	for (i = 0; i < 1000; i++, nfill++) {
+		snprintf(path, sizeof(path), "%s/filler.%d", mnt, i);
+		if ((fd = open(path, O_WRONLY | O_CREAT, 0600)) == -1)
+			break;
+		close(fd);
+	}
+	statvfs(mnt, &sv);
+	printf("  totally full: %llu blocks, %llu inodes free\n",
+	    (unsigned long long)sv.f_bavail, (unsigned long long)sv.f_favail);
+	if (nfm > 0) {
+		snprintf(evp, sizeof(evp), "updated again %0250d", 2);
+		r = pq_envelope_update(&d->c, fm[0].e[0], evp, strlen(evp));
+		fcheck(answered(r), name, "update on a full disk: %d", r);
+		printf("  ENVELOPE_UPDATE with nothing left: r = %d\n", r);
+		if (r == 1)
+			snprintf(fm[0].evp[0], sizeof(fm[0].evp[0]), "%s", evp);
+		else
+			fcheck(count_entries(spath(d, "incoming")) == 0,
+			    g_no_partial, "refused update left %d "
+			    "entries in incoming/",
+			    count_entries(spath(d, "incoming")));
+	}
+	r = try_message(d, "/tmp", 64 * 1024, 2, &what);
+	fcheck(r == 0, name, "a message accepted with nothing left (%d)", r);
+	printf("  new message with nothing left: %s, %s\n",
+	    r == 0 ? "refused" : "accepted", what);
+	check_all(d, g_intact);
+	fcheck(count_entries(spath(d, "incoming")) == 0, g_no_partial,
+	    "incoming/ not empty (%d entries)",
+	    count_entries(spath(d, "incoming")));
+	/*
+	 * smtpd restarted with the spool full: the helper must come up to
+	 * serve (and deliver, which frees space); incoming/ is empty.
+	 */
+	r = 0;
+	if (restart) {
+		dd_stop(d);
+		r = dd_start_init(d);
+		printf("  restart with nothing left: %s\n", r == 0 ? "serves" :
+		    "does not start");
+		fcheck(r == 0, g_restart_full, "the daemon does not "
+		    "start on a full spool (incoming/ empty, nothing to "
+		    "purge); its log says");
+		if (r != 0) {
+			fflush(stdout);
+			log_tail(d->log, 2);
+			dd_kill(d);
+		}
+	}
+	/* give the space back, and empty purge/ as smtpd's queue would */
+	snprintf(path, sizeof(path), "%s/filler", mnt);
+	unlink(path);
+	for (i = 0; i < nfill; i++) {
+		snprintf(path, sizeof(path), "%s/filler.%d", mnt, i);
+		unlink(path);
+	}
+	rm_rf(spath(d, "purge"));
+	mkdir(spath(d, "purge"), 0700);
+	chown(spath(d, "purge"), dur_uid, 0);
+	if (r != 0)
+		fcheck(dd_start_init(d) == 0, name, "no restart once space "
+		    "is back");
+	check_all(d, g_intact);
+}
+
+static void
+statfs_line(const char *dir, const char *when)
+{
+	struct statvfs	sv;
+
+	if (statvfs(dir, &sv) == 0)
+		printf("  %s: %llu of %llu blocks free, %llu of %llu inodes "
+		    "free\n", when, (unsigned long long)sv.f_bavail,
+		    (unsigned long long)sv.f_blocks,
+		    (unsigned long long)sv.f_favail,
+		    (unsigned long long)sv.f_files);
+}
+
+static int
+fulldisk(int argc, char **argv)
+{
+	struct dd	 d;
+	const char	*what = "", *kind;
+	char		 opts[64], tmpdir[] = "/tmp/qfp-fdmsg.XXXXXX";
+	char		*name = g_name;
+	size_t		 blen;
+	int		 reserve, i, k, r, accepted = 0, refused = 0, nev = 2;
+	int		 lines;
+
+	if (argc < 5)
+		return 2;
+	reserve = atoi(argv[3]);
+	kind = argv[4];
+	blen = strcmp(kind, "inodes") == 0 ? 100 : 64 * 1024;
+	snprintf(g_name, sizeof(g_name), "fulldisk-r%d-%s", reserve, kind);
+	snprintf(g_intact, sizeof(g_intact), "%s-intact", name);
+	snprintf(g_no_partial, sizeof(g_no_partial), "%s-no-partial", name);
+	snprintf(g_rollback, sizeof(g_rollback), "%s-rollback", name);
+	snprintf(g_recovers, sizeof(g_recovers), "%s-recovers", name);
+	snprintf(g_restart_full, sizeof(g_restart_full), "%s-restart-full",
+	    name);
+	/* 5 is the default: test it as the default, without -r */
+	if (reserve == 5)
+		opts[0] = '\0';
+	else
+		snprintf(opts, sizeof(opts), "-r %d", reserve);
+	/* smtpd's copies of messages live elsewhere: not on the full fs */
+	if (mkdtemp(tmpdir) == NULL)
+		return 1;
+	if (dd_init(&d, argv[2], 1, opts) == -1)
+		return 1;
+	/* the log must not need space on the full file system */
+	snprintf(d.log, sizeof(d.log), "%s/daemon.log", tmpdir);
+	if (dd_start_init(&d) == -1) {
+		printf("  daemon does not start on %s\n", argv[2]);
+		log_tail(d.log, 10);
+		rmdir(tmpdir);
+		return 1;
+	}
+	nfm = 0;
+	statfs_line(argv[2], "before");
+	/* fill it */
+	for (i = 0; i < FMAX - 1; i++) {
+		r = try_message(&d, tmpdir, blen, nev, &what);
+		if (r == -1) {
+			fcheck(0, name, "a request got no well-formed answer "
+			    "(%s, error %d)", what, d.c.error);
+			break;
+		}
+		if (r == 0) {
+			refused++;
+			break;
+		}
+		accepted++;
+	}
+	statfs_line(argv[2], "full");
+	printf("  %s: %d messages accepted, then %s refused (r = 0)\n",
+	    name, accepted, what);
+	fcheck(accepted > 0 && refused == 1, name, "accepted %d, refused %d",
+	    accepted, refused);
+	fcheck(dd_alive(&d), name, "daemon died");
+	/* refusals go on, well-formed, while it is full */
+	for (i = 0; i < 5; i++) {
+		r = try_message(&d, tmpdir, blen, nev, &what);
+		fcheck(r == 0 || r == 1, name, "request without a well-formed "
+		    "answer on a full disk (%s)", what);
+		if (r == 1)
+			accepted++;
+	}
+	/* an update on the full disk: r = 1, or r = 0 and the old bytes */
+	if (nfm > 0) {
+		char	evp[300];
+
+		snprintf(evp, sizeof(evp), "updated %0250d", 1);
+		r = pq_envelope_update(&d.c, fm[0].e[0], evp, strlen(evp));
+		fcheck(answered(r), name, "update on a full disk: %d", r);
+		if (r == 1)
+			snprintf(fm[0].evp[0], sizeof(fm[0].evp[0]), "%s",
+			    evp);
+		printf("  ENVELOPE_UPDATE on the full disk: r = %d\n", r);
+	}
+	/* the log says why */
+	lines = log_count(d.log, "not enough disk space", NULL) +
+	    log_count(d.log, "not enough inodes", NULL) +
+	    log_count(d.log, "No space left on device", NULL);
+	fcheck(lines > 0, name, "no log line about the full disk");
+	if (reserve > 0)
+		fcheck(log_count(d.log, "not enough", "temporarily rejecting")
+		    > 0, name, "no reserve refusal logged");
+	else
+		fcheck(log_count(d.log, "No space left on device", NULL) > 0,
+		    name, "no ENOSPC warning logged");
+	fflush(stdout);
+	{
+		char	cmd[600];
+
+		snprintf(cmd, sizeof(cmd), "grep -m 3 -E 'not enough|No space' "
+		    "'%s' | sed 's/^/  log| /'", d.log);
+		(void)!system(cmd);
+	}
+	/* nothing acknowledged was lost or damaged */
+	check_all(&d, g_intact);
+	/* no half-written message or envelope left behind */
+	fcheck(count_entries(spath(&d, "incoming")) == 0, g_no_partial,
+	    "incoming/ not empty after the rollbacks (%d entries)",
+	    count_entries(spath(&d, "incoming")));
+	/* then not one block or inode left */
+	totally_full(&d, argv[2], name, strcmp(kind, "space") == 0);
+	/* free space: deliver half the messages */
+	for (i = 0; i < nfm; i += 2) {
+		for (k = 0; k < fm[i].nev; k++) {
+			r = pq_envelope_delete(&d.c, fm[i].e[k]);
+			fcheck(r == 1, g_recovers, "delete on a full "
+			    "disk: r = %d", r);
+		}
+		fm[i].nev = 0;
+	}
+	for (i = 0, k = 0; i < nfm; i++)
+		if (fm[i].nev > 0)
+			fm[k++] = fm[i];
+	nfm = k;
+	statfs_line(argv[2], "after deliveries");
+	/* a restart: the spool is served as it was */
+	dd_stop(&d);
+	fcheck(dd_start_init(&d) == 0, name, "no restart after deliveries");
+	check_all(&d, g_intact);
+	r = try_message(&d, tmpdir, blen, nev, &what);
+	fcheck(r == 1, g_recovers, "no new mail accepted after "
+	    "space was freed (%s refused)", what);
+	check_all(&d, g_intact);
+	fcheck(dd_alive(&d), name, "daemon died");
+	dd_stop(&d);
+	rm_rf(tmpdir);
+	for (i = 0; i < nfm; i++)
+		free(fm[i].body);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	int	r = 2;
+
+	dur_launcher(argc, argv);
+	if (argc < 2)
+		goto usage;
+	if (dur_setup("dtool", 600) == -1)
+		return 1;
+	if (strcmp(argv[1], "lifecycle") == 0)
+		r = lifecycle(argc, argv);
+	else if (strcmp(argv[1], "count") == 0)
+		r = count(argc, argv);
+	else if (strcmp(argv[1], "fulldisk") == 0) {
+		rnd_seed((uint64_t)getpid());
+		if ((r = fulldisk(argc, argv)) == 0) {
+			result(g_name);
+			result(g_intact);
+			result(g_no_partial);
+			result(g_rollback);
+			result(g_recovers);
+			if (strcmp(argv[4], "space") == 0)
+				result(g_restart_full);
+			r = dur_failures ? 1 : 0;
+		}
+	}
+	if (r != 2)
+		return r;
+usage:
+	fprintf(stderr, "usage: dtool lifecycle WORKDIR TRACE [OPTS]\n"
+	    "       dtool count NRCPT NMSG WORKDIR TRACE [OPTS]\n"
+	    "       dtool fulldisk DIR RESERVE space|inodes\n");
+	return 2;
+}

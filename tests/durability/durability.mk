@@ -1,0 +1,19 @@
+# Durability suite (kill, ordering, full disk, hostile spool, real
+# smtpd): included by the top Makefile.  DURABILITY_PROGS are run by
+# check-durability; dtool is the helper the test-*.sh scripts drive
+# (strace-traced lifecycles, fsync counts, the full-disk run).
+DURABILITY_PROGS =	tests/durability/killtest tests/durability/hostile
+DURABILITY_HELPERS =	tests/durability/dtool
+DURABILITY_DEPS =	tests/durability/dur.c tests/durability/dur.h \
+			common/imsg.h proto/proc_queue.h proto/pq_client.h
+
+$(DURABILITY_PROGS) $(DURABILITY_HELPERS): tests/durability/%: \
+    tests/durability/%.c $(DURABILITY_DEPS) $(LIBQFP)
+	$(CC) $(CPPFLAGS) -Itests/durability $(ALL_CFLAGS) -o $@ $< \
+	    tests/durability/dur.c $(TEST_LIBS) -pthread $(LDFLAGS)
+
+check-durability: $(DURABILITY_HELPERS)
+clean: clean-durability
+clean-durability:
+	rm -f $(DURABILITY_PROGS) $(DURABILITY_HELPERS)
+.PHONY: clean-durability
