@@ -1,12 +1,16 @@
 #!/bin/sh
-# Install what building and testing need, from Debian's packages, once.
+# Install what building, testing and benchmarking need, from Debian's
+# packages, once.  (libdb5.3, libicu72, libnsl2: the libraries of
+# Postfix's smtp-source, which bench/e2e-bench.sh unpacks without
+# installing postfix, which conflicts with opensmtpd.)
 # opensmtpd's own service is kept from starting: the tests start smtpd
 # themselves, in a private network namespace.
 set -eu
 
 PKGS="build-essential pkg-config libevent-dev libbsd-dev libcmocka-dev \
 opensmtpd swaks mandoc strace iproute2 util-linux procps libseccomp-dev \
-clang valgrind debhelper git"
+clang valgrind debhelper git \
+libdb5.3 libicu72 libnsl2"
 
 missing=""
 for p in $PKGS; do
