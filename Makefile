@@ -15,8 +15,8 @@ CC ?=		cc
 CFLAGS ?=	-O2 -g
 WARN =		-Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
 		-Wmissing-prototypes -Wno-unused-parameter
-PKG_CFLAGS !=	pkg-config --cflags libevent libbsd-overlay 2>/dev/null || true
-PKG_LIBS !=	pkg-config --libs libevent libbsd-overlay 2>/dev/null || echo -levent -lbsd
+PKG_CFLAGS !=	pkg-config --cflags libevent libbsd-overlay libseccomp 2>/dev/null || true
+PKG_LIBS !=	pkg-config --libs libevent libbsd-overlay libseccomp 2>/dev/null || echo -levent -lbsd -lseccomp
 CPPFLAGS +=	-D_GNU_SOURCE -Icommon -Iproto -Iqueue-fs-proc $(PKG_CFLAGS)
 ALL_CFLAGS =	-std=c11 $(WARN) $(CFLAGS)
 
@@ -27,7 +27,7 @@ STORE_SRCS =	queue-fs-proc/store.c queue-fs-proc/walk.c \
 		queue-fs-proc/fsutil.c queue-fs-proc/idset.c \
 		queue-fs-proc/spool.c queue-fs-proc/dispatch.c \
 		queue-fs-proc/framing.c queue-fs-proc/stats.c queue-fs-proc/check.c
-DAEMON_SRCS =	queue-fs-proc/main.c
+DAEMON_SRCS =	queue-fs-proc/main.c queue-fs-proc/sandbox.c
 
 LIB_OBJS =	$(COMMON_SRCS:.c=.o) $(PROTO_SRCS:.c=.o) $(STORE_SRCS:.c=.o)
 DAEMON =	queue-fs-proc/queue-fs-proc

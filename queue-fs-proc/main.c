@@ -19,6 +19,7 @@
 #include "check.h"
 #include "dispatch.h"
 #include "log.h"
+#include "sandbox.h"
 #include "spool.h"
 
 #define SMTPD_ARGV0	"queue-proc"
@@ -185,8 +186,12 @@ enter_spool(const struct options *o, struct store *store)
 	}
 	r = store_open(store, fd, o->sync, o->reserve);
 	close(fd);
-	if (r == -1 || (privileged && spool_drop(&u) == -1))
+	if (r == -1 || (privileged && (sandbox_bound(o->no_sandbox) == -1 ||
+	    spool_drop(&u) == -1)))
 		return -1;
+	if (sandbox_enter(o->no_sandbox) == -1)
+		fatalx("fatal: queue-fs-proc: cannot enter the sandbox, "
+		    "exiting");
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,8 +161,18 @@ spool_prepare(const char *path, const struct spool_user *u, int privileged)
 {
 	uid_t	uid = privileged ? u->uid : geteuid();
 	gid_t	gid = privileged ? 0 : getegid();
+	char	spool[PATH_MAX];
+	size_t	len;
 	int	fd;
 
+	/* "link/" would resolve the link: check the name itself */
+	if ((len = strlcpy(spool, path, sizeof(spool))) >= sizeof(spool)) {
+		log_warnx("warn: queue-fs-proc: spool path too long");
+		return -1;
+	}
+	while (len > 1 && spool[len - 1] == '/')
+		spool[--len] = '\0';
+	path = spool;
 	if (check_dir(AT_FDCWD, path, path, privileged ? 0 : uid,
 	    (gid_t)-1, 0, 0) == -1)
 		return -1;
