@@ -14,6 +14,28 @@ TAG=$$-$RANDOM
 
 start_smtpd "$QFP_E2E_BACKEND" start || e2e_finish
 
+# -- the helper under real smtpd: chrooted, unprivileged, sandboxed -----------
+status_field() {	# status_field PID FIELD: first word after "FIELD:"
+	awk -v f="$2:" '$1 == f {print $2; exit}' "/proc/$1/status"
+}
+if hp=$(helper_pid); then
+	check helper-uid "helper runs as root (Uid $(status_field "$hp" Uid))" \
+	    [ "$(status_field "$hp" Uid)" != 0 ]
+	check helper-gid "helper runs with gid 0" \
+	    [ "$(status_field "$hp" Gid)" != 0 ]
+	check helper-nonewprivs "NoNewPrivs is not 1" \
+	    [ "$(status_field "$hp" NoNewPrivs)" = 1 ]
+	check helper-seccomp "Seccomp is not 2 (filter)" \
+	    [ "$(status_field "$hp" Seccomp)" = 2 ]
+	check helper-capeff "CapEff is not 0" \
+	    [ "$(status_field "$hp" CapEff)" = 0000000000000000 ]
+	root=$(readlink "/proc/$hp/root")
+	check helper-root "helper root is $root, not /var/spool/smtpd" \
+	    [ "$root" = /var/spool/smtpd ]
+elif [ "${QFP_E2E_BACKEND%%:*}" = fs-proc ]; then
+	fail helper-found "no queue-proc helper among smtpd's processes"
+fi
+
 # -- send ------------------------------------------------------------------
 sent=0
 for i in $(seq 1 $NMSG); do
