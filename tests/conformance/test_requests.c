@@ -375,9 +375,9 @@ test_envelope_sizes(void **state)
 	size_t		 i;
 	int		 fd;
 
-	big = malloc(PQ_EVP_MAX + 1);
+	big = malloc(PQ_EVP_MAX + 2);	/* big + 1 is sent PQ_EVP_MAX + 1 long */
 	assert_non_null(big);
-	for (i = 0; i <= PQ_EVP_MAX; i++)
+	for (i = 0; i <= PQ_EVP_MAX + 1; i++)
 		big[i] = (char)(i % 253);
 
 	assert_int_equal(pq_message_create(&q->c, &msgid), 1);
