@@ -5,6 +5,7 @@
  * argument that holds all options, and the request socket on fd 0.
  */
 #include <sys/types.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <event.h>
@@ -199,8 +200,15 @@ static int
 serve(void)
 {
 	struct event	ev_in, ev_usr1, ev_term, ev_int;
+	struct stat	sb;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* smtpd hands over one end of a socketpair; anything else is wrong */
+	if (fstat(0, &sb) == -1 || !S_ISSOCK(sb.st_mode)) {
+		log_warnx("warn: queue-fs-proc: fd 0 is not a socket: not "
+		    "started by smtpd? (see -n to check a spool)");
+		return 1;
+	}
 	if (fcntl(0, F_SETFL, O_NONBLOCK) == -1) {
 		log_warn("warn: queue-fs-proc: fd 0");
 		return 1;
@@ -211,10 +219,11 @@ serve(void)
 	signal_set(&ev_usr1, SIGUSR1, on_signal, NULL);
 	signal_set(&ev_term, SIGTERM, on_signal, NULL);
 	signal_set(&ev_int, SIGINT, on_signal, NULL);
-	event_add(&ev_in, NULL);
-	signal_add(&ev_usr1, NULL);
-	signal_add(&ev_term, NULL);
-	signal_add(&ev_int, NULL);
+	if (event_add(&ev_in, NULL) == -1 || signal_add(&ev_usr1, NULL) == -1 ||
+	    signal_add(&ev_term, NULL) == -1 || signal_add(&ev_int, NULL) == -1) {
+		log_warnx("warn: queue-fs-proc: cannot set up the event loop");
+		return 1;
+	}
 	event_dispatch();
 	stats_log(&daemon_state.stats, "exit");
 	return 0;
