@@ -175,13 +175,6 @@ fail:
 	return -1;
 }
 
-static int
-is_hex(const char *name, size_t len)
-{
-	return strlen(name) == len &&
-	    strspn(name, "0123456789abcdef") == len;
-}
-
 static const char *
 kind_of(mode_t m)
 {
@@ -513,7 +506,7 @@ check_bucket(struct check *c, int qfd, const char *name, const char *bpath,
 			problem(c, path, "cannot stat: %s", strerror(errno));
 			continue;
 		}
-		msgid = is_hex(l.v[i], 8) ?
+		msgid = is_hex_name(l.v[i], 8) ?
 		    (uint32_t)strtoul(l.v[i], NULL, 16) : 0;
 		if (msgid == 0 || msgid >> 24 != top) {
 			problem(c, path, "bad name: not a message directory "
@@ -553,7 +546,7 @@ check_queue(struct check *c, int qfd, const char *qpath)
 			problem(c, path, "cannot stat: %s", strerror(errno));
 			continue;
 		}
-		if (!is_hex(l.v[i], 2)) {
+		if (!is_hex_name(l.v[i], 2)) {
 			problem(c, path, "bad name: not a bucket (two "
 			    "lowercase hex digits) (%s)", kind_of(sb.st_mode));
 			quarantine(c, qfd, l.v[i], path);

@@ -56,18 +56,21 @@ evp_name(uint64_t evpid, char buf[STORE_EVPNAME_LEN])
 	snprintf(buf, STORE_EVPNAME_LEN, "%016llx", (unsigned long long)evpid);
 }
 
+/* Exactly len lowercase hex digits, as every name in queue/ is made of. */
+int
+is_hex_name(const char *name, size_t len)
+{
+	return strlen(name) == len &&
+	    strspn(name, "0123456789abcdef") == len;
+}
+
 /* An envelope file name: 16 lowercase hex digits, the first 8 = msgid. */
 int
 is_evp_name(const char *name, uint32_t msgid)
 {
 	char	want[9];
-	int	i;
 
-	for (i = 0; i < 16; i++)
-		if (!((name[i] >= '0' && name[i] <= '9') ||
-		    (name[i] >= 'a' && name[i] <= 'f')))
-			return 0;
-	if (name[16] != '\0')
+	if (!is_hex_name(name, 16))
 		return 0;
 	snprintf(want, sizeof(want), "%08x", msgid);
 	return memcmp(name, want, 8) == 0 && strcmp(name + 8, "00000000") != 0;

@@ -63,6 +63,7 @@ ssize_t	load_envelope(int dirfd, const char *path, char *buf, size_t size);
 int	msgdir_remove(struct store *, int parent_fd, const char *name);
 int	msgdir_quarantine(struct store *, int parent_fd, const char *name);
 int	store_sync_fd(struct store *, int fd);
+int	is_hex_name(const char *name, size_t len);
 int	is_evp_name(const char *name, uint32_t msgid);
 int	has_envelopes(int dfd, uint32_t msgid);
 

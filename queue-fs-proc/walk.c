@@ -78,11 +78,9 @@ is_dot(const char *name)
 static int
 parse_hex(const char *name, size_t len, uint32_t *v)
 {
-	char	*end;
-
-	if (strlen(name) != len || strspn(name, "0123456789abcdef") != len)
+	if (!is_hex_name(name, len))
 		return -1;
-	*v = (uint32_t)strtoul(name, &end, 16);
+	*v = (uint32_t)strtoul(name, NULL, 16);
 	return 0;
 }
 
