@@ -143,13 +143,13 @@ list_dir(int dfd, struct names *l)
 
 	l->v = NULL;
 	l->n = 0;
-	if ((fd = dup(dfd)) == -1)
+	/* a dup() would share, and move, the caller's directory offset */
+	if ((fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
 	if ((dir = fdopendir(fd)) == NULL) {
 		close(fd);
 		return -1;
 	}
-	rewinddir(dir);
 	while ((dp = readdir(dir)) != NULL) {
 		if (strcmp(dp->d_name, ".") == 0 ||
 		    strcmp(dp->d_name, "..") == 0)
