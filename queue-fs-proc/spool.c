@@ -47,7 +47,7 @@ spool_user(const char *name, struct spool_user *u)
 
 static int
 check_dir(int parent, const char *name, const char *path, uid_t uid,
-    gid_t gid, mode_t mode, int writable_ok)
+    gid_t gid, mode_t mode)
 {
 	struct stat	sb;
 
@@ -66,7 +66,7 @@ check_dir(int parent, const char *name, const char *path, uid_t uid,
 		    (unsigned)sb.st_uid, (unsigned)sb.st_gid);
 		return -1;
 	}
-	if (!writable_ok && (sb.st_mode & 022)) {
+	if (sb.st_mode & 022) {
 		log_warnx("warn: queue-fs-proc: %s must not be group or world "
 		    "writable", path);
 		return -1;
@@ -99,7 +99,7 @@ ensure_dir(int spool, const char *spath, const char *name, uid_t uid,
 		log_warn("warn: queue-fs-proc: mkdir %s", path);
 		return -1;
 	}
-	return check_dir(spool, name, path, uid, gid, 0700, 0);
+	return check_dir(spool, name, path, uid, gid, 0700);
 }
 
 /*
@@ -174,7 +174,7 @@ spool_prepare(const char *path, const struct spool_user *u, int privileged)
 		spool[--len] = '\0';
 	path = spool;
 	if (check_dir(AT_FDCWD, path, path, privileged ? 0 : uid,
-	    (gid_t)-1, 0, 0) == -1)
+	    (gid_t)-1, 0) == -1)
 		return -1;
 	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1) {
