@@ -326,11 +326,23 @@ inproc_open(struct backend *b, const char *spool, enum store_sync sync)
 }
 
 /* Every call: 1 (or the length / fd) on success; anything else is fatal. */
+/*
+ * In-process, a request's cost includes the work the daemon does right
+ * after answering (store_after_answer): over the socket that work
+ * overlaps with the peer, in-process it cannot.
+ */
+static int
+inproc_done(struct backend *b, int r)
+{
+	store_after_answer(&b->s);
+	return r;
+}
+
 static int
 b_message_create(struct backend *b, uint32_t *msgid)
 {
 	return b->via == VIA_SOCKET ? pq_message_create(&b->c, msgid) :
-	    store_message_create(&b->s, msgid);
+	    inproc_done(b, store_message_create(&b->s, msgid));
 }
 
 static int
@@ -339,7 +351,8 @@ b_envelope_create(struct backend *b, uint32_t msgid, const char *evp,
 {
 	return b->via == VIA_SOCKET ?
 	    pq_envelope_create(&b->c, msgid, evp, len, evpid) :
-	    store_envelope_create(&b->s, msgid, evp, len, evpid);
+	    inproc_done(b, store_envelope_create(&b->s, msgid, evp, len,
+	    evpid));
 }
 
 static int

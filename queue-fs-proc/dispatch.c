@@ -162,6 +162,7 @@ dispatch(struct daemon *d, struct imsg *imsg)
 	if (a.fd != -1)
 		close(a.fd);
 	stats_record(&d->stats, req.type, ok, bytes, start);
+	store_after_answer(&d->store);
 	return r;
 }
 

@@ -225,6 +225,7 @@ serve(void)
 		return 1;
 	}
 	event_dispatch();
+	store_close(&daemon_state.store);
 	stats_log(&daemon_state.stats, "exit");
 	return 0;
 }

@@ -37,6 +37,8 @@ store_open(struct store *s, int root_fd, enum store_sync sync, int reserve)
 	s->sync = sync;
 	s->reserve_pct = reserve;
 	s->corrupt_fd = -1;
+	s->unwritten.dfd = -1;
+	s->evp_seq = arc4random();
 	if ((s->queue_fd = open_dir(root_fd, "queue")) == -1) {
 		log_warn("warn: queue-fs-proc: open queue/");
 		return -1;
@@ -53,6 +55,13 @@ store_open(struct store *s, int root_fd, enum store_sync sync, int reserve)
 void
 store_close(struct store *s)
 {
+	char	name[9];
+
+	store_after_answer(s);
+	if (s->spare != 0) {
+		snprintf(name, sizeof(name), "%08x", s->spare);
+		unlinkat(s->incoming_fd, name, AT_REMOVEDIR);
+	}
 	walk_free(s);
 	idset_free(&s->fresh);
 	close(s->queue_fd);
@@ -181,35 +190,57 @@ log_open_failure(const char *what, uint64_t id)
 		    (unsigned long long)id);
 }
 
-int
-store_message_create(struct store *s, uint32_t *msgid)
+/*
+ * Make an empty incoming/MSGID for a future MESSAGE_CREATE, so that the
+ * request itself is answered without file system work.
+ */
+static int
+make_spare(struct store *s)
 {
 	char		 name[9], path[STORE_MSGDIR_LEN];
 	struct stat	 sb;
+	uint32_t	 msgid;
 	int		 i;
 
-	if (!have_space(s))
-		return 0;
 	for (i = 0; i < ID_TRIES; i++) {
-		*msgid = new_msgid();
+		msgid = new_msgid();
 		/* a queued message of that id would collide at commit */
-		msgdir_name(*msgid, path);
+		msgdir_name(msgid, path);
 		if (fstatat(s->queue_fd, path, &sb, AT_SYMLINK_NOFOLLOW) == 0)
 			continue;
 		if (errno != ENOENT) {
 			log_warn("warn: queue-fs-proc: stat queue/%s", path);
+			return -1;
+		}
+		snprintf(name, sizeof(name), "%08x", msgid);
+		if (mkdirat(s->incoming_fd, name, 0700) == 0) {
+			if (mark_fresh(s, (uint64_t)msgid << 32) == -1) {
+				unlinkat(s->incoming_fd, name, AT_REMOVEDIR);
+				return -1;
+			}
+			s->spare = msgid;
 			return 0;
 		}
-		snprintf(name, sizeof(name), "%08x", *msgid);
-		if (mkdirat(s->incoming_fd, name, 0700) == 0)
-			return mark_fresh(s, (uint64_t)*msgid << 32) == 0;
 		if (errno != EEXIST) {
 			log_warn("warn: queue-fs-proc: mkdir incoming/%s", name);
-			return 0;
+			return -1;
 		}
 	}
 	log_warnx("warn: queue-fs-proc: could not allocate a msgid");
-	return 0;
+	return -1;
+}
+
+int
+store_message_create(struct store *s, uint32_t *msgid)
+{
+	if (!have_space(s))
+		return 0;
+	if (s->spare == 0 && make_spare(s) == -1)
+		return 0;
+	*msgid = s->spare;
+	s->spare = 0;
+	s->refill = 1;
+	return 1;
 }
 
 /*
@@ -368,34 +399,67 @@ store_message_fd_r(struct store *s, uint32_t msgid)
 }
 
 /*
- * Write an envelope into a message still incoming: it becomes durable
- * with the commit's barrier.
+ * The low half of an incoming envelope's id: a counter from a random
+ * start, so the ids of one message differ without looking at its
+ * directory (the answer goes out before the file is written); O_EXCL
+ * still checks it when the file is written.
  */
-static int
-create_incoming_evp(struct store *s, int dfd, uint32_t msgid,
-    const char *evp, size_t len, uint64_t *evpid)
+static uint64_t
+next_evpid(struct store *s, uint32_t msgid)
 {
-	char	name[STORE_EVPNAME_LEN];
-	int	fd, i;
+	if (++s->evp_seq == 0)
+		s->evp_seq = 1;
+	return (uint64_t)msgid << 32 | s->evp_seq;
+}
 
-	for (i = 0; i < ID_TRIES; i++) {
-		*evpid = new_evpid(msgid);
-		evp_name(*evpid, name);
-		fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL |
-		    O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd == -1 && errno == EEXIST)
-			continue;
-		if (fd == -1)
-			return -1;
-		if (write_all(fd, evp, len) == -1) {
-			close(fd);
-			unlinkat(dfd, name, 0);
-			return -1;
-		}
-		return close(fd);
+/*
+ * Write the incoming envelope answered last.  Nobody can read it before
+ * the next request, and it becomes durable with the commit's barrier.
+ * If it cannot be written, the message is withdrawn from incoming/ so
+ * that its commit fails (r = 0) and smtpd tempfails the mail: answering
+ * r = 1 before writing never costs an accepted mail.
+ */
+static void
+write_unwritten(struct store *s)
+{
+	char	name[STORE_EVPNAME_LEN], msgname[9];
+	int	fd, r = -1, saved;
+
+	evp_name(s->unwritten.evpid, name);
+	fd = openat(s->unwritten.dfd, name, O_WRONLY | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd != -1) {
+		r = write_all(fd, s->unwritten.evp, s->unwritten.len);
+		if (close(fd) == -1)
+			r = -1;
 	}
-	errno = EEXIST;
-	return -1;
+	saved = errno;
+	close(s->unwritten.dfd);
+	s->unwritten.dfd = -1;
+	if (r == 0)
+		return;
+	errno = saved;
+	log_warn("warn: queue-fs-proc: envelope %016llx: writing it, "
+	    "withdrawing its incoming message",
+	    (unsigned long long)s->unwritten.evpid);
+	snprintf(msgname, sizeof(msgname), "%08x",
+	    (uint32_t)(s->unwritten.evpid >> 32));
+	if (msgdir_remove(s, s->incoming_fd, msgname) == -1)
+		fatalx("fatal: queue-fs-proc: cannot withdraw incoming/%s, "
+		    "exiting so that it is never committed", msgname);
+}
+
+/* Work left for after the answer, done before the next request is read. */
+void
+store_after_answer(struct store *s)
+{
+	if (s->unwritten.dfd != -1)
+		write_unwritten(s);
+	if (s->refill) {
+		s->refill = 0;
+		if (s->spare == 0)
+			(void)make_spare(s);
+	}
 }
 
 /* Write incoming/envelope.tmp, durable in full sync mode. */
@@ -473,9 +537,18 @@ store_envelope_create(struct store *s, uint32_t msgid, const char *evp,
 
 	if (!evp_size_ok("envelope create", msgid, len))
 		return 0;
-	if ((dfd = open_incoming(s, msgid)) != -1)
-		r = create_incoming_evp(s, dfd, msgid, evp, len, evpid);
-	else if ((dfd = open_queued(s, msgid)) != -1)
+	if (s->unwritten.dfd != -1)	/* the caller skipped after_answer */
+		write_unwritten(s);
+	if ((dfd = open_incoming(s, msgid)) != -1) {
+		/* answered now, written by store_after_answer() */
+		*evpid = next_evpid(s, msgid);
+		s->unwritten.dfd = dfd;
+		s->unwritten.evpid = *evpid;
+		s->unwritten.evp = evp;
+		s->unwritten.len = len;
+		return 1;
+	}
+	if ((dfd = open_queued(s, msgid)) != -1)
 		r = create_queued_evp(s, dfd, msgid, evp, len, evpid);
 	else {
 		log_open_failure("envelope create: message", msgid);

@@ -34,6 +34,19 @@ struct store {
 	/* ids made since start, which the walk must not return */
 	struct idset	 fresh;
 	unsigned long	 nsync;		/* fsync-class calls made */
+	/* an empty incoming/ directory for the next MESSAGE_CREATE, or 0 */
+	uint32_t	 spare;
+	int		 refill;	/* make a new spare after the answer */
+	/* low halves of incoming evpids: unique per message, see next_evpid */
+	uint32_t	 evp_seq;
+	/* an incoming envelope answered but not yet written (dfd != -1) */
+	struct {
+		int		 dfd;
+		uint64_t	 evpid;
+		const char	*evp;	/* the request's bytes, valid until
+					   the next request is read */
+		size_t		 len;
+	}		 unwritten;
 };
 
 #define STORE_MSGDIR_LEN	12		/* "XX/" + 8 hex digits + NUL */
@@ -41,6 +54,7 @@ struct store {
 
 int	store_open(struct store *, int root_fd, enum store_sync, int reserve);
 void	store_close(struct store *);
+void	store_after_answer(struct store *);
 
 int	store_message_create(struct store *, uint32_t *msgid);
 int	store_message_commit(struct store *, uint32_t msgid, int fd);

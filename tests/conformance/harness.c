@@ -438,6 +438,34 @@ spool_count(struct qfp *q, const char *dir)
 	return count_dir(spool_path(q, "%s", dir), 0, 0);
 }
 
+/*
+ * Entries of incoming/ that hold something.  The daemon keeps one empty
+ * directory there for the next MESSAGE_CREATE and makes it after
+ * answering the previous one, so an INIT round trip first lets that
+ * work finish; empty directories are then not counted.
+ */
+int
+spool_count_incoming(struct qfp *q)
+{
+	struct dirent	*dp;
+	DIR		*d;
+	int		 n = 0;
+
+	assert_int_equal(pq_init(&q->c), 1);
+	if ((d = opendir(spool_path(q, "incoming"))) == NULL)
+		return -1;
+	while ((dp = readdir(d)) != NULL) {
+		if (strcmp(dp->d_name, ".") == 0 ||
+		    strcmp(dp->d_name, "..") == 0)
+			continue;
+		if (count_dir(spool_path(q, "incoming/%s", dp->d_name), 0,
+		    0) != 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
 /* Envelope files of a queued message, -1 if its directory is gone. */
 int
 spool_count_evps(struct qfp *q, uint32_t msgid)

@@ -72,6 +72,7 @@ char	*spool_read(struct qfp *, size_t *len, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 int	spool_count(struct qfp *, const char *dir);	/* entries, no dots */
 int	spool_count_evps(struct qfp *, uint32_t msgid);
+int	spool_count_incoming(struct qfp *);	/* non-empty entries */
 char	*spool_listing(struct qfp *);	/* one sorted line per entry */
 char	*msgdir(uint32_t msgid);	/* "queue/XX/MSGID", static */
 char	*relf(const char *fmt, ...)	/* a formatted path, static */

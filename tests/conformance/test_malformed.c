@@ -40,6 +40,8 @@ expect_malformed(struct qfp *q, const void *buf, size_t len, int fd,
 	char	*before, *after, answer[16];
 	int	 rfd;
 
+	/* let the work done after the last answer finish first */
+	assert_int_equal(pq_init(&q->c), 1);
 	before = spool_listing(q);
 	qfp_log_mark(q);
 	raw_send(q, buf, len, fd);

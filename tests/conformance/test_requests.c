@@ -122,7 +122,7 @@ lifecycle_commit(struct qfp *q, const char *body, size_t bodylen,
 	for (i = 0; i < NEVP; i++)
 		assert_spool_file(q, evps[i], evplens[i],
 		    evp_path(msgid, evpids[i]));
-	assert_int_equal(spool_count(q, "incoming"), 0);
+	assert_int_equal(spool_count_incoming(q), 0);
 	return msgid;
 }
 
@@ -149,7 +149,7 @@ lifecycle(void **state)
 	assert_int_equal(pq_envelope_update(&q->c, evpids[0], upd, updlen), 1);
 	assert_load(q, evpids[0], upd, updlen);
 	assert_spool_file(q, upd, updlen, evp_path(msgid, evpids[0]));
-	assert_int_equal(spool_count(q, "incoming"), 0);
+	assert_int_equal(spool_count_incoming(q), 0);
 
 	/* a bounce or a new recipient on committed mail */
 	evps[NEVP] = evp_text(200, &evplens[NEVP]);
@@ -325,7 +325,7 @@ test_delete_twice(void **state)
 	assert_int_equal(pq_envelope_delete(&q->c, evpids[2]), 0);
 	assert_int_equal(pq_envelope_update(&q->c, evpids[2], "new", 3), 0);
 	assert_false(spool_exists(q, "%s", msgdir(msgid)));
-	assert_int_equal(spool_count(q, "incoming"), 0);
+	assert_int_equal(spool_count_incoming(q), 0);
 	assert_alive(q);
 }
 
@@ -386,6 +386,7 @@ test_envelope_sizes(void **state)
 	    &evpid), 0);
 	assert_int_equal(pq_envelope_create(&q->c, msgid, big, PQ_EVP_MAX,
 	    &evpid), 1);
+	assert_int_equal(pq_init(&q->c), 1);	/* written after the answer */
 	assert_int_equal(spool_count(q, relf("incoming/%08x", msgid)), 1);
 	fd = tmp_message("x\n", 2);
 	assert_int_equal(pq_message_commit(&q->c, msgid, fd), 1);
@@ -407,7 +408,7 @@ test_envelope_sizes(void **state)
 	    PQ_EVP_MAX);
 	assert_memory_equal(buf, big + 1, PQ_EVP_MAX);
 	assert_int_equal(spool_count_evps(q, msgid), 1);
-	assert_int_equal(spool_count(q, "incoming"), 0);
+	assert_int_equal(spool_count_incoming(q), 0);
 
 	/* the largest envelope also fits the largest WALK answer */
 	qfp_restart(q);
@@ -418,6 +419,43 @@ test_envelope_sizes(void **state)
 	assert_int_equal(pq_envelope_walk(&q->c, &walked, buf, sizeof(buf)),
 	    -1);
 	free(big);
+	assert_alive(q);
+}
+
+/*
+ * An incoming envelope is written after its answer.  When that write
+ * fails, the message is withdrawn: its commit fails, smtpd tempfails
+ * the mail, and nothing of it reaches queue/.
+ */
+static void
+test_incoming_write_fails(void **state)
+{
+	struct qfp	*q = *state;
+	uint64_t	 evpid, evpids[NEVP];
+	char		*evps[NEVP];
+	size_t		 evplens[NEVP];
+	uint32_t	 msgid;
+	int		 fd, i;
+
+	assert_int_equal(pq_message_create(&q->c, &msgid), 1);
+	/* the daemon is the queue user: it cannot write there now */
+	assert_int_equal(chmod(spool_path(q, "incoming/%08x", msgid), 0500),
+	    0);
+	qfp_log_mark(q);
+	assert_int_equal(pq_envelope_create(&q->c, msgid, "a", 1, &evpid), 1);
+	assert_int_equal(evpid >> 32, msgid);
+	fd = tmp_message("x\n", 2);
+	assert_int_equal(pq_message_commit(&q->c, msgid, fd), 0);
+	close(fd);
+	assert_true(qfp_log_has(q, "withdrawing", NULL, NULL));
+	assert_false(spool_exists(q, "incoming/%08x", msgid));
+	assert_false(spool_exists(q, "%s", msgdir(msgid)));
+	assert_int_equal(pq_envelope_create(&q->c, msgid, "b", 1, &evpid), 0);
+
+	/* the next message goes through */
+	(void)lifecycle_commit(q, "y\n", 2, evpids, evps, evplens);
+	for (i = 0; i < NEVP; i++)
+		free(evps[i]);
 	assert_alive(q);
 }
 
@@ -436,7 +474,7 @@ test_rollback(void **state)
 	assert_true(spool_exists(q, "incoming/%08x", msgid));
 	assert_int_equal(pq_message_delete(&q->c, msgid), 1);
 	assert_false(spool_exists(q, "incoming/%08x", msgid));
-	assert_int_equal(spool_count(q, "incoming"), 0);
+	assert_int_equal(spool_count_incoming(q), 0);
 
 	/* it is gone for every later request */
 	fd = tmp_message("x", 1);
@@ -546,6 +584,7 @@ main(void)
 		TEST(test_zero_ids),
 		TEST(test_envelope_sizes),
 		TEST(test_rollback),
+		TEST(test_incoming_write_fails),
 		TEST(test_commit_twice),
 		TEST(test_commit_not_regular),
 		TEST(test_peer_close),

@@ -22,8 +22,9 @@
 #			write to the temporary file < fsync(temporary file)
 #			< rename into queue/XX/M/EVPID < fsync(queue/XX/M).
 #			On a message still incoming: the envelope file is
-#			written under incoming/M/ (the commit's syncfs makes
-#			it durable; "deferred").
+#			written under incoming/M/, after the answer but
+#			before the next request is read (the commit's
+#			syncfs makes it durable; "deferred").
 #   ENVELOPE_DELETE E	unlink of queue/XX/M/E < fsync(queue/XX/M); or,
 #			when the message directory is removed too, < rmdir
 #			< fsync(queue/XX).
@@ -341,9 +342,12 @@ function check_create(r,    m, e, a, b, i, k) {
 		nqcreate += k == 2
 		return
 	}
+	# an incoming envelope is written right after its answer, before
+	# the next request is read
+	b = r < nreq ? RS_[r + 1] : n + 1
 	for (i = a + 1; i < b; i++)
 		if (iswrite(i) && ends(EPATH[i], "/incoming/" m "/" e)) {
-			print "  ok   ENVELOPE_CREATE " m " -> " e " (incoming: written@" ELN[i] ", made durable by the commit's syncfs)"
+			print "  ok   ENVELOPE_CREATE " m " -> " e " (incoming: written@" ELN[i] " before the next request, made durable by the commit's syncfs)"
 			deferred++
 			return
 		}
