@@ -57,6 +57,7 @@ store_close(struct store *s)
 {
 	char	name[9];
 
+	s->refill = 0;		/* no spare for a MESSAGE_CREATE to come */
 	store_after_answer(s);
 	if (s->spare != 0) {
 		snprintf(name, sizeof(name), "%08x", s->spare);
