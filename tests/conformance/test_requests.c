@@ -560,6 +560,9 @@ test_peer_close(void **state)
 	assert_int_equal(pq_message_create(&q->c, &msgid), 1);
 	assert_int_equal(qfp_stop(q), 0);
 	assert_false(qfp_log_has(q, "malformed", NULL, NULL));
+	/* the directory made in advance for the next message went too */
+	assert_int_equal(spool_count(q, "incoming"), 1);
+	assert_true(spool_exists(q, "incoming/%08x", msgid));
 
 	/* and right after INIT, with nothing done */
 	qfp_start_init(q);
