@@ -328,8 +328,9 @@ inproc_open(struct backend *b, const char *spool, enum store_sync sync)
 /* Every call: 1 (or the length / fd) on success; anything else is fatal. */
 /*
  * In-process, a request's cost includes the work the daemon does right
- * after answering (store_after_answer): over the socket that work
- * overlaps with the peer, in-process it cannot.
+ * after answering (store_after_answer: a spare incoming directory, an
+ * incoming envelope, the walk's next envelope): over the socket that
+ * work overlaps with the peer, in-process it cannot.
  */
 static int
 inproc_done(struct backend *b, int r)
@@ -359,7 +360,7 @@ static int
 b_message_commit(struct backend *b, uint32_t msgid, int fd)
 {
 	return b->via == VIA_SOCKET ? pq_message_commit(&b->c, msgid, fd) :
-	    store_message_commit(&b->s, msgid, fd);
+	    inproc_done(b, store_message_commit(&b->s, msgid, fd));
 }
 
 static int
@@ -367,14 +368,14 @@ b_envelope_load(struct backend *b, uint64_t evpid, char *buf, size_t size)
 {
 	return b->via == VIA_SOCKET ?
 	    pq_envelope_load(&b->c, evpid, buf, size) :
-	    (int)store_envelope_load(&b->s, evpid, buf, size);
+	    inproc_done(b, (int)store_envelope_load(&b->s, evpid, buf, size));
 }
 
 static int
 b_message_fd_r(struct backend *b, uint32_t msgid)
 {
 	return b->via == VIA_SOCKET ? pq_message_fd_r(&b->c, msgid) :
-	    store_message_fd_r(&b->s, msgid);
+	    inproc_done(b, store_message_fd_r(&b->s, msgid));
 }
 
 static int
@@ -383,14 +384,14 @@ b_envelope_update(struct backend *b, uint64_t evpid, const char *evp,
 {
 	return b->via == VIA_SOCKET ?
 	    pq_envelope_update(&b->c, evpid, evp, len) :
-	    store_envelope_update(&b->s, evpid, evp, len);
+	    inproc_done(b, store_envelope_update(&b->s, evpid, evp, len));
 }
 
 static int
 b_envelope_delete(struct backend *b, uint64_t evpid)
 {
 	return b->via == VIA_SOCKET ? pq_envelope_delete(&b->c, evpid) :
-	    store_envelope_delete(&b->s, evpid);
+	    inproc_done(b, store_envelope_delete(&b->s, evpid));
 }
 
 static int
@@ -398,7 +399,7 @@ b_envelope_walk(struct backend *b, uint64_t *evpid, char *buf, size_t size)
 {
 	return b->via == VIA_SOCKET ?
 	    pq_envelope_walk(&b->c, evpid, buf, size) :
-	    store_envelope_walk(&b->s, evpid, buf, size);
+	    inproc_done(b, store_envelope_walk(&b->s, evpid, buf, size));
 }
 
 #define TIMED(b, o, call) __extension__ ({				\

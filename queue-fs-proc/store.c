@@ -57,7 +57,9 @@ store_close(struct store *s)
 {
 	char	name[9];
 
-	s->refill = 0;		/* no spare for a MESSAGE_CREATE to come */
+	/* nothing ahead: no MESSAGE_CREATE or WALK is to come */
+	s->refill = 0;
+	s->ahead.wanted = 0;
 	store_after_answer(s);
 	if (s->spare != 0) {
 		snprintf(name, sizeof(name), "%08x", s->spare);
@@ -65,6 +67,7 @@ store_close(struct store *s)
 	}
 	walk_free(s);
 	idset_free(&s->fresh);
+	free(s->ahead.buf);
 	close(s->queue_fd);
 	close(s->incoming_fd);
 	if (s->corrupt_fd != -1)
@@ -98,6 +101,13 @@ mark_fresh(struct store *s, uint64_t id)
 		return -1;
 	}
 	return 0;
+}
+
+/* What the walk read ahead may have changed: read it again (take_ahead). */
+static void
+ahead_stale(struct store *s)
+{
+	s->ahead.stale = 1;
 }
 
 /* Refuse new mail when less than reserve_pct of blocks or inodes is free. */
@@ -367,6 +377,7 @@ store_message_delete(struct store *s, uint32_t msgid)
 	char	name[9], bucket[3];
 	int	bfd, r;
 
+	ahead_stale(s);
 	snprintf(name, sizeof(name), "%08x", msgid);
 	if (msgdir_remove(s, s->incoming_fd, name) == 0)
 		return 1;
@@ -448,19 +459,6 @@ write_unwritten(struct store *s)
 	if (msgdir_remove(s, s->incoming_fd, msgname) == -1)
 		fatalx("fatal: queue-fs-proc: cannot withdraw incoming/%s, "
 		    "exiting so that it is never committed", msgname);
-}
-
-/* Work left for after the answer, done before the next request is read. */
-void
-store_after_answer(struct store *s)
-{
-	if (s->unwritten.dfd != -1)
-		write_unwritten(s);
-	if (s->refill) {
-		s->refill = 0;
-		if (s->spare == 0)
-			(void)make_spare(s);
-	}
 }
 
 /* Write incoming/envelope.tmp, durable in full sync mode. */
@@ -574,6 +572,7 @@ store_envelope_delete(struct store *s, uint64_t evpid)
 	uint32_t	 msgid = evpid >> 32;
 	int		 dfd, bfd, left;
 
+	ahead_stale(s);
 	if ((dfd = open_queued(s, msgid)) == -1) {
 		log_open_failure("envelope delete", evpid);
 		return 0;
@@ -623,6 +622,7 @@ store_envelope_update(struct store *s, uint64_t evpid, const char *evp,
 	struct stat	sb;
 	int		dfd, r = -1;
 
+	ahead_stale(s);
 	if (!evp_size_ok("envelope update", evpid, len))
 		return 0;
 	if ((dfd = open_queued(s, evpid >> 32)) == -1) {
@@ -648,6 +648,45 @@ store_envelope_update(struct store *s, uint64_t evpid, const char *evp,
 	return r == 0;
 }
 
+/*
+ * The walk reads one envelope ahead: right after answering a WALK, the
+ * next one is read (store_after_answer), so the next WALK is answered at
+ * once.  Only an ENVELOPE_UPDATE or a deletion can change what was read
+ * ahead (everything created since start is skipped anyway); after one,
+ * the envelope is read again, and skipped if it is gone.
+ */
+static void
+read_ahead(struct store *s)
+{
+	if (s->ahead.buf == NULL && (s->ahead.buf = malloc(PQ_EVP_MAX)) ==
+	    NULL)
+		return;		/* the next WALK reads for itself */
+	s->ahead.r = walk_next(s, &s->ahead.evpid, s->ahead.buf, PQ_EVP_MAX);
+	s->ahead.ready = 1;
+	s->ahead.stale = 0;
+}
+
+static int
+take_ahead(struct store *s, uint64_t *evpid, char *buf, size_t size)
+{
+	size_t	n;
+
+	s->ahead.ready = 0;
+	if (s->ahead.r <= 0)
+		return s->ahead.r;
+	if (s->ahead.stale) {
+		if ((n = store_envelope_load(s, s->ahead.evpid, buf, size)) == 0)
+			return walk_next(s, evpid, buf, size);
+		*evpid = s->ahead.evpid;
+		return (int)n;
+	}
+	if ((size_t)s->ahead.r > size)
+		return 0;
+	memcpy(buf, s->ahead.buf, (size_t)s->ahead.r);
+	*evpid = s->ahead.evpid;
+	return s->ahead.r;
+}
+
 /* r > 0: an envelope of r bytes; 0: nothing this time; -1: walk over. */
 int
 store_envelope_walk(struct store *s, uint64_t *evpid, char *buf, size_t size)
@@ -656,10 +695,35 @@ store_envelope_walk(struct store *s, uint64_t *evpid, char *buf, size_t size)
 
 	if (s->walk_done)
 		return -1;
-	if ((r = walk_next(s, evpid, buf, size)) == -1) {
+	if (s->ahead.ready)
+		r = take_ahead(s, evpid, buf, size);
+	else
+		r = walk_next(s, evpid, buf, size);
+	if (r == -1) {
 		walk_free(s);
 		idset_free(&s->fresh);
+		free(s->ahead.buf);
+		s->ahead.buf = NULL;
 		s->walk_done = 1;
+		return -1;
 	}
+	s->ahead.wanted = 1;
 	return r;
+}
+
+/* Work left for after the answer, done before the next request is read. */
+void
+store_after_answer(struct store *s)
+{
+	if (s->unwritten.dfd != -1)
+		write_unwritten(s);
+	if (s->refill) {
+		s->refill = 0;
+		if (s->spare == 0)
+			(void)make_spare(s);
+	}
+	if (s->ahead.wanted) {
+		s->ahead.wanted = 0;
+		read_ahead(s);
+	}
 }

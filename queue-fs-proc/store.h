@@ -39,6 +39,15 @@ struct store {
 	int		 refill;	/* make a new spare after the answer */
 	/* low halves of incoming evpids: unique per message, see next_evpid */
 	uint32_t	 evp_seq;
+	/* the walk's next answer, read after the previous one was sent */
+	struct {
+		char		*buf;	/* PQ_EVP_MAX bytes while walking */
+		int		 wanted;/* read it after this answer */
+		int		 ready;
+		int		 stale;	/* an update or delete came since */
+		int		 r;	/* what walk_next() said */
+		uint64_t	 evpid;
+	}		 ahead;
 	/* an incoming envelope answered but not yet written (dfd != -1) */
 	struct {
 		int		 dfd;

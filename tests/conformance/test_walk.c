@@ -246,6 +246,44 @@ test_walk_skips_new(void **state)
 	assert_alive(q);
 }
 
+/*
+ * The walk reads one envelope ahead.  Updates and deletions that come
+ * in between must show: every envelope not walked yet is changed, every
+ * other one updated, the rest deleted.
+ */
+static void
+test_walk_sees_changes(void **state)
+{
+	struct qfp		*q = *state;
+	struct walkstate	 w;
+	struct expect		*e;
+	char			*evp;
+	size_t			 len;
+	int			 i;
+
+	fill_spool(q, &w);
+	qfp_restart(q);
+	walk_first(q, &w);
+	for (i = 0; i < w.n; i++) {
+		e = &w.e[i];
+		if (e->seen)
+			continue;
+		if (i % 2 == 0) {
+			e->seed += 5000;
+			evp = evp_text(e->seed, &len);
+			assert_int_equal(pq_envelope_update(&q->c, e->evpid,
+			    evp, len), 1);
+			free(evp);
+		} else {
+			assert_int_equal(pq_envelope_delete(&q->c, e->evpid),
+			    1);
+			e->gone = 1;
+		}
+	}
+	walk_finish(q, &w, NMSG);
+	assert_alive(q);
+}
+
 /* Deleted before the walk reached it: not returned. */
 static void
 test_walk_skips_deleted(void **state)
@@ -360,6 +398,7 @@ main(void)
 		TEST(test_walk_all),
 		TEST(test_walk_skips_new),
 		TEST(test_walk_skips_deleted),
+		TEST(test_walk_sees_changes),
 		TEST(test_last_delete_after_restart),
 		TEST(test_incoming_purged),
 	};
