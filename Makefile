@@ -49,6 +49,7 @@ $(DAEMON): $(DAEMON_SRCS:.c=.o) $(LIBQFP)
 # Each test directory has a Makefile fragment that adds to TEST_PROGS
 # (programs run by check-unit/check-conformance) and their build rules.
 TEST_LIBS =	$(LIBQFP) $(PKG_LIBS)
+include tests/lib/lib.mk
 include tests/unit/unit.mk
 include tests/conformance/conformance.mk
 # Fragments of later suites; each sets its *_PROGS and build rules.

@@ -10,9 +10,10 @@ CONFORMANCE_PROGS =	tests/conformance/test_requests \
 CONFORMANCE_DEPS =	tests/conformance/harness.c \
 			tests/conformance/harness.h \
 			tests/conformance/common.h \
-			tests/conformance/framing.h $(LIBQFP)
+			tests/conformance/framing.h $(QT_DEPS) $(LIBQFP)
 
 $(CONFORMANCE_PROGS): tests/conformance/%: tests/conformance/%.c \
     $(CONFORMANCE_DEPS)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< \
-	    tests/conformance/harness.c $(TEST_LIBS) -lcmocka $(LDFLAGS)
+	$(CC) $(CPPFLAGS) $(QT_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< \
+	    tests/conformance/harness.c $(QT_SRCS) $(TEST_LIBS) -lcmocka \
+	    $(LDFLAGS)

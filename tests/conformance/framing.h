@@ -60,7 +60,7 @@ assert_fd_r_dialect(struct qfp *q, uint32_t msgid, enum imsg_dialect d,
 	fd = fd_r_raw(q, msgid, hdr);
 	assert_fd_r_header(hdr, d);
 	assert_true(fd >= 0);
-	got = fd_read_all(fd, &len);
+	got = qt_pread_fd(fd, &len);
 	close(fd);
 	assert_bytes(got, len, content, strlen(content));
 	free(got);

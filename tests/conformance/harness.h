@@ -18,8 +18,9 @@
 #include "imsg.h"
 #include "pq_client.h"
 #include "proc_queue.h"
+#include "qfp_test.h"
 
-#define QFP_USER	"qfptest"
+#define QFP_USER	QT_USER
 #define QFP_TIMEOUT_MS	5000	/* longest wait for an answer or an exit */
 
 struct qfp {
@@ -28,15 +29,11 @@ struct qfp {
 	int			 status;	/* wait status of the last run */
 	enum imsg_dialect	 dialect;	/* the client's framing */
 	char			 opts[256];	/* extra options, e.g. "-F A" */
-	char			 dir[64];	/* holds spool/ and daemon.log */
 	char			 spool[96];
 	char			 log[96];
 	long			 logmark;	/* where qfp_log_has starts */
 	struct pq_client	 c;
 };
-
-/* cmocka group set-up: make sure the queue user exists. */
-int	qfp_group_setup(void **);
 
 /*
  * A fresh spool and a daemon on it with opts (NULL: none) besides
@@ -63,20 +60,18 @@ int	qfp_running(struct qfp *);
 void	qfp_log_mark(struct qfp *);
 int	qfp_log_has(struct qfp *, const char *, const char *, const char *);
 
-/* Spool inspection; paths are relative to the spool. */
-char	*spool_path(struct qfp *, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));
-int	spool_exists(struct qfp *, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));
-char	*spool_read(struct qfp *, size_t *len, const char *fmt, ...)
-	    __attribute__((format(printf, 3, 4)));
+/* Spool inspection; paths are relative to the spool (qt_pathf ring). */
+#define spool_path(q, ...)	qt_pathf((q)->spool, __VA_ARGS__)
+#define spool_exists(q, ...)	qt_exists(spool_path(q, __VA_ARGS__))
+/* The file's bytes (NUL added, not counted), or NULL if unreadable. */
+#define spool_read(q, len, ...)	\
+	qt_read_file(spool_path(q, __VA_ARGS__), len)
 int	spool_count(struct qfp *, const char *dir);	/* entries, no dots */
 int	spool_count_evps(struct qfp *, uint32_t msgid);
 int	spool_count_incoming(struct qfp *);	/* non-empty entries */
 char	*spool_listing(struct qfp *);	/* one sorted line per entry */
-char	*msgdir(uint32_t msgid);	/* "queue/XX/MSGID", static */
-char	*relf(const char *fmt, ...)	/* a formatted path, static */
-	    __attribute__((format(printf, 1, 2)));
+#define msgdir(msgid)		qt_msgdir(msgid)	/* "queue/XX/MSGID" */
+#define relf(...)		qt_pathf(NULL, __VA_ARGS__)	/* static */
 
 /* Messages: a temporary file of the content, and the commit. */
 int	tmp_message(const char *content, size_t len);
@@ -85,7 +80,6 @@ uint32_t make_message(struct qfp *, const char *content, int nevp,
 uint32_t make_message_seed(struct qfp *, const char *content, int nevp,
 	    uint64_t *evpids, uint32_t seed);
 char	*evp_text(uint32_t seed, size_t *len);	/* distinct bytes per seed */
-char	*fd_read_all(int fd, size_t *len);
 
 /* Raw wire access, for what the client cannot or will not send. */
 void	raw_send(struct qfp *, const void *buf, size_t len, int fd);

@@ -138,5 +138,5 @@ main(void)
 		    setup_auto_B, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, qfp_group_setup, NULL);
+	return cmocka_run_group_tests(tests, qt_group_setup, NULL);
 }

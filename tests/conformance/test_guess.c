@@ -50,5 +50,5 @@ main(void)
 		    setup_verbose, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, qfp_group_setup, NULL);
+	return cmocka_run_group_tests(tests, qt_group_setup, NULL);
 }

@@ -348,5 +348,5 @@ main(void)
 		TEST(test_stray_fd_delete),
 	};
 
-	return cmocka_run_group_tests(tests, qfp_group_setup, NULL);
+	return cmocka_run_group_tests(tests, qt_group_setup, NULL);
 }

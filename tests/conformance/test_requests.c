@@ -80,7 +80,7 @@ assert_fd_r(struct qfp *q, uint32_t msgid, const char *want, size_t wantlen)
 	assert_true(fd >= 0);
 	/* smtpd only reads it; it must not be able to change the spool */
 	assert_int_equal(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDONLY);
-	got = fd_read_all(fd, &len);
+	got = qt_pread_fd(fd, &len);
 	close(fd);
 	assert_bytes(got, len, want, wantlen);
 	free(got);
@@ -593,5 +593,5 @@ main(void)
 		TEST(test_peer_close),
 	};
 
-	return cmocka_run_group_tests(tests, qfp_group_setup, NULL);
+	return cmocka_run_group_tests(tests, qt_group_setup, NULL);
 }

@@ -403,5 +403,5 @@ main(void)
 		TEST(test_incoming_purged),
 	};
 
-	return cmocka_run_group_tests(tests, qfp_group_setup, NULL);
+	return cmocka_run_group_tests(tests, qt_group_setup, NULL);
 }

@@ -100,7 +100,7 @@ lifecycle(int argc, char **argv)
 		    msgid, evp, strlen(evp), &e[i]));
 	}
 	memset(body, 'm', sizeof(body));
-	fd = msg_tmpfile(d.dir, body, sizeof(body));
+	fd = qt_tmp_message(d.dir, body, sizeof(body));
 	say("MESSAGE_COMMIT", pq_message_commit(&d.c, msgid, fd));
 	close(fd);
 	snprintf(evp, sizeof(evp), "envelope 3 of %08x", msgid);
@@ -146,7 +146,7 @@ count(int argc, char **argv)
 			if (pq_envelope_create(&d.c, ids[i], evp,
 			    sizeof(evp), &e[i * nrcpt + j]) != 1)
 				rbad++;
-		fd = msg_tmpfile(d.dir, body, sizeof(body));
+		fd = qt_tmp_message(d.dir, body, sizeof(body));
 		if (pq_message_commit(&d.c, ids[i], fd) != 1)
 			rbad++;
 		close(fd);
@@ -207,7 +207,7 @@ fd_equals(int fd, const char *want, size_t len)
 
 	if (fd < 0)
 		return 0;
-	buf = fd_read_all(fd, &got);
+	buf = qt_read_fd(fd, &got);
 	close(fd);
 	ok = buf != NULL && got == len && memcmp(buf, want, len) == 0;
 	free(buf);
@@ -243,20 +243,8 @@ check_all(struct dd *d, const char *name)
 static int
 incoming_used(struct dd *d)
 {
-	struct dirent	*dp;
-	DIR		*dir;
-	int		 n = 0;
-
 	(void)pq_init(&d->c);
-	if ((dir = opendir(spath(d, "incoming"))) == NULL)
-		return -1;
-	while ((dp = readdir(dir)) != NULL)
-		if (strcmp(dp->d_name, ".") != 0 &&
-		    strcmp(dp->d_name, "..") != 0 &&
-		    count_entries(spath(d, "incoming/%s", dp->d_name)) != 0)
-			n++;
-	closedir(dir);
-	return n;
+	return qt_count_nonempty(spath(d, "incoming"));
 }
 
 static int
@@ -302,7 +290,7 @@ try_message(struct dd *d, const char *tmpdir, size_t blen, int nev,
 	if ((m->body = malloc(blen)) == NULL)
 		return -1;
 	rnd_fill(m->body, blen);
-	if ((fd = msg_tmpfile(tmpdir, m->body, blen)) == -1) {
+	if ((fd = qt_tmp_message(tmpdir, m->body, blen)) == -1) {
 		printf("  cannot write a temporary message in %s\n", tmpdir);
 		return -1;
 	}
@@ -324,7 +312,7 @@ refused:
 	 * it is gone already: a failed envelope write withdraws it.
 	 */
 	r = pq_message_delete(&d->c, id);
-	fcheck(answered(r) && !path_exists(spath(d, "incoming/%08x", id)),
+	fcheck(answered(r) && !qt_exists(spath(d, "incoming/%08x", id)),
 	    g_rollback, "rollback of %08x: r = %d", id, r);
 	return 0;
 }
@@ -407,7 +395,7 @@ totally_full(struct dd *d, const char *mnt, const char *name, int restart)
 		snprintf(path, sizeof(path), "%s/filler.%d", mnt, i);
 		unlink(path);
 	}
-	rm_rf(spath(d, "purge"));
+	qt_rmtree(spath(d, "purge"));
 	mkdir(spath(d, "purge"), 0700);
 	chown(spath(d, "purge"), dur_uid, 0);
 	if (r != 0)
@@ -563,7 +551,7 @@ fulldisk(int argc, char **argv)
 	check_all(&d, g_intact);
 	fcheck(dd_alive(&d), name, "daemon died");
 	dd_stop(&d);
-	rm_rf(tmpdir);
+	qt_rmtree(tmpdir);
 	for (i = 0; i < nfm; i++)
 		free(fm[i].body);
 	return 0;

@@ -6,14 +6,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/wait.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <limits.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,8 +20,6 @@
 #include <unistd.h>
 
 #include "dur.h"
-
-#define DAEMON_DEFAULT	"queue-fs-proc/queue-fs-proc"
 
 unsigned long	dur_checks, dur_failures;
 uid_t		dur_uid;
@@ -72,14 +67,6 @@ dur_launcher(int argc, char **argv)
 	av[2] = NULL;
 	execv(argv[2], av);
 	_exit(127);
-}
-
-const char *
-dur_daemon_path(void)
-{
-	const char	*p = getenv("QFP_DAEMON");
-
-	return p != NULL ? p : DAEMON_DEFAULT;
 }
 
 const char *
@@ -187,36 +174,17 @@ dur_private_fs(unsigned mb)
 int
 dur_setup(const char *prog, unsigned secs)
 {
-	struct passwd	*pw;
-	ssize_t		 n;
+	ssize_t	n;
 
 	prog_name = prog;
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (geteuid() != 0) {
-		printf("FAIL: %s: must run as root (the daemon chroots and "
-		    "drops to %s)\n", prog, DUR_USER);
+	if (qt_setup(1) == -1 || qt_user(DUR_USER, &dur_uid, &dur_gid) == -1) {
+		printf("FAIL: %s: %s\n", prog, qt_error);
 		return -1;
 	}
-	if (access(dur_daemon_path(), X_OK) == -1) {
-		printf("FAIL: %s: no daemon at %s (run make)\n", prog,
-		    dur_daemon_path());
-		return -1;
-	}
-	if (getpwnam(DUR_USER) == NULL &&
-	    system("useradd -r -M -s /usr/sbin/nologin " DUR_USER) != 0) {
-		printf("FAIL: %s: cannot create user %s\n", prog, DUR_USER);
-		return -1;
-	}
-	if ((pw = getpwnam(DUR_USER)) == NULL) {
-		printf("FAIL: %s: user %s unknown\n", prog, DUR_USER);
-		return -1;
-	}
-	dur_uid = pw->pw_uid;
-	dur_gid = pw->pw_gid;
 	if ((n = readlink("/proc/self/exe", self_path,
 	    sizeof(self_path) - 1)) > 0)
 		self_path[n] = '\0';
-	signal(SIGPIPE, SIG_IGN);
 	signal(SIGALRM, watchdog);
 	alarm(secs);
 	return 0;
@@ -244,36 +212,29 @@ dd_init(struct dd *d, const char *parent, int parent_is_dir, const char *opts)
 	}
 	snprintf(d->spool, sizeof(d->spool), "%s/spool", d->dir);
 	snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
-	/* smtpd's spool: root's, 0711 */
-	if (mkdir(d->spool, 0711) == -1 || chmod(d->spool, 0711) == -1) {
-		printf("  mkdir %s: %s\n", d->spool, strerror(errno));
+	if (qt_spool_new(d->spool) == -1) {
+		printf("  %s\n", qt_error);
 		return -1;
 	}
 	return 0;
 }
 
-static void __attribute__((noreturn))
-exec_child(struct dd *d, int sock, int logfd, char *opts)
+/*
+ * In the child, before smtpd's execv: a fresh signal state, as smtpd's
+ * child has; under strace, "strace ARGS SELF --exec DAEMON OPTS" instead
+ * (SELF, dur_launcher(), execs the daemon the smtpd way).
+ */
+static void
+exec_child(const struct qt_spawn *sp)
 {
-	char	*argv[64], *s, *tok;
-	int	 argc = 0;
+	struct dd	*d = sp->arg;
+	char		*argv[64], *s, *tok;
+	int		 argc = 0;
 
-	if (dup2(sock, 0) == -1 || dup2(logfd, 1) == -1 ||
-	    dup2(logfd, 2) == -1)
-		_exit(127);
-	fcntl(0, F_SETFD, 0);
-	closefrom(3);
-	/* a fresh signal state, as smtpd's child has */
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGALRM, SIG_DFL);
-	if (d->strace[0] == '\0') {
-		argv[0] = "queue-proc";
-		argv[1] = opts;
-		argv[2] = NULL;
-		execv(dur_daemon_path(), argv);
-		_exit(127);
-	}
-	/* strace ARGS SELF --exec DAEMON OPTS: SELF execs the daemon */
+	if (d->strace[0] == '\0')
+		return;
 	argv[argc++] = "strace";
 	s = strdup(d->strace);
 	while ((tok = strsep(&s, " ")) != NULL && argc < 56)
@@ -281,8 +242,8 @@ exec_child(struct dd *d, int sock, int logfd, char *opts)
 			argv[argc++] = tok;
 	argv[argc++] = (char *)dur_self_path();
 	argv[argc++] = "--exec";
-	argv[argc++] = (char *)dur_daemon_path();
-	argv[argc++] = opts;
+	argv[argc++] = (char *)qt_daemon_path();
+	argv[argc++] = (char *)sp->argv1;
 	argv[argc] = NULL;
 	execvp("strace", argv);
 	_exit(127);
@@ -291,39 +252,28 @@ exec_child(struct dd *d, int sock, int logfd, char *opts)
 int
 dd_start(struct dd *d)
 {
+	struct qt_spawn	 sp = { .timeout_ms = d->timeout_ms,
+			    .exec = exec_child, .arg = d };
 	struct timeval	 tv;
 	char		 opts[2048];
-	int		 sv[2], logfd;
 
 	if (d->pid != -1) {
 		printf("  dd_start: daemon already running\n");
 		return -1;
 	}
-	snprintf(opts, sizeof(opts), "-d -s %s -u %s %s", d->spool, DUR_USER,
-	    d->opts);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+	qt_options(opts, sizeof(opts), 1, d->spool, DUR_USER, d->opts);
+	sp.argv1 = opts;
+	if ((sp.logfd = open(d->log, O_WRONLY | O_APPEND | O_CREAT |
+	    O_CLOEXEC, 0644)) == -1)
 		return -1;
-	if ((logfd = open(d->log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0644)) == -1) {
-		close(sv[0]);
-		close(sv[1]);
+	d->pid = qt_spawn(&sp, &d->sock);
+	close(sp.logfd);
+	if (d->pid == -1)
 		return -1;
-	}
-	if ((d->pid = fork()) == -1) {
-		close(sv[0]);
-		close(sv[1]);
-		close(logfd);
-		return -1;
-	}
-	if (d->pid == 0)
-		exec_child(d, sv[1], logfd, opts);
 	kid_add(d->pid);
-	close(sv[1]);
-	close(logfd);
-	d->sock = sv[0];
+	/* a daemon that stops reading must not block a test's request */
 	tv.tv_sec = d->timeout_ms / 1000;
 	tv.tv_usec = (d->timeout_ms % 1000) * 1000;
-	setsockopt(d->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(d->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	pq_client_init(&d->c, d->sock, IMSG_DIALECT_A);
 	return 0;
@@ -337,37 +287,25 @@ dd_start_init(struct dd *d)
 	return pq_init(&d->c) == 1 ? 0 : -1;
 }
 
+/* As qt_wait(), but the watchdog forgets the pid and our end closes. */
 int
 dd_wait(struct dd *d, int timeout_ms)
 {
-	uint64_t	deadline = now_us() + (uint64_t)timeout_ms * 1000;
-	pid_t		r;
-	int		st;
+	pid_t	pid = d->pid;
 
-	if (d->pid == -1)
+	if (pid == -1)
 		return d->status;
-	for (;;) {
-		r = waitpid(d->pid, &st, WNOHANG);
-		if (r == d->pid) {
-			kid_del(d->pid);
-			d->pid = -1;
-			d->status = st;
-			if (d->sock != -1)
-				close(d->sock);
-			d->sock = -1;
-			return st;
-		}
-		if (r == -1 && errno != EINTR) {
-			printf("  waitpid %d: %s\n", (int)d->pid,
-			    strerror(errno));
-			kid_del(d->pid);
-			d->pid = -1;
+	if (qt_wait(&d->pid, &d->status, timeout_ms) == -1) {
+		if (errno == ETIMEDOUT)
 			return -1;
-		}
-		if (now_us() >= deadline)
-			return -1;
-		poll(NULL, 0, 2);
+		printf("  %s\n", qt_error);
+		kid_del(pid);
+		d->pid = -1;
+		return -1;
 	}
+	kid_del(pid);
+	qt_close(&d->sock);
+	return d->status;
 }
 
 int
@@ -396,9 +334,7 @@ dd_stop(struct dd *d)
 
 	if (d->pid == -1)
 		return d->status;
-	if (d->sock != -1)
-		close(d->sock);
-	d->sock = -1;
+	qt_close(&d->sock);
 	if ((st = dd_wait(d, 10000)) == -1) {
 		dd_kill(d);
 		return -1;
@@ -414,7 +350,7 @@ dd_cleanup(struct dd *d)
 	if (getenv("DUR_KEEP") != NULL)
 		printf("  kept %s\n", d->dir);
 	else if (d->dir[0] != '\0')
-		rm_rf(d->dir);
+		qt_rmtree(d->dir);
 }
 
 /* ---- logs ------------------------------------------------------------- */
@@ -422,18 +358,7 @@ dd_cleanup(struct dd *d)
 int
 log_count(const char *log, const char *needle, const char *needle2)
 {
-	char	 line[4096];
-	FILE	*f;
-	int	 n = 0;
-
-	if ((f = fopen(log, "r")) == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strstr(line, needle) != NULL &&
-		    (needle2 == NULL || strstr(line, needle2) != NULL))
-			n++;
-	fclose(f);
-	return n;
+	return qt_log_count(log, 0, needle, needle2, NULL);
 }
 
 void
@@ -448,53 +373,6 @@ log_tail(const char *log, int lines)
 }
 
 /* ---- files ------------------------------------------------------------ */
-
-char *
-fd_read_all(int fd, size_t *len)
-{
-	size_t	 size = 65536, got = 0;
-	char	*buf = malloc(size), *nb;
-	ssize_t	 n;
-
-	if (buf == NULL)
-		return NULL;
-	for (;;) {
-		if (got == size) {
-			size *= 2;
-			if ((nb = realloc(buf, size)) == NULL) {
-				free(buf);
-				return NULL;
-			}
-			buf = nb;
-		}
-		n = read(fd, buf + got, size - got);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			free(buf);
-			return NULL;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	*len = got;
-	return buf;
-}
-
-char *
-read_file(const char *path, size_t *len)
-{
-	char	*buf;
-	int	 fd;
-
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC)) == -1)
-		return NULL;
-	buf = fd_read_all(fd, len);
-	close(fd);
-	return buf;
-}
 
 int
 write_file(const char *path, const void *buf, size_t len, mode_t mode)
@@ -515,102 +393,6 @@ write_file(const char *path, const void *buf, size_t len, mode_t mode)
 		len -= (size_t)n;
 	}
 	return close(fd);
-}
-
-/* smtpd's copy of a message: a regular file, passed read-only. */
-int
-msg_tmpfile(const char *dir, const void *buf, size_t len)
-{
-	char		 path[PATH_MAX];
-	const char	*p = buf;
-	ssize_t		 n;
-	int		 fd, rfd;
-
-	snprintf(path, sizeof(path), "%s/msg.XXXXXX", dir);
-	if ((fd = mkstemp(path)) == -1)
-		return -1;
-	while (len > 0) {
-		if ((n = write(fd, p, len)) == -1) {
-			close(fd);
-			unlink(path);
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	close(fd);
-	rfd = open(path, O_RDONLY | O_CLOEXEC);
-	unlink(path);
-	return rfd;
-}
-
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *f)
-{
-	if (flag == FTW_DP || flag == FTW_D || flag == FTW_DNR)
-		chmod(path, 0700);
-	return remove(path) == -1 && errno != ENOENT ? -1 : 0;
-}
-
-int
-rm_rf(const char *path)
-{
-	return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-int
-count_entries(const char *dir)
-{
-	struct dirent	*dp;
-	DIR		*d;
-	int		 n = 0;
-
-	if ((d = opendir(dir)) == NULL)
-		return -1;
-	while ((dp = readdir(d)) != NULL)
-		if (strcmp(dp->d_name, ".") != 0 &&
-		    strcmp(dp->d_name, "..") != 0)
-			n++;
-	closedir(d);
-	return n;
-}
-
-int
-path_exists(const char *path)
-{
-	struct stat	sb;
-
-	return lstat(path, &sb) == 0;
-}
-
-char *
-spath(struct dd *d, const char *fmt, ...)
-{
-	static char	buf[4][PATH_MAX];
-	static int	i;
-	char		rel[1024];
-	va_list		ap;
-
-	i = (i + 1) % 4;
-	va_start(ap, fmt);
-	vsnprintf(rel, sizeof(rel), fmt, ap);
-	va_end(ap);
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", d->spool, rel);
-	return buf[i];
-}
-
-void
-msgdir_rel(uint32_t msgid, char *buf, size_t size)
-{
-	snprintf(buf, size, "queue/%02x/%08x", msgid >> 24, msgid);
-}
-
-void
-evp_rel(uint64_t evpid, char *buf, size_t size)
-{
-	snprintf(buf, size, "queue/%02x/%08x/%016llx",
-	    (unsigned)(evpid >> 56), (unsigned)(evpid >> 32),
-	    (unsigned long long)evpid);
 }
 
 /* ---- random numbers, time --------------------------------------------- */

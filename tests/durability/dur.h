@@ -18,8 +18,9 @@
 #include "imsg.h"
 #include "pq_client.h"
 #include "proc_queue.h"
+#include "qfp_test.h"
 
-#define DUR_USER		"qfptest"
+#define DUR_USER		QT_USER
 #define DUR_TIMEOUT_MS		20000	/* longest wait for one answer */
 
 struct dd {
@@ -44,7 +45,6 @@ void	 dur_launcher(int argc, char **argv);
 
 /* Root check, queue user, SIGPIPE ignored, watchdog of secs seconds. */
 int	 dur_setup(const char *prog, unsigned secs);
-const char *dur_daemon_path(void);
 /* A private loop-mounted ext4 of mb MB (NULL: none); released at exit. */
 const char *dur_private_fs(unsigned mb);
 void	 dur_private_fs_release(void);
@@ -70,19 +70,11 @@ int	 dd_alive(struct dd *);
 int	 log_count(const char *log, const char *needle, const char *needle2);
 void	 log_tail(const char *log, int lines);
 
-/* Files. */
-char	*read_file(const char *path, size_t *len);
-char	*fd_read_all(int fd, size_t *len);
+/* Files (and the rest of what tests/lib has). */
 int	 write_file(const char *path, const void *buf, size_t len,
 	    mode_t mode);
-int	 msg_tmpfile(const char *dir, const void *buf, size_t len);
-int	 rm_rf(const char *path);
-int	 count_entries(const char *dir);	/* -1: cannot open */
-int	 path_exists(const char *path);
-char	*spath(struct dd *, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));	/* static buffer */
-void	 msgdir_rel(uint32_t msgid, char *buf, size_t size);
-void	 evp_rel(uint64_t evpid, char *buf, size_t size);
+/* A path in the spool, in qt_pathf()'s ring of static buffers. */
+#define spath(d, ...)	qt_pathf((d)->spool, __VA_ARGS__)
 
 /* Reproducible pseudo-random numbers (xorshift). */
 uint64_t rnd(void);

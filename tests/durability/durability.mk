@@ -5,12 +5,14 @@
 DURABILITY_PROGS =	tests/durability/killtest tests/durability/hostile
 DURABILITY_HELPERS =	tests/durability/dtool
 DURABILITY_DEPS =	tests/durability/dur.c tests/durability/dur.h \
-			common/imsg.h proto/proc_queue.h proto/pq_client.h
+			$(QT_DEPS) common/imsg.h proto/proc_queue.h \
+			proto/pq_client.h
 
 $(DURABILITY_PROGS) $(DURABILITY_HELPERS): tests/durability/%: \
     tests/durability/%.c $(DURABILITY_DEPS) $(LIBQFP)
-	$(CC) $(CPPFLAGS) -Itests/durability $(ALL_CFLAGS) -o $@ $< \
-	    tests/durability/dur.c $(TEST_LIBS) -pthread $(LDFLAGS)
+	$(CC) $(CPPFLAGS) -Itests/durability $(QT_CPPFLAGS) $(ALL_CFLAGS) \
+	    -o $@ $< tests/durability/dur.c $(QT_SRCS) $(TEST_LIBS) -pthread \
+	    $(LDFLAGS)
 
 check-durability: $(DURABILITY_HELPERS)
 clean: clean-durability

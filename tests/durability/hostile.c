@@ -297,7 +297,7 @@ fdr(uint32_t id, const char *want, const char *what)
 		check(fd == -1, G_LOAD, "FD_R %08x (%s): %s", id, what,
 		    fd == PQ_EPROTO ? "no well-formed answer" : "an fd");
 		if (fd >= 0) {
-			data = fd_read_all(fd, &len);
+			data = qt_read_fd(fd, &len);
 			check(data == NULL || memmem(data, len, "SECRET", 6) ==
 			    NULL, G_LINK, "FD_R %08x served a symlink target",
 			    id);
@@ -306,7 +306,7 @@ fdr(uint32_t id, const char *want, const char *what)
 		}
 		return;
 	}
-	data = fd >= 0 ? fd_read_all(fd, &len) : NULL;
+	data = fd >= 0 ? qt_read_fd(fd, &len) : NULL;
 	check(data != NULL && len == strlen(want) &&
 	    memcmp(data, want, len) == 0, G_WALK, "FD_R %08x (%s): %s", id,
 	    what, fd < 0 ? "no fd" : "wrong bytes");
@@ -325,7 +325,7 @@ logged(const char *name, const char *what)
 static void
 exists(const char *rel, int want, const char *group)
 {
-	check(path_exists(spath(&D, "%s", rel)) == want, group, "%s %s",
+	check(qt_exists(spath(&D, "%s", rel)) == want, group, "%s %s",
 	    rel, want ? "is gone" : "is still there");
 }
 
@@ -335,17 +335,17 @@ outside_intact(void)
 	char	*data;
 	size_t	 len;
 
-	data = read_file(opath("passwd-copy"), &len);
+	data = qt_read_file(opath("passwd-copy"), &len);
 	check(data != NULL && len == strlen(SECRET), G_OUTSIDE,
 	    "outside/passwd-copy changed or gone");
 	free(data);
-	check(path_exists(opath("bucket/ef000001/ef00000100000001")) &&
-	    path_exists(opath("bucket/ef000001/message")), G_OUTSIDE,
+	check(qt_exists(opath("bucket/ef000001/ef00000100000001")) &&
+	    qt_exists(opath("bucket/ef000001/message")), G_OUTSIDE,
 	    "outside/bucket changed");
-	check(path_exists(opath("msg/abcdef0300000001")) &&
-	    path_exists(opath("msg/message")), G_OUTSIDE,
+	check(qt_exists(opath("msg/abcdef0300000001")) &&
+	    qt_exists(opath("msg/message")), G_OUTSIDE,
 	    "outside/msg changed");
-	check(path_exists(spath(&D, "passwd-copy")), G_OUTSIDE,
+	check(qt_exists(spath(&D, "passwd-copy")), G_OUTSIDE,
 	    "spool/passwd-copy gone");
 }
 

@@ -375,7 +375,7 @@ step(struct msg *m)
 			if (r == 1) {
 				st.rollbacks++;
 				gone_add(m->id);
-				check(!path_exists(spath(&D, "incoming/%08x",
+				check(!qt_exists(spath(&D, "incoming/%08x",
 				    m->id)), "killtest-rollback",
 				    "incoming/%08x still there after rollback",
 				    m->id);
@@ -408,7 +408,7 @@ step(struct msg *m)
 	case 2:					/* commit */
 		m->blen = body_len();
 		m->body = mkbytes(m->blen);
-		if ((fd = msg_tmpfile(D.dir, m->body, m->blen)) == -1) {
+		if ((fd = qt_tmp_message(D.dir, m->body, m->blen)) == -1) {
 			check(0, "killtest-setup", "tmpfile: %s",
 			    strerror(errno));
 			return 1;
@@ -487,7 +487,7 @@ step(struct msg *m)
 	case 6:					/* fd_r */
 		r = CALL(PQ_MESSAGE_FD_R, pq_message_fd_r(&D.c, m->id));
 		if (r != PQ_EPROTO) {
-			buf = r >= 0 ? fd_read_all(r, &len) : NULL;
+			buf = r >= 0 ? qt_read_fd(r, &len) : NULL;
 			check(buf != NULL && same(buf, len, m->body, m->blen),
 			    "killtest-online", "FD_R %08x: %s", m->id,
 			    r < 0 ? "no fd" : "wrong bytes");
@@ -511,7 +511,7 @@ step(struct msg *m)
 		if (m->nev > 0)
 			return 0;
 		/* the last one: the message is gone, at once */
-		check(!path_exists(spath(&D, "queue/%02x/%08x", m->id >> 24,
+		check(!qt_exists(spath(&D, "queue/%02x/%08x", m->id >> 24,
 		    m->id)), "killtest-online", "queue/%02x/%08x still there "
 		    "after its last envelope was deleted", m->id >> 24, m->id);
 		gone_add(m->id);
@@ -582,7 +582,7 @@ check_queued(struct msg *m, char *buf)
 	int	 i, r, fd;
 
 	fd = pq_message_fd_r(&D.c, m->id);
-	data = fd >= 0 ? fd_read_all(fd, &len) : NULL;
+	data = fd >= 0 ? qt_read_fd(fd, &len) : NULL;
 	check(data != NULL && same(data, len, m->body, m->blen),
 	    "killtest-acked-present", "FD_R %08x after restart: %s", m->id,
 	    fd == PQ_EPROTO ? "no answer" : fd < 0 ? "no fd" :
@@ -592,21 +592,21 @@ check_queued(struct msg *m, char *buf)
 		close(fd);
 	for (i = 0; i < m->nev; i++) {
 		struct evp	*e = &m->ev[i];
-		char		 rel[64];
+		char		*rel;
 
 		r = pq_envelope_load(&D.c, e->id, buf, EVP_BUF);
 		check(r > 0 && same(buf, (size_t)r, e->data, e->len),
 		    "killtest-acked-present", "LOAD %016llx after restart: "
 		    "%d bytes, want %zu", (unsigned long long)e->id, r,
 		    e->len);
-		evp_rel(e->id, rel, sizeof(rel));
-		data = read_file(spath(&D, "%s", rel), &len);
+		rel = qt_evpfile(e->id);
+		data = qt_read_file(spath(&D, "%s", rel), &len);
 		check(data != NULL && same(data, len, e->data, e->len),
 		    "killtest-acked-present", "%s on disk: %s", rel,
 		    data == NULL ? strerror(errno) : "wrong bytes");
 		free(data);
 	}
-	data = read_file(spath(&D, "queue/%02x/%08x/message", m->id >> 24,
+	data = qt_read_file(spath(&D, "queue/%02x/%08x/message", m->id >> 24,
 	    m->id), &len);
 	check(data != NULL && same(data, len, m->body, m->blen),
 	    "killtest-acked-present", "queue/%02x/%08x/message on disk: %s",
@@ -648,9 +648,9 @@ check_spool(void)
 			n++;
 			check(0, "killtest-no-corrupt", "after a kill, the walk "
 			    "moved %s to corrupt/ (%d entries in it)",
-			    bp->d_name, count_entries(spath(&D, "corrupt/%s",
+			    bp->d_name, qt_count_entries(spath(&D, "corrupt/%s",
 			    bp->d_name)));
-			rm_rf(spath(&D, "corrupt/%s", bp->d_name));
+			qt_rmtree(spath(&D, "corrupt/%s", bp->d_name));
 		}
 		closedir(q);
 		if (n == 0)
@@ -684,7 +684,7 @@ check_spool(void)
 	/* gone messages stay gone (cheap: sorted, then stat each) */
 	qsort(gone, ngone, sizeof(*gone), cmp_u32);
 	for (i = 0; i < ngone; i++)
-		check(!path_exists(spath(&D, "queue/%02x/%08x",
+		check(!qt_exists(spath(&D, "queue/%02x/%08x",
 		    gone[i] >> 24, gone[i])), "killtest-deletes-stay",
 		    "message %08x, deleted or rolled back, is back", gone[i]);
 }
@@ -699,9 +699,9 @@ verify(void)
 	char		*buf = malloc(EVP_BUF);
 	int		 r, calls = 0, j, k, found;
 
-	check(count_entries(spath(&D, "incoming")) == 0,
+	check(qt_count_entries(spath(&D, "incoming")) == 0,
 	    "killtest-incoming-purged", "incoming/ holds %d entries after "
-	    "the restart", count_entries(spath(&D, "incoming")));
+	    "the restart", qt_count_entries(spath(&D, "incoming")));
 
 	/* the whole walk */
 	while (calls++ < 100000) {
@@ -753,7 +753,7 @@ verify(void)
 		if (m->st == M_INCOMING) {
 			check(!any, "killtest-no-unacked", "walk serves "
 			    "message %08x, never committed", m->id);
-			check(!path_exists(spath(&D, "queue/%02x/%08x",
+			check(!qt_exists(spath(&D, "queue/%02x/%08x",
 			    m->id >> 24, m->id)), "killtest-no-unacked",
 			    "message %08x, never committed, is in queue/",
 			    m->id);
@@ -766,7 +766,7 @@ verify(void)
 		if (m->st == M_COMMITTING) {
 			if (!any) {
 				st.commit_lost++;
-				check(!path_exists(spath(&D, "queue/%02x/%08x",
+				check(!qt_exists(spath(&D, "queue/%02x/%08x",
 				    m->id >> 24, m->id)),
 				    "killtest-commit-atomic", "interrupted "
 				    "commit %08x: in queue/ but nothing served",
@@ -862,7 +862,7 @@ verify(void)
 		}
 		if (m->nev == 0) {
 			/* its last delete went through: gone for good */
-			check(!path_exists(spath(&D, "queue/%02x/%08x",
+			check(!qt_exists(spath(&D, "queue/%02x/%08x",
 			    m->id >> 24, m->id)), "killtest-deletes-stay",
 			    "message %08x without envelopes still in queue/ "
 			    "after the walk", m->id);
@@ -884,7 +884,7 @@ verify(void)
 	free(buf);
 	check_spool();
 	/* what smtpd's queue process does with purge/ */
-	rm_rf(spath(&D, "purge"));
+	qt_rmtree(spath(&D, "purge"));
 	mkdir(spath(&D, "purge"), 0700);
 	chown(spath(&D, "purge"), dur_uid, 0);
 }
@@ -1047,7 +1047,7 @@ run_killpoints(void)
 		for (k = 1; k <= 200; k++) {
 			if (D.pid != -1)
 				dd_kill(&D);
-			rm_rf(D.spool);
+			qt_rmtree(D.spool);
 			mkdir(D.spool, 0711);
 			ngone = 0;
 			snprintf(D.strace, sizeof(D.strace), "-f -qq -o "
@@ -1162,7 +1162,7 @@ main(int argc, char **argv)
 
 	if (strstr(phases, "random") != NULL) {
 		memset(&st, 0, sizeof(st));
-		rm_rf(D.spool);
+		qt_rmtree(D.spool);
 		mkdir(D.spool, 0711);
 		ngone = 0;
 		for (i = 0; i < POOL; i++)

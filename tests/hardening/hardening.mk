@@ -4,21 +4,21 @@
 HARDENING_PROGS = tests/hardening/test_sandbox tests/hardening/test_filter \
 		tests/hardening/test_spool
 HARDENING_TOOLS = tests/hardening/qfp_drive
-HARDENING_LIB =	tests/hardening/hlib.c
-HARDENING_DEPS = $(HARDENING_LIB) tests/hardening/hlib.h common/imsg.h \
-		proto/proc_queue.h proto/pq_client.h
+HARDENING_LIB =	tests/hardening/hlib.c $(QT_SRCS)
+HARDENING_DEPS = $(HARDENING_LIB) tests/hardening/hlib.h $(QT_DEPS) \
+		common/imsg.h proto/proc_queue.h proto/pq_client.h
 
 check-hardening: $(HARDENING_TOOLS)
 
 tests/hardening/test_sandbox tests/hardening/test_spool: tests/hardening/%: \
     tests/hardening/%.c $(HARDENING_DEPS) $(LIBQFP)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(HARDENING_LIB) \
-	    $(TEST_LIBS) -lcmocka $(LDFLAGS)
+	$(CC) $(CPPFLAGS) $(QT_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< \
+	    $(HARDENING_LIB) $(TEST_LIBS) -lcmocka $(LDFLAGS)
 
 tests/hardening/qfp_drive: tests/hardening/qfp_drive.c $(HARDENING_DEPS) \
     $(LIBQFP)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(HARDENING_LIB) \
-	    $(TEST_LIBS) $(LDFLAGS)
+	$(CC) $(CPPFLAGS) $(QT_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< \
+	    $(HARDENING_LIB) $(TEST_LIBS) $(LDFLAGS)
 
 # The filter on its own: sandbox.c linked into a test program that drops
 # to the queue user, enters the sandbox and tries what it must not do.

@@ -5,7 +5,7 @@
  * drive it with pq_client, and look at it through /proc.
  *
  * No cmocka here: the CLI driver (qfp_drive) uses it too.  Functions
- * that can fail return -1 and leave a reason in hd_error.
+ * that can fail return -1 and leave a reason in qt_error.
  */
 #ifndef QFP_HLIB_H
 #define QFP_HLIB_H
@@ -17,8 +17,9 @@
 
 #include "imsg.h"
 #include "pq_client.h"
+#include "qfp_test.h"
 
-#define HD_USER		"qfptest"
+#define HD_USER		QT_USER
 #define HD_TIMEOUT_MS	10000
 
 struct hd {
@@ -34,14 +35,9 @@ struct hd {
 	struct pq_client	 c;
 };
 
-extern char	hd_error[512];
-
-int	hd_ensure_user(void);		/* create qfptest if missing */
-const char *hd_daemon_path(void);	/* $QFP_DAEMON or the built one */
 
 /* A fresh spool as smtpd's: root's, 0711 (in $TMPDIR or /tmp). */
 int	hd_spool_new(struct hd *);
-void	hd_spool_remove(const char *path);
 
 /* Start on h->spool with "-d -s SPOOL -u qfptest OPTS" (no -d if
  * h->syslog); no INIT. */
@@ -56,7 +52,6 @@ void	hd_free(struct hd *);		/* kill if running, rm spool, log */
 
 /* /proc/PID/status field value ("Seccomp" -> "2"), or NULL. */
 const char *hd_status(pid_t, const char *field);
-int	hd_root(pid_t, char *buf, size_t);	/* readlink /proc/PID/root */
 int	hd_count_fds(pid_t);			/* entries of /proc/PID/fd */
 /* The daemon's pid: h->pid, or the wrapper's child (strace). */
 pid_t	hd_target(struct hd *);
@@ -71,7 +66,7 @@ int	hd_log_has(struct hd *, const char *word);
  * requests that must fail with r = 0 and leave no trace: commit of an
  * unknown msgid and of msgid 0, fd_r of an unknown msgid, load and
  * delete of unknown evpids, and a rollback (create, envelope, delete).
- * Returns 0, or -1 with hd_error set.
+ * Returns 0, or -1 with qt_error set.
  */
 int	hd_lifecycle(struct hd *, unsigned seed, int failures);
 
@@ -80,7 +75,5 @@ int	hd_lifecycle(struct hd *, unsigned seed, int failures);
  * walk them all back, compare, delete them.  Returns 0 or -1.
  */
 int	hd_walk_cycle(struct hd *, const char *opts, int n);
-
-int	hd_tmp_file(const char *content, size_t len);	/* O_RDONLY fd */
 
 #endif

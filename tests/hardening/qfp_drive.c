@@ -36,7 +36,7 @@ static void
 result(int ok, const char *what)
 {
 	printf("%s: %s-%s%s%s\n", ok ? "PASS" : "FAIL", name, what,
-	    ok ? "" : ": ", ok ? "" : hd_error);
+	    ok ? "" : ": ", ok ? "" : qt_error);
 	fflush(stdout);
 	if (!ok)
 		failed = 1;
@@ -108,7 +108,7 @@ main(int argc, char **argv)
 		wargv[nw] = NULL;
 		h.wrapper = wargv;
 	}
-	if (hd_ensure_user() == -1 || hd_spool_new(&h) == -1) {
+	if (qt_setup(0) == -1 || hd_spool_new(&h) == -1) {
 		result(0, "setup");
 		return 1;
 	}
@@ -130,7 +130,7 @@ main(int argc, char **argv)
 		result(r == 0, "sigusr1");
 		kill(hd_target(&h), SIGTERM);
 		r = hd_wait(&h, HD_TIMEOUT_MS * 3);
-		snprintf(hd_error, sizeof(hd_error), "exit %d on SIGTERM", r);
+		snprintf(qt_error, sizeof(qt_error), "exit %d on SIGTERM", r);
 		result(r == 0, "sigterm");
 	} else {
 		/* valgrind's own exit code says what it found */
@@ -138,7 +138,7 @@ main(int argc, char **argv)
 			close(h.sock);
 		h.sock = -1;
 		r = hd_wait(&h, HD_TIMEOUT_MS * 3);
-		snprintf(hd_error, sizeof(hd_error), "exit %d on EOF", r);
+		snprintf(qt_error, sizeof(qt_error), "exit %d on EOF", r);
 		result(r == 0, "exit");
 	}
 	if (failed || getenv("QFP_SHOWLOG") != NULL)

@@ -44,7 +44,7 @@ start(const char *opts, enum imsg_dialect dialect)
 	h->sock = -1;
 	h->dialect = dialect;
 	if (hd_spool_new(h) == -1 || hd_start_init(h, opts) == -1)
-		fail_msg("%s", hd_error);
+		fail_msg("%s", qt_error);
 	return h;
 }
 
@@ -53,21 +53,6 @@ done(struct hd *h)
 {
 	hd_free(h);
 	free(h);
-}
-
-static int
-setup(void **state)
-{
-	if (hd_ensure_user() == -1) {
-		fprintf(stderr, "test_sandbox: %s\n", hd_error);
-		return -1;
-	}
-	if (access(hd_daemon_path(), X_OK) == -1) {
-		fprintf(stderr, "test_sandbox: no daemon at %s (run make)\n",
-		    hd_daemon_path());
-		return -1;
-	}
-	return 0;
 }
 
 static void
@@ -109,7 +94,7 @@ test_status_after_init(void **state)
 	expect_field(h->pid, "CapAmb", "0000000000000000");
 
 	/* chrooted into the spool, cwd its root */
-	assert_int_equal(hd_root(h->pid, root, sizeof(root)), 0);
+	assert_int_equal(qt_proc_root(h->pid, root, sizeof(root)), 0);
 	assert_string_equal(root, h->spool);
 	snprintf(path, sizeof(path), "/proc/%ld/cwd", (long)h->pid);
 	assert_int_equal(stat(path, &sb), 0);
@@ -136,7 +121,7 @@ test_status_after_init(void **state)
 	assert_int_equal(sb.st_uid, 0);
 	/* it still serves */
 	if (hd_lifecycle(h, 1, 0) == -1)
-		fail_msg("%s", hd_error);
+		fail_msg("%s", qt_error);
 	assert_int_equal(hd_stop(h), 0);
 	done(h);
 }
@@ -152,7 +137,7 @@ test_no_filter_option(void **state)
 	expect_field(h->pid, "NoNewPrivs", "1");
 	expect_field(h->pid, "CapEff", "0000000000000000");
 	expect_field(h->pid, "CapBnd", "0000000000000000");
-	assert_int_equal(hd_root(h->pid, root, sizeof(root)), 0);
+	assert_int_equal(qt_proc_root(h->pid, root, sizeof(root)), 0);
 	assert_string_equal(root, h->spool);
 	assert_true(strcmp(hd_status(h->pid, "Uid"), "0\t0\t0\t0") != 0);
 	assert_true(hd_log_has(h, "system call filter disabled"));
@@ -169,9 +154,9 @@ lifecycles(const char *opts, enum imsg_dialect dialect, int n)
 	expect_field(h->pid, "Seccomp", "2");
 	for (i = 0; i < n; i++)
 		if (hd_lifecycle(h, (unsigned)i, 1) == -1)
-			fail_msg("lifecycle %d (%s): %s", i, opts, hd_error);
+			fail_msg("lifecycle %d (%s): %s", i, opts, qt_error);
 	if (hd_walk_cycle(h, opts, 10) == -1)
-		fail_msg("walk (%s): %s", opts, hd_error);
+		fail_msg("walk (%s): %s", opts, qt_error);
 	expect_field(h->pid, "Seccomp", "2");
 	assert_int_equal(hd_stop(h), 0);
 	assert_false(hd_log_has(h, "Operation not permitted"));
@@ -200,7 +185,7 @@ test_signals(void **state)
 
 	kill(h->pid, SIGUSR1);
 	if (hd_lifecycle(h, 7, 0) == -1)
-		fail_msg("after SIGUSR1: %s", hd_error);
+		fail_msg("after SIGUSR1: %s", qt_error);
 	kill(h->pid, SIGTERM);
 	code = hd_wait(h, HD_TIMEOUT_MS);
 	assert_int_equal(code, 0);
@@ -277,12 +262,12 @@ syslog_child(void)
 	h.sock = -1;
 	h.syslog = 1;
 	if (hd_spool_new(&h) == -1 || hd_start_init(&h, "-v -S full") == -1) {
-		printf("syslog: %s\n", hd_error);
+		printf("syslog: %s\n", qt_error);
 		return 1;
 	}
 	for (i = 0; i < 3; i++)
 		if (hd_lifecycle(&h, (unsigned)i, 1) == -1) {
-			printf("syslog: lifecycle: %s\n", hd_error);
+			printf("syslog: lifecycle: %s\n", qt_error);
 			return 1;
 		}
 	if (strcmp(hd_status(h.pid, "Seccomp"), "2") != 0) {
@@ -356,7 +341,7 @@ test_no_fd_leak(void **state)
 	assert_true(n0 > 0);
 	for (i = 0; i < 100; i++) {
 		if (hd_lifecycle(h, (unsigned)i, 1) == -1)
-			fail_msg("lifecycle %d: %s", i, hd_error);
+			fail_msg("lifecycle %d: %s", i, qt_error);
 		if (i == 50) {
 			char		buf[PQ_EVP_MAX];
 			uint64_t	evpid;
@@ -384,33 +369,6 @@ test_no_fd_leak(void **state)
  * daemon exits 1 without answering, the spool untouched.
  */
 static void
-raw_send(int sock, const void *buf, size_t len, int fd)
-{
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct msghdr	 msg;
-	struct cmsghdr	*c;
-	struct iovec	 iov = { (void *)buf, len };
-
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	if (fd != -1) {
-		memset(&cm, 0, sizeof(cm));
-		msg.msg_control = cm.buf;
-		msg.msg_controllen = sizeof(cm.buf);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	assert_int_equal(sendmsg(sock, &msg, MSG_NOSIGNAL), (ssize_t)len);
-}
-
-static void
 stray_fd(enum imsg_dialect d, uint32_t type, int announce)
 {
 	struct hd	*h = start(NULL, d);
@@ -421,7 +379,7 @@ stray_fd(enum imsg_dialect d, uint32_t type, int announce)
 	int		 fd, n0;
 
 	if (hd_lifecycle(h, 3, 1) == -1)
-		fail_msg("%s", hd_error);
+		fail_msg("%s", qt_error);
 	n0 = hd_count_fds(h->pid);
 	assert_true(n0 > 0);
 	if (type == PQ_MESSAGE_FD_R) {
@@ -429,8 +387,8 @@ stray_fd(enum imsg_dialect d, uint32_t type, int announce)
 		len += 4;
 	}
 	imsg_hdr_encode(d, type, len, (uint32_t)getpid(), announce, req);
-	assert_true((fd = hd_tmp_file("stray", 5)) >= 0);
-	raw_send(h->sock, req, len, fd);
+	assert_true((fd = qt_tmp_message(NULL, "stray", 5)) >= 0);
+	assert_int_equal(qt_send(h->sock, req, len, fd), (ssize_t)len);
 	close(fd);
 	assert_int_equal(hd_wait(h, HD_TIMEOUT_MS), 1);
 	/* no answer came before the end of the stream */
@@ -468,5 +426,5 @@ main(void)
 		cmocka_unit_test(test_stray_fd_announced),
 	};
 
-	return cmocka_run_group_tests(tests, setup, NULL);
+	return cmocka_run_group_tests(tests, qt_group_setup, NULL);
 }

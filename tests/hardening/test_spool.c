@@ -38,8 +38,8 @@ setup(void **state)
 {
 	struct passwd	*pw;
 
-	if (hd_ensure_user() == -1) {
-		fprintf(stderr, "test_spool: %s\n", hd_error);
+	if (qt_setup(0) == -1) {
+		fprintf(stderr, "test_spool: %s\n", qt_error);
 		return -1;
 	}
 	pw = getpwnam(HD_USER);
@@ -50,12 +50,7 @@ setup(void **state)
 static char *
 path(struct hd *h, const char *name)
 {
-	static char	buf[4][PATH_MAX];
-	static int	n;
-	char		*p = buf[n++ % 4];
-
-	snprintf(p, PATH_MAX, "%s/%s", h->spool, name);
-	return p;
+	return qt_pathf(h->spool, "%s", name);
 }
 
 /* A used spool, daemon not started. */
@@ -72,7 +67,7 @@ used_spool(void)
 	h->pid = -1;
 	h->sock = -1;
 	if (hd_spool_new(h) == -1)
-		fail_msg("%s", hd_error);
+		fail_msg("%s", qt_error);
 	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		assert_int_equal(mkdir(path(h, dirs[i]), 0700), 0);
 		assert_int_equal(chown(path(h, dirs[i]), quid, 0), 0);
@@ -96,7 +91,7 @@ run_on(struct hd *h, const char *sp)
 
 	snprintf(argv1, sizeof(argv1), "-d -s %s -u %s", sp, HD_USER);
 	if (hd_start_raw(h, argv1) == -1)
-		fail_msg("%s", hd_error);
+		fail_msg("%s", qt_error);
 	/* a daemon that refused the spool exits before reading INIT */
 	if (pq_init(&h->c) == 1) {
 		assert_int_equal(hd_stop(h), 0);

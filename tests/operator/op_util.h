@@ -10,9 +10,9 @@
 #include <sys/types.h>
 
 #include "pq_client.h"
+#include "qfp_test.h"
 
-#define OP_USER		"qfptest"
-#define OP_DAEMON	"queue-fs-proc/queue-fs-proc"
+#define OP_USER		QT_USER
 #define OP_TIMEOUT_MS	5000
 
 struct op_daemon {
@@ -25,14 +25,10 @@ struct op_daemon {
 int	op_ensure_user(const char *user);
 /* A fresh spool as smtpd has it: root's, 0711; path in buf. */
 int	op_make_spool(char *buf, size_t size);
-/* Start the daemon (QFP_DAEMON or OP_DAEMON) logging to logfd. */
+/* Start the daemon (qt_daemon_path()) logging to logfd. */
 int	op_start(struct op_daemon *, const char *spool, const char *user,
 	    const char *extra, int logfd);
 /* Close our end; the daemon's exit status (wait status), -1 on timeout. */
 int	op_stop(struct op_daemon *, int timeout_ms);
-/* A temporary file holding content, open for reading, unlinked. */
-int	op_tmp_file(const char *content, size_t len);
-/* Remove a tree without following symbolic links. */
-void	op_rmtree(const char *path);
 
 #endif

@@ -8,12 +8,13 @@ OPERATOR_PROGS =	tests/operator/test_stats
 OPERATOR_TOOLS =	tests/operator/test_fill
 
 OPERATOR_DEPS =		tests/operator/op_util.c tests/operator/op_util.h \
-			$(LIBQFP)
+			$(QT_DEPS) $(LIBQFP)
 
 $(OPERATOR_PROGS) $(OPERATOR_TOOLS): tests/operator/%: tests/operator/%.c \
     $(OPERATOR_DEPS)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Itests/operator -o $@ $< \
-	    tests/operator/op_util.c $(TEST_LIBS) $(LDFLAGS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Itests/operator $(QT_CPPFLAGS) \
+	    -o $@ $< tests/operator/op_util.c $(QT_SRCS) $(TEST_LIBS) \
+	    $(LDFLAGS)
 
 check-operator: $(DAEMON) $(OPERATOR_PROGS) $(OPERATOR_TOOLS)
 	sh tests/run-suite.sh operator $(OPERATOR_PROGS) \

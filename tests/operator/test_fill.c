@@ -52,7 +52,8 @@ main(int argc, char **argv)
 				goto fail;
 			printf("envelope %016llx\n", (unsigned long long)evpid);
 		}
-		if ((fd = op_tmp_file(content, strlen(content))) == -1 ||
+		if ((fd = qt_tmp_message(NULL, content,
+		    strlen(content))) == -1 ||
 		    pq_message_commit(&d.c, msgid, fd) != 1)
 			goto fail;
 		close(fd);

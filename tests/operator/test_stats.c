@@ -65,7 +65,7 @@ bail(const char *why)
 {
 	fail("stats", why);
 	if (getenv("QFP_KEEP") == NULL)
-		op_rmtree(spool);
+		qt_rmtree(spool);
 	exit(1);
 }
 
@@ -252,7 +252,8 @@ main(void)
 
 	/* MESSAGE_COMMIT: 2 ok, 1 failed */
 	for (i = 0; i < 3; i++) {
-		if ((fd = op_tmp_file("Subject: hi\n\nhello\n", 19)) == -1)
+		if ((fd = qt_tmp_message(NULL, "Subject: hi\n\nhello\n",
+		    19)) == -1)
 			bail("temporary message file");
 		r = pq_message_commit(&d.c, i == 0 ? m1 : i == 1 ? m2 :
 		    0x12345678, fd);
@@ -356,7 +357,7 @@ main(void)
 	if (failures && getenv("QFP_KEEP") == NULL)
 		fprintf(stderr, "log:\n%s", read_log());
 	if (getenv("QFP_KEEP") == NULL) {
-		op_rmtree(spool);
+		qt_rmtree(spool);
 		unlink(logpath);
 	} else
 		fprintf(stderr, "kept spool %s, log %s\n", spool, logpath);
