@@ -28,13 +28,18 @@ FUZZ_DISPATCH_SRCS = common/imsg.c proto/proc_queue.c \
 		queue-fs-proc/idset.c queue-fs-proc/framing.c \
 		queue-fs-proc/stats.c tests/fuzz/fuzz_log.c
 
-tests/fuzz/fuzz_imsg: tests/fuzz/fuzz_imsg.c common/imsg.c common/imsg.h
-	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_imsg.c \
-	    common/imsg.c
+# Both harnesses check that no input leaks an fd (fuzz_fds.c).
+FUZZ_FDS =	tests/fuzz/fuzz_fds.c tests/fuzz/fuzz_fds.h
+
+tests/fuzz/fuzz_imsg: tests/fuzz/fuzz_imsg.c common/imsg.c common/imsg.h \
+    $(FUZZ_FDS)
+	$(FUZZ_CC) $(CPPFLAGS) -Itests/fuzz $(FUZZ_FLAGS) -o $@ \
+	    tests/fuzz/fuzz_imsg.c tests/fuzz/fuzz_fds.c common/imsg.c
 
 tests/fuzz/fuzz_dispatch: tests/fuzz/fuzz_dispatch.c $(FUZZ_DISPATCH_SRCS) \
-    common/*.h proto/*.h queue-fs-proc/*.h
-	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_dispatch.c \
+    $(FUZZ_FDS) common/*.h proto/*.h queue-fs-proc/*.h
+	$(FUZZ_CC) $(CPPFLAGS) -Itests/fuzz $(FUZZ_FLAGS) -o $@ \
+	    tests/fuzz/fuzz_dispatch.c tests/fuzz/fuzz_fds.c \
 	    $(FUZZ_DISPATCH_SRCS) $(PKG_LIBS)
 
 fuzz-build: $(FUZZ_PROGS)

@@ -36,7 +36,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,11 +47,11 @@
 #include <unistd.h>
 
 #include "dispatch.h"
+#include "fuzz_fds.h"
 #include "imsg.h"
 #include "proc_queue.h"
 
 #define SPOOL_RESET	512
-#define MAX_FD_PROBE	256
 #define NREFS		8
 
 static struct daemon	d;
@@ -64,48 +63,6 @@ static unsigned		inputs;
 static uint32_t		msgids[NREFS];
 static uint64_t		evpids[NREFS];
 static unsigned		nmsg, nevp;
-
-static void
-list_fds(void)
-{
-	char	link[64], target[256];
-	ssize_t	n;
-	int	fd;
-
-	for (fd = 0; fd < MAX_FD_PROBE; fd++) {
-		if (fcntl(fd, F_GETFD) == -1)
-			continue;
-		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-		if ((n = readlink(link, target, sizeof(target) - 1)) == -1)
-			n = 0;
-		target[n] = '\0';
-		fprintf(stderr, "  fd %d -> %s\n", fd, target);
-	}
-}
-
-/* Open fds, from /proc/self/fd: a few system calls, not MAX_FD_PROBE. */
-static int
-count_fds(void)
-{
-	char	buf[8192];
-	long	n, off;
-	int	dfd, count = 0;
-
-	if ((dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
-		abort();
-	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0)
-		for (off = 0; off < n;) {
-			unsigned short reclen;
-
-			memcpy(&reclen, buf + off + 16, sizeof(reclen));
-			if (buf[off + 19] != '.')
-				count++;
-			off += reclen;
-		}
-	close(dfd);
-	return count - 1;	/* not dfd itself */
-}
 
 static int
 rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *f)
@@ -369,7 +326,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (++inputs % SPOOL_RESET == 0)
 		make_spool();
 	/* libFuzzer opens and closes fds of its own between inputs */
-	baseline = count_fds();
+	baseline = fuzz_fd_count();
 	opt = data[0];
 
 	memset(&d.framing, 0, sizeof(d.framing));
@@ -436,11 +393,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	store_close(&d.store);
 	imsgbuf_clear(&peer);
-	if (count_fds() != baseline) {
-		fprintf(stderr, "fuzz_dispatch: fd leak: %d open, %d before\n",
-		    count_fds(), baseline);
-		list_fds();
-		abort();
-	}
+	fuzz_fd_check("fuzz_dispatch", baseline);
 	return 0;
 }

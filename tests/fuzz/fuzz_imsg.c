@@ -17,7 +17,6 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 
 #include <errno.h>
@@ -28,54 +27,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz_fds.h"
 #include "imsg.h"
 
-#define MAX_FD_PROBE	256
 
 static int	devnull = -1;
 static int	baseline = -1;
-
-static void
-list_fds(void)
-{
-	char	link[64], target[256];
-	ssize_t	n;
-	int	fd;
-
-	for (fd = 0; fd < MAX_FD_PROBE; fd++) {
-		if (fcntl(fd, F_GETFD) == -1)
-			continue;
-		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-		if ((n = readlink(link, target, sizeof(target) - 1)) == -1)
-			n = 0;
-		target[n] = '\0';
-		fprintf(stderr, "  fd %d -> %s\n", fd, target);
-	}
-}
-
-/* Open fds, from /proc/self/fd: a few system calls, not MAX_FD_PROBE. */
-static int
-count_fds(void)
-{
-	char	buf[8192];
-	long	n, off;
-	int	dfd, count = 0;
-
-	if ((dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
-		abort();
-	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0)
-		for (off = 0; off < n;) {
-			unsigned short reclen;
-
-			memcpy(&reclen, buf + off + 16, sizeof(reclen));
-			if (buf[off + 19] != '.')
-				count++;
-			off += reclen;
-		}
-	close(dfd);
-	return count - 1;	/* not dfd itself */
-}
 
 static void
 send_chunk(int s, const uint8_t *p, size_t len, int nfds)
@@ -216,7 +173,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    O_CLOEXEC)) == -1)
 		abort();
 	/* libFuzzer opens and closes fds of its own between inputs */
-	baseline = count_fds();
+	baseline = fuzz_fd_count();
 	if ((ib = malloc(sizeof(*ib))) == NULL)
 		abort();
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
@@ -253,11 +210,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	close(sv[0]);
 	close(sv[1]);
 	free(ib);
-	if (count_fds() != baseline) {
-		fprintf(stderr, "fuzz_imsg: fd leak: %d open, %d before\n",
-		    count_fds(), baseline);
-		list_fds();
-		abort();
-	}
+	fuzz_fd_check("fuzz_imsg", baseline);
 	return 0;
 }
