@@ -376,43 +376,5 @@ raw_send(struct qfp *q, const void *buf, size_t len, int fd)
 ssize_t
 raw_recv(struct qfp *q, void *buf, size_t len, int *fd)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int) * 4)];
-	} cmsgbuf;
-	struct msghdr	 msg;
-	struct cmsghdr	*cm;
-	struct iovec	 iov;
-	size_t		 got = 0;
-	ssize_t		 n;
-	int		 rfd;
-
-	*fd = -1;
-	while (got < len) {
-		memset(&msg, 0, sizeof(msg));
-		iov.iov_base = (char *)buf + got;
-		iov.iov_len = len - got;
-		msg.msg_iov = &iov;
-		msg.msg_iovlen = 1;
-		msg.msg_control = cmsgbuf.buf;
-		msg.msg_controllen = sizeof(cmsgbuf.buf);
-		n = recvmsg(q->sock, &msg, MSG_CMSG_CLOEXEC);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		for (cm = CMSG_FIRSTHDR(&msg); cm != NULL;
-		    cm = CMSG_NXTHDR(&msg, cm)) {
-			if (cm->cmsg_level != SOL_SOCKET ||
-			    cm->cmsg_type != SCM_RIGHTS)
-				continue;
-			memcpy(&rfd, CMSG_DATA(cm), sizeof(int));
-			if (*fd == -1)
-				*fd = rfd;
-			else
-				close(rfd);
-		}
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
+	return qt_recv(q->sock, buf, len, fd);
 }

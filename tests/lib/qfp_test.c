@@ -269,32 +269,102 @@ qt_close(int *fd)
 	*fd = -1;
 }
 
-/* One sendmsg() of buf, with fd (if not -1) as SCM_RIGHTS. */
+/* One sendmsg() of buf, with nfds fds (at most QT_MAXFDS) as SCM_RIGHTS. */
 ssize_t
-qt_send(int sock, const void *buf, size_t len, int fd)
+qt_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds)
 {
 	union {
 		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
+		char		buf[CMSG_SPACE(sizeof(int) * QT_MAXFDS)];
 	} cmsgbuf;
 	struct msghdr	 msg;
 	struct cmsghdr	*cm;
 	struct iovec	 iov = { (void *)buf, len };
 
+	if (nfds < 0 || nfds > QT_MAXFDS) {
+		errno = EINVAL;
+		return -1;
+	}
 	memset(&msg, 0, sizeof(msg));
 	memset(&cmsgbuf, 0, sizeof(cmsgbuf));
 	msg.msg_iov = &iov;
 	msg.msg_iovlen = 1;
-	if (fd != -1) {
+	if (nfds > 0) {
 		msg.msg_control = cmsgbuf.buf;
-		msg.msg_controllen = sizeof(cmsgbuf.buf);
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
 		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
 	}
 	return sendmsg(sock, &msg, MSG_NOSIGNAL);
+}
+
+/* One sendmsg() of buf, with fd (if not -1) as SCM_RIGHTS. */
+ssize_t
+qt_send(int sock, const void *buf, size_t len, int fd)
+{
+	return qt_send_fds(sock, buf, len, &fd, fd == -1 ? 0 : 1);
+}
+
+/* Keep the first fd a message brings in *fd, close the others. */
+static void
+take_fds(struct msghdr *msg, int *fd)
+{
+	struct cmsghdr	*cm;
+	int		 i, n, rfd;
+
+	for (cm = CMSG_FIRSTHDR(msg); cm != NULL; cm = CMSG_NXTHDR(msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (i = 0; i < n; i++) {
+			memcpy(&rfd, CMSG_DATA(cm) + i * sizeof(int),
+			    sizeof(int));
+			if (*fd == -1)
+				*fd = rfd;
+			else
+				close(rfd);
+		}
+	}
+}
+
+/*
+ * Read len bytes, or until end of stream, an error or the socket's
+ * receive timeout; the first fd that comes with them goes to *fd (-1 if
+ * none).  Returns the count read.
+ */
+ssize_t
+qt_recv(int sock, void *buf, size_t len, int *fd)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int) * QT_MAXFDS)];
+	} cmsgbuf;
+	struct msghdr	 msg;
+	struct iovec	 iov;
+	size_t		 got = 0;
+	ssize_t		 n;
+
+	*fd = -1;
+	while (got < len) {
+		memset(&msg, 0, sizeof(msg));
+		iov.iov_base = (char *)buf + got;
+		iov.iov_len = len - got;
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = cmsgbuf.buf;
+		msg.msg_controllen = sizeof(cmsgbuf.buf);
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		take_fds(&msg, fd);
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
 }
 
 int

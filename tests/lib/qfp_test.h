@@ -85,6 +85,10 @@ void	qt_close(int *fd);		/* close if open, mark closed */
 int	qt_proc_root(pid_t, char *buf, size_t size);	/* /proc/PID/root */
 /* One sendmsg() of buf, with fd (if not -1) attached: raw requests. */
 ssize_t	qt_send(int sock, const void *buf, size_t len, int fd);
+#define QT_MAXFDS	32		/* fds in one qt_send_fds() */
+ssize_t	qt_send_fds(int sock, const void *buf, size_t len, const int *fds,
+	    int nfds);
+ssize_t	qt_recv(int sock, void *buf, size_t len, int *fd);
 
 /* ---- files ------------------------------------------------------------- */
 

@@ -8,9 +8,11 @@ UNIT_PROGS =	tests/unit/test_imsg tests/unit/test_codec \
 # common/imsg.c proto/proc_queue.c proto/pq_client.c builds them without
 # it (the sources are compiled in directly).
 UNIT_LINK =	$(TEST_LIBS)
-UNIT_DEPS =	tests/unit/unit_util.c tests/unit/unit_util.h \
+UNIT_DEPS =	tests/unit/unit_util.c tests/unit/unit_util.h $(QT_DEPS) \
 		common/imsg.h proto/proc_queue.h proto/pq_client.h
 
+# tests/lib for its raw socket send and receive (qt_send_fds, qt_recv).
 $(UNIT_PROGS): tests/unit/%: tests/unit/%.c $(UNIT_DEPS) $(LIBQFP)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< tests/unit/unit_util.c \
-	    $(UNIT_LINK) -lcmocka -pthread $(LDFLAGS)
+	$(CC) $(CPPFLAGS) $(QT_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< \
+	    tests/unit/unit_util.c $(QT_SRCS) $(UNIT_LINK) -lcmocka -pthread \
+	    $(LDFLAGS)

@@ -20,9 +20,9 @@
 #include <cmocka.h>
 
 #include "imsg.h"
+#include "qfp_test.h"
 #include "unit_util.h"
 
-#define MAXFDS	32
 
 void
 xsocketpair(int sv[2])
@@ -49,32 +49,9 @@ xopen_null(void)
 void
 send_raw_fds(int s, const void *buf, size_t len, const int *fds, int nfds)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int) * MAXFDS)];
-	} cmsgbuf;
-	struct msghdr	 msg;
-	struct cmsghdr	*cm;
-	struct iovec	 iov;
-
-	assert_true(nfds >= 0 && nfds <= MAXFDS);
-	memset(&msg, 0, sizeof(msg));
-	memset(&cmsgbuf, 0, sizeof(cmsgbuf));
-	iov.iov_base = (void *)buf;
-	iov.iov_len = len;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	if (nfds > 0) {
-		msg.msg_control = cmsgbuf.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-	}
+	assert_true(nfds >= 0 && nfds <= QT_MAXFDS);
 	/* Small messages on an idle socketpair go out whole, in one skb. */
-	assert_int_equal(sendmsg(s, &msg, MSG_NOSIGNAL), (ssize_t)len);
+	assert_int_equal(qt_send_fds(s, buf, len, fds, nfds), (ssize_t)len);
 }
 
 void
@@ -86,44 +63,7 @@ send_raw(int s, const void *buf, size_t len, int fd)
 void
 recv_raw(int s, void *buf, size_t len, int *fd)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int) * MAXFDS)];
-	} cmsgbuf;
-	struct msghdr	 msg;
-	struct cmsghdr	*cm;
-	struct iovec	 iov;
-	size_t		 got = 0;
-	ssize_t		 n;
-	int		 i, nfd, rfd;
-
-	*fd = -1;
-	while (got < len) {
-		memset(&msg, 0, sizeof(msg));
-		iov.iov_base = (char *)buf + got;
-		iov.iov_len = len - got;
-		msg.msg_iov = &iov;
-		msg.msg_iovlen = 1;
-		msg.msg_control = cmsgbuf.buf;
-		msg.msg_controllen = sizeof(cmsgbuf.buf);
-		n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC);
-		assert_true(n > 0);
-		got += (size_t)n;
-		for (cm = CMSG_FIRSTHDR(&msg); cm != NULL;
-		    cm = CMSG_NXTHDR(&msg, cm)) {
-			if (cm->cmsg_type != SCM_RIGHTS)
-				continue;
-			nfd = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			for (i = 0; i < nfd; i++) {
-				memcpy(&rfd, CMSG_DATA(cm) + i * sizeof(int),
-				    sizeof(int));
-				if (*fd == -1)
-					*fd = rfd;
-				else
-					close(rfd);
-			}
-		}
-	}
+	assert_int_equal(qt_recv(s, buf, len, fd), (ssize_t)len);
 }
 
 int
