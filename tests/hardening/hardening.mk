@@ -21,11 +21,14 @@ tests/hardening/qfp_drive: tests/hardening/qfp_drive.c $(HARDENING_DEPS) \
 	    $(HARDENING_LIB) $(TEST_LIBS) $(LDFLAGS)
 
 # The filter on its own: sandbox.c linked into a test program that drops
-# to the queue user, enters the sandbox and tries what it must not do.
+# to the queue user, enters the sandbox and tries what it must not do
+# (hlib for reading /proc).
 tests/hardening/test_filter: tests/hardening/test_filter.c \
-    queue-fs-proc/sandbox.c queue-fs-proc/sandbox.h $(LIBQFP)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< queue-fs-proc/sandbox.c \
-	    $(TEST_LIBS) -lcmocka $(LDFLAGS)
+    queue-fs-proc/sandbox.c queue-fs-proc/sandbox.h $(HARDENING_DEPS) \
+    $(LIBQFP)
+	$(CC) $(CPPFLAGS) $(QT_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< \
+	    queue-fs-proc/sandbox.c $(HARDENING_LIB) $(TEST_LIBS) -lcmocka \
+	    $(LDFLAGS)
 
 clean: clean-hardening
 clean-hardening:

@@ -140,6 +140,27 @@ hd_free(struct hd *h)
 
 /* ---- /proc ------------------------------------------------------------ */
 
+/* From /proc/PID/limits: are RLIMIT_NPROC and RLIMIT_CORE 0?  -1: unread. */
+int
+hd_limits_zero(pid_t pid, int *nproc, int *core)
+{
+	char	path[64], line[256];
+	FILE	*f;
+
+	*nproc = *core = 0;
+	snprintf(path, sizeof(path), "/proc/%ld/limits", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "Max processes", 13) == 0)
+			*nproc = strstr(line, " 0 ") != NULL;
+		if (strncmp(line, "Max core file size", 18) == 0)
+			*core = strstr(line, " 0 ") != NULL;
+	}
+	fclose(f);
+	return 0;
+}
+
 const char *
 hd_status(pid_t pid, const char *field)
 {

@@ -53,6 +53,7 @@ void	hd_free(struct hd *);		/* kill if running, rm spool, log */
 /* /proc/PID/status field value ("Seccomp" -> "2"), or NULL. */
 const char *hd_status(pid_t, const char *field);
 int	hd_count_fds(pid_t);			/* entries of /proc/PID/fd */
+int	hd_limits_zero(pid_t, int *nproc, int *core);	/* /proc/PID/limits */
 /* The daemon's pid: h->pid, or the wrapper's child (strace). */
 pid_t	hd_target(struct hd *);
 char	*hd_list_fds(pid_t);			/* "0 -> socket:[..]\n..." */

@@ -30,6 +30,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "hlib.h"
 #include "log.h"
 #include "sandbox.h"
 #include "spool.h"
@@ -307,22 +308,13 @@ static void
 test_limits(void **state)
 {
 	struct seen	s;
-	char		path[64], line[256];
+	char		path[64];
 	int		release, nproc = 0, core = 0;
 	struct stat	sb;
-	FILE		*f;
 	pid_t		pid;
 
 	pid = sandboxed_child(0, &s, &release);
-	snprintf(path, sizeof(path), "/proc/%ld/limits", (long)pid);
-	assert_non_null(f = fopen(path, "r"));
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strncmp(line, "Max processes", 13) == 0)
-			nproc = strstr(line, " 0 ") != NULL;
-		if (strncmp(line, "Max core file size", 18) == 0)
-			core = strstr(line, " 0 ") != NULL;
-	}
-	fclose(f);
+	assert_int_equal(hd_limits_zero(pid, &nproc, &core), 0);
 	assert_true(nproc);
 	assert_true(core);
 	/* not dumpable: its /proc files belong to root, not the user */

@@ -71,10 +71,9 @@ test_status_after_init(void **state)
 {
 	struct hd	*h = start(NULL, IMSG_DIALECT_A);
 	struct passwd	*pw = getpwnam(HD_USER);
-	char		 want[64], root[PATH_MAX], path[64], line[256];
+	char		 want[64], root[PATH_MAX], path[64];
 	int		 nproc = 0, core = 0;
 	struct stat	 sb;
-	FILE		*f;
 
 	assert_non_null(pw);
 	snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", (unsigned)pw->pw_uid,
@@ -105,15 +104,7 @@ test_status_after_init(void **state)
 		assert_true(sb.st_ino == ssb.st_ino && sb.st_dev == ssb.st_dev);
 	}
 	/* no children, no core, not dumpable (its /proc files are root's) */
-	snprintf(path, sizeof(path), "/proc/%ld/limits", (long)h->pid);
-	assert_non_null(f = fopen(path, "r"));
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strncmp(line, "Max processes", 13) == 0)
-			nproc = strstr(line, " 0 ") != NULL;
-		if (strncmp(line, "Max core file size", 18) == 0)
-			core = strstr(line, " 0 ") != NULL;
-	}
-	fclose(f);
+	assert_int_equal(hd_limits_zero(h->pid, &nproc, &core), 0);
 	assert_true(nproc);
 	assert_true(core);
 	snprintf(path, sizeof(path), "/proc/%ld/status", (long)h->pid);
