@@ -153,12 +153,13 @@ dispatch(struct daemon *d, struct imsg *imsg)
 	a.to = req.type;
 	a.fd = -1;
 	ok = run(d, &req, &a);
+	r = answer(d, &a);
+	/* the statistics' bytes, after the answer: smtpd waits for that */
 	bytes = req.evplen + a.evplen;
 	if (ok && (req.fd != -1 || a.fd != -1))
 		bytes = file_size(req.fd != -1 ? req.fd : a.fd);
 	if (req.fd != -1)
 		close(req.fd);
-	r = answer(d, &a);
 	if (a.fd != -1)
 		close(a.fd);
 	stats_record(&d->stats, req.type, ok, bytes, start);
