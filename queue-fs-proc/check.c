@@ -17,7 +17,8 @@
  *     bytes, mode 0600;
  *   everything in the queue owned by the queue user;
  *   incoming/ empty (what is there is an unfinished message or update,
- *     which smtpd and the daemon throw away at start).
+ *     or the spare directory of a daemon that was killed, which smtpd
+ *     and the daemon throw away at start).
  * Every entry is looked at with fstatat(AT_SYMLINK_NOFOLLOW) and every
  * directory opened with open_dir(), which follows no symbolic link.
  *
@@ -581,7 +582,8 @@ check_incoming(struct check *c, int ifd, const char *ipath)
 		if (fstatat(ifd, l.v[i], &sb, AT_SYMLINK_NOFOLLOW) == -1)
 			sb.st_mode = 0;
 		problem(c, path, "leftover in incoming/: %s%s (an unfinished "
-		    "message or envelope update, never accepted mail)",
+		    "message or envelope update, or the empty directory a "
+		    "killed daemon made in advance; never accepted mail)",
 		    kind_of(sb.st_mode), S_ISLNK(sb.st_mode) ?
 		    " (symlink, never followed)" : "");
 		quarantine(c, ifd, l.v[i], path);
