@@ -14,7 +14,13 @@ DESTDIR ?=
 CC ?=		cc
 CFLAGS ?=	-O2 -g
 WARN =		-Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
-		-Wmissing-prototypes -Wno-unused-parameter
+		-Wmissing-prototypes -Wno-unused-parameter \
+		-Werror=implicit-function-declaration
+# Every warning is an error with WERROR=1, and in CI (CI=true).
+WERROR ?=	$(if $(filter true,$(CI)),1,0)
+WARN +=		$(if $(filter 1,$(WERROR)),-Werror)
+# pkg-config runs when make reads this file: targets that install the
+# packages first (check, demo, bench) build in a sub-make.
 PKG_CFLAGS !=	pkg-config --cflags libevent libbsd-overlay libseccomp 2>/dev/null || true
 PKG_LIBS !=	pkg-config --libs libevent libbsd-overlay libseccomp 2>/dev/null || echo -levent -lbsd -lseccomp
 CPPFLAGS +=	-D_GNU_SOURCE -Icommon -Iproto -Iqueue-fs-proc $(PKG_CFLAGS)
@@ -62,12 +68,14 @@ include tests/conformance/conformance.mk
 deps:
 	sh tests/deps.sh
 
-check: deps all
+check: deps
+	$(MAKE) all
 	sh tests/run-all.sh
 
 # smtpd with the helper on 127.0.0.1:2525 in a private network namespace:
 # one mail delivered, one queued for a relay that is down, then stopped.
-demo: deps all
+demo: deps
+	$(MAKE) all
 	bash tests/e2e/demo.sh
 
 check-unit: $(UNIT_PROGS)

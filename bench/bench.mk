@@ -10,7 +10,8 @@ bench/qfp-bench: bench/qfp-bench.c $(LIBQFP)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ bench/qfp-bench.c $(TEST_LIBS) \
 	    $(LDFLAGS)
 
-bench: deps $(DAEMON) $(BENCH_PROGS)
+bench: deps
+	$(MAKE) $(DAEMON) $(BENCH_PROGS)
 	./bench/qfp-bench $(BENCH_ARGS)
 	bash bench/e2e-bench.sh $(E2E_BENCH_ARGS)
 
