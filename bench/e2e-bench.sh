@@ -101,7 +101,7 @@ find_smtp_source() {
 	fi
 	local missing
 	missing=$(LD_LIBRARY_PATH=$SMTP_SOURCE_LIBS ldd "$SMTP_SOURCE" 2>&1 | awk '/not found/ { print $1 }')
-	[ -z "$missing" ] || die "smtp-source lacks libraries: $missing (Debian 12: apt-get install libdb5.3 libicu72 libnsl2)"
+	[ -z "$missing" ] || die "smtp-source lacks libraries: $missing (sh tests/deps.sh installs postfix's library dependencies)"
 	export SMTP_SOURCE SMTP_SOURCE_LIBS
 }
 
