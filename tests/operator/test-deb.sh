@@ -5,6 +5,7 @@
 #   (git ls-files: tracked and not ignored), so that no build product
 #   lands in the repository; the man page is a placeholder in the copy if
 #   the tree has none yet;
+# - lintian finds no error in the package (warnings are shown);
 # - the .deb holds the helper and its man page and depends on opensmtpd;
 # - apt-get install of it: files in place, the helper checks a clean
 #   spool (-n) with exit 0; apt-get remove: files gone;
@@ -41,10 +42,10 @@ if [ "$(id -u)" != 0 ]; then
 	echo "FAIL: test-deb: must run as root"
 	exit 1
 fi
-for tool in dpkg-buildpackage dh git; do
+for tool in dpkg-buildpackage dh git lintian; do
 	if ! command -v $tool >/dev/null; then
 		echo "FAIL: test-deb: $tool missing (apt-get install debhelper" \
-		    "dpkg-dev; see tests/deps.sh)"
+		    "dpkg-dev lintian; see tests/deps.sh)"
 		exit 1
 	fi
 done
@@ -74,6 +75,15 @@ if [ -z "$deb" ]; then
 	exit 1
 fi
 pass "package built: ${deb##*/}"
+
+# lintian, on everything dpkg-buildpackage made (.changes): no error
+if lintian --fail-on error "${deb%_*}"_*.changes > "$T/lintian.log" 2>&1
+then
+	pass "lintian: no error ($(grep -c '^W: ' "$T/lintian.log") warnings)"
+else
+	fail "lintian" "$(grep -v 'root privileges' "$T/lintian.log")"
+fi
+grep '^W: ' "$T/lintian.log" | sed 's/^/# /'
 
 # nothing of the build in the repository
 left=""
