@@ -2,6 +2,7 @@
 #
 #   make            build queue-fs-proc/queue-fs-proc
 #   make check      install test dependencies (Debian), build, run every test
+#   make check-debian13  build and test in a Debian 13 root (debootstrap)
 #   make demo       run smtpd with the helper on 127.0.0.1:2525 and show a mail
 #   make bench      benchmarks
 #   make install    install the helper and its man page
@@ -103,6 +104,12 @@ check-hardening: $(DAEMON) $(HARDENING_PROGS)
 check-man:
 	sh tests/run-suite.sh man tests/man/test-lint.sh
 
+# Unit, conformance and e2e suites in a Debian 13 root file system
+# (made once with debootstrap, cached in /var/cache/qfp/trixie), built
+# with its gcc and -Werror, against its own opensmtpd.
+check-debian13:
+	bash tests/debian13/run.sh
+
 install: $(DAEMON)
 	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(DAEMON) $(DESTDIR)$(LIBEXECDIR)/queue-fs-proc
@@ -118,5 +125,5 @@ clean:
 	    $(HARDENING_PROGS) $(BENCH_PROGS)
 
 .PHONY: all deps check demo check-unit check-conformance check-e2e \
-	check-durability check-hardening check-man \
+	check-durability check-hardening check-man check-debian13 \
 	install uninstall clean
