@@ -104,9 +104,10 @@ check-hardening: $(DAEMON) $(HARDENING_PROGS)
 check-man:
 	sh tests/run-suite.sh man tests/man/test-lint.sh
 
-# Unit, conformance and e2e suites in a Debian 13 root file system
-# (made once with debootstrap, cached in /var/cache/qfp/trixie), built
-# with its gcc and -Werror, against its own opensmtpd.
+# make demo, then the unit, conformance, e2e and asan suites in a Debian
+# 13 root file system (made once with debootstrap, cached in
+# /var/cache/qfp/trixie), built with its gcc and -Werror, against its
+# own opensmtpd.
 check-debian13:
 	bash tests/debian13/run.sh
 

@@ -4,14 +4,16 @@
 # release: the libraries of Postfix's smtp-source (bench/e2e-bench.sh
 # unpacks it without installing postfix, which conflicts with opensmtpd)
 # are named differently in each release (libicu72, libicu76, ...), so
-# they are read from the archive's postfix entry.
+# they are read from the archive's postfix entry.  libclang-rt-dev:
+# clang's sanitizer runtimes (check-asan), which clang pulls in on
+# Debian 12 but not on 13.
 # opensmtpd's own service is kept from starting: the tests start smtpd
 # themselves, in a private network namespace.
 set -eu
 
 PKGS="build-essential pkg-config libevent-dev libbsd-dev libcmocka-dev \
 opensmtpd swaks mandoc strace iproute2 util-linux procps libseccomp-dev \
-clang valgrind debhelper git python3 debootstrap lintian"
+clang libclang-rt-dev valgrind debhelper git python3 debootstrap lintian"
 
 # postfix's library dependencies (Depends: lib*, first of alternatives
 # excluded), as the package lists name them; empty without lists.

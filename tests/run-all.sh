@@ -1,7 +1,7 @@
 #!/bin/sh
 # make check: every suite, then one summary line.  Exit 1 on any failure.
 # With arguments, only the suites named (tests/debian13/run.sh runs
-# "unit conformance e2e" inside a Debian 13 root).
+# some inside a Debian 13 root).
 # Suites that start Debian's smtpd share its fixed spool and control
 # socket; they run one after another, never in parallel.
 results=tests/.results
@@ -9,7 +9,7 @@ results=tests/.results
 export RESULTS=$results
 # asan last: unit and conformance again, built with AddressSanitizer and
 # UndefinedBehaviorSanitizer (it cleans the tree; the build is redone).
-# debian13: unit, conformance and e2e again, in a Debian 13 root.
+# debian13: make demo, unit, conformance, e2e and asan in a Debian 13 root.
 suites=${*:-unit conformance e2e durability hardening operator man debian13 asan}
 for suite in $suites; do
 	echo "=== suite: $suite"

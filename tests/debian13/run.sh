@@ -11,7 +11,7 @@
 #   make demo (WERROR=1)   installs the packages (tests/deps.sh), builds
 #                          with trixie's gcc, warnings are errors, and
 #                          runs smtpd with the helper
-#   tests/run-all.sh unit conformance e2e
+#   tests/run-all.sh unit conformance e2e asan
 # The e2e tests use the root's own smtpd, spool, control socket and lock
 # (/run is the root's), each in its own network namespace, so they do
 # not meet the machine's e2e tests and need not take the machine's lock.
@@ -112,7 +112,7 @@ if [ $rc -ne 0 ] && [ "$fail" -eq 0 ]; then
 fi
 echo "# $(. /etc/os-release; echo "$PRETTY_NAME"), $(gcc --version | head -1)," \
     "smtpd $(smtpd -h 2>&1 | sed -n 's/^[Vv]ersion: //p')"
-sh tests/run-all.sh unit conformance e2e
+sh tests/run-all.sh unit conformance e2e asan
 rc=$?
 echo "demo make-demo $pass $fail" >> tests/.results
 exit $rc
