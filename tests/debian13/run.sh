@@ -122,6 +122,10 @@ EOF
 if [ "$(id -u)" != 0 ]; then
 	fail_setup root "must run as root (debootstrap, chroot)"
 fi
+case $ROOT in
+/*/?*)	;;
+*)	fail_setup root "the root's path $ROOT is not a directory below /x/" ;;
+esac
 [ -f "$STAMP" ] || [ -z "$(findmnt -rn -o TARGET | grep -F "$ROOT/")" ] ||
     fail_setup root "something is mounted under $ROOT; not touching it"
 mkdir -p "$(dirname "$ROOT")"
