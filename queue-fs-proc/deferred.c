@@ -143,7 +143,7 @@ void
 deferred_envelope(struct deferred *d, int dfd, uint64_t evpid,
     const char *evp, size_t len)
 {
-	if (d->evp.dfd != -1)		/* the caller skipped deferred_run */
+	if (d->evp.dfd != -1)	/* the caller skipped deferred_run */
 		deferred_write_envelope(d);
 	if (len > sizeof(d->evp.buf))	/* the store refuses it before */
 		fatalx("fatal: queue-fs-proc: envelope of %zu bytes", len);

@@ -20,8 +20,8 @@ struct deferred {
 	int		 queue_fd;	/* the store's, not owned */
 	int		 incoming_fd;	/* the store's, not owned */
 	int		 durable;
-	struct walk	*walk;		/* reads ahead; skips what we make */
-	uint32_t	 spare;		/* an empty incoming/MSGID, or 0 */
+	struct walk	*walk;		/* reads ahead, skips our ids */
+	uint32_t	 spare;		/* empty incoming/MSGID, or 0 */
 	int		 refill;	/* make a new spare */
 	/* an incoming envelope answered but not yet written (dfd != -1) */
 	struct {

@@ -25,7 +25,7 @@
 #define LAYOUT_INCOMING		"incoming"
 #define LAYOUT_CORRUPT		"corrupt"
 #define LAYOUT_PURGE		"purge"
-#define LAYOUT_MESSAGE		"message"	/* in a message directory */
+#define LAYOUT_MESSAGE		"message"	/* in a message dir */
 #define LAYOUT_EVP_TMP		"envelope.tmp"	/* in incoming/ */
 
 #define LAYOUT_BUCKET_DIGITS	2
@@ -70,7 +70,8 @@ const char	*layout_purge(const char *name, uint32_t rnd,
 int	layout_is_hex(const char *name, size_t digits);
 int	layout_is_dot(const char *name);
 int	layout_parse_bucket(const char *name, uint32_t *top);
-int	layout_parse_msgname(const char *name, uint32_t top, uint32_t *msgid);
+int	layout_parse_msgname(const char *name, uint32_t top,
+	    uint32_t *msgid);
 int	layout_is_evpname(const char *name, uint32_t msgid);
 int	layout_parse_evpname(const char *name, uint32_t msgid,
 	    uint64_t *evpid);

@@ -20,7 +20,8 @@ DIR	*sio_opendir(int dirfd, const char *path);
 DIR	*sio_reopendir(int dfd);
 int	sio_open_regular(int dirfd, const char *path);
 int	sio_create(int dirfd, const char *name, int excl);
-ssize_t	sio_read_file(int dirfd, const char *path, char *buf, size_t size);
+ssize_t	sio_read_file(int dirfd, const char *path, char *buf,
+	    size_t size);
 int	sio_write_all(int fd, const void *buf, size_t len);
 
 #endif

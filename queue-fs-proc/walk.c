@@ -34,7 +34,7 @@ struct walk_dirs {
 	DIR			*queue;
 	DIR			*bucket;
 	DIR			*msg;
-	uint32_t		 top;		/* top byte of msgids in bucket */
+	uint32_t		 top;	/* top byte of msgids in bucket */
 	uint32_t		 msgid;
 	struct layout_bucket	 bucket_name;
 	struct layout_msgdir	 msgdir;	/* "XX/MSGID", for logs */

@@ -24,21 +24,21 @@
 struct walk_dirs;
 
 struct walk {
-	int			 queue_fd;	/* the store's, not owned */
-	int			 corrupt_fd;	/* the store's, -1 if none */
-	int			 durable;	/* fsync what it removes */
-	int			 done;		/* -1 was returned: no more */
-	struct idset		 fresh;		/* ids made since start */
-	struct walk_dirs	*dirs;		/* open while walking */
+	int		 queue_fd;	/* the store's, not owned */
+	int		 corrupt_fd;	/* the store's, -1 if none */
+	int		 durable;	/* fsync what it removes */
+	int		 done;		/* -1 was returned: no more */
+	struct idset	 fresh;		/* ids made since start */
+	struct walk_dirs *dirs;		/* open while walking */
 	/* the next answer, read after the previous one was sent */
 	struct {
-		char		*buf;		/* PQ_EVP_MAX bytes */
-		int		 wanted;	/* read it after this answer */
-		int		 ready;
-		int		 stale;		/* changed since it was read */
-		int		 r;		/* what the step said */
-		uint64_t	 evpid;
-	}			 ahead;
+		char	*buf;		/* PQ_EVP_MAX bytes */
+		int	 wanted;	/* read it after this answer */
+		int	 ready;
+		int	 stale;		/* changed since it was read */
+		int	 r;		/* what the step said */
+		uint64_t evpid;
+	}		 ahead;
 };
 
 void	walk_init(struct walk *, int queue_fd, int corrupt_fd, int durable);
