@@ -86,13 +86,24 @@ layout_is_dot(const char *name)
 	return strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
 }
 
+static int
+layout_parse_hex(const char *name, size_t digits, uint64_t *v)
+{
+	if (!layout_is_hex(name, digits))
+		return 0;
+	*v = strtoull(name, NULL, 16);
+	return 1;
+}
+
 /* A bucket name: two hex digits; *top gets the msgids' top byte. */
 int
 layout_parse_bucket(const char *name, uint32_t *top)
 {
-	if (!layout_is_hex(name, LAYOUT_BUCKET_DIGITS))
+	uint64_t	v;
+
+	if (!layout_parse_hex(name, LAYOUT_BUCKET_DIGITS, &v))
 		return 0;
-	*top = (uint32_t)strtoul(name, NULL, 16);
+	*top = (uint32_t)v;
 	return 1;
 }
 
@@ -100,14 +111,12 @@ layout_parse_bucket(const char *name, uint32_t *top)
 int
 layout_parse_msgname(const char *name, uint32_t top, uint32_t *msgid)
 {
-	uint32_t	id;
+	uint64_t	v;
 
-	if (!layout_is_hex(name, LAYOUT_MSGID_DIGITS))
+	if (!layout_parse_hex(name, LAYOUT_MSGID_DIGITS, &v) || v == 0 ||
+	    v >> 24 != top)
 		return 0;
-	id = (uint32_t)strtoul(name, NULL, 16);
-	if (id == 0 || id >> 24 != top)
-		return 0;
-	*msgid = id;
+	*msgid = (uint32_t)v;
 	return 1;
 }
 
@@ -118,14 +127,12 @@ layout_parse_msgname(const char *name, uint32_t top, uint32_t *msgid)
 int
 layout_parse_evpname(const char *name, uint32_t msgid, uint64_t *evpid)
 {
-	uint64_t	id;
+	uint64_t	v;
 
-	if (!layout_is_hex(name, LAYOUT_EVPID_DIGITS))
+	if (!layout_parse_hex(name, LAYOUT_EVPID_DIGITS, &v) ||
+	    v >> 32 != msgid || (uint32_t)v == 0)
 		return 0;
-	id = strtoull(name, NULL, 16);
-	if (id >> 32 != msgid || (uint32_t)id == 0)
-		return 0;
-	*evpid = id;
+	*evpid = v;
 	return 1;
 }
 

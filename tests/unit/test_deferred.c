@@ -116,19 +116,38 @@ new_message(struct spool *sp)
 	return msgid;
 }
 
+/*
+ * One envelope, the buffer reused, then written by the usual
+ * after_answer (at_close 0) or by closing the store (at_close 1).
+ */
+static void
+write_after_reuse(struct spool *sp, int at_close)
+{
+	static char	rbuf[PQ_EVP_MAX];
+	uint32_t	msgid = new_message(sp);
+	uint64_t	evpid;
+
+	evpid = create_then_reuse(sp, msgid, rbuf, EVP_A);
+	if (!at_close) {
+		store_after_answer(&sp->s);
+		assert_incoming_evp(sp, evpid, EVP_A);
+	}
+	store_close(&sp->s);
+	assert_incoming_evp(sp, evpid, EVP_A);
+}
+
 /* The usual order: answer, after_answer, next request. */
 static void
 test_written_after_buffer_reuse(void **state)
 {
-	struct spool	*sp = *state;
-	static char	 rbuf[PQ_EVP_MAX];
-	uint32_t	 msgid = new_message(sp);
-	uint64_t	 evpid;
+	write_after_reuse(*state, 0);
+}
 
-	evpid = create_then_reuse(sp, msgid, rbuf, EVP_A);
-	store_after_answer(&sp->s);
-	assert_incoming_evp(sp, evpid, EVP_A);
-	store_close(&sp->s);
+/* Closing the store writes what was answered. */
+static void
+test_written_at_close(void **state)
+{
+	write_after_reuse(*state, 1);
 }
 
 /* A caller that skips after_answer: the next create writes the first. */
@@ -147,20 +166,6 @@ test_skipped_after_answer(void **state)
 	store_after_answer(&sp->s);
 	assert_incoming_evp(sp, b, EVP_B);
 	store_close(&sp->s);
-}
-
-/* Closing the store writes what was answered. */
-static void
-test_written_at_close(void **state)
-{
-	struct spool	*sp = *state;
-	static char	 rbuf[PQ_EVP_MAX];
-	uint32_t	 msgid = new_message(sp);
-	uint64_t	 evpid;
-
-	evpid = create_then_reuse(sp, msgid, rbuf, EVP_A);
-	store_close(&sp->s);
-	assert_incoming_evp(sp, evpid, EVP_A);
 }
 
 int
