@@ -461,6 +461,27 @@ done:
 	names_free(&l);
 }
 
+/*
+ * An entry of queue/ or of a bucket that must be a directory (what: "a
+ * bucket", "a message directory"): 1 when it is one; else the problem is
+ * reported and the entry set aside.
+ */
+static int
+is_dir(struct check *c, int parent_fd, const char *name, const char *path,
+    const struct stat *sb, const char *what)
+{
+	if (S_ISLNK(sb->st_mode))
+		problem(c, path, "symlink: %s that is a symbolic link (never "
+		    "followed)", what);
+	else if (!S_ISDIR(sb->st_mode))
+		problem(c, path, "not a directory: %s that is %s", what,
+		    kind_of(sb->st_mode));
+	else
+		return 1;
+	quarantine(c, parent_fd, name, path);
+	return 0;
+}
+
 /* One bucket, queue/XX. */
 static void
 check_bucket(struct check *c, int qfd, const char *name, uint32_t top,
@@ -490,15 +511,8 @@ check_bucket(struct check *c, int qfd, const char *name, uint32_t top,
 			problem(c, path, "bad name: not a message directory "
 			    "of bucket %s (%s)", name, kind_of(sb.st_mode));
 			quarantine(c, bfd, l.v[i], path);
-		} else if (S_ISLNK(sb.st_mode)) {
-			problem(c, path, "symlink: a message directory that "
-			    "is a symbolic link (never followed)");
-			quarantine(c, bfd, l.v[i], path);
-		} else if (!S_ISDIR(sb.st_mode)) {
-			problem(c, path, "not a directory: a message "
-			    "directory that is %s", kind_of(sb.st_mode));
-			quarantine(c, bfd, l.v[i], path);
-		} else
+		} else if (is_dir(c, bfd, l.v[i], path, &sb,
+		    "a message directory"))
 			check_message(c, bfd, l.v[i], msgid, path, &sb);
 	}
 	names_free(&l);
@@ -529,15 +543,7 @@ check_queue(struct check *c, int qfd, const char *qpath)
 			problem(c, path, "bad name: not a bucket (two "
 			    "lowercase hex digits) (%s)", kind_of(sb.st_mode));
 			quarantine(c, qfd, l.v[i], path);
-		} else if (S_ISLNK(sb.st_mode)) {
-			problem(c, path, "symlink: a bucket that is a "
-			    "symbolic link (never followed)");
-			quarantine(c, qfd, l.v[i], path);
-		} else if (!S_ISDIR(sb.st_mode)) {
-			problem(c, path, "not a directory: a bucket that is "
-			    "%s", kind_of(sb.st_mode));
-			quarantine(c, qfd, l.v[i], path);
-		} else
+		} else if (is_dir(c, qfd, l.v[i], path, &sb, "a bucket"))
 			check_bucket(c, qfd, l.v[i], top, path, &sb);
 	}
 	names_free(&l);
