@@ -443,7 +443,7 @@ store_envelope_delete(struct store *s, uint64_t evpid)
 	struct layout_evpname	name;
 	struct layout_msgname	msgname;
 	uint32_t		msgid = evpid >> 32;
-	int			dfd, bfd, left, r;
+	int			dfd, bfd, left, r = -1;
 
 	walk_changed(&s->walk);
 	if ((dfd = store_open_queued(s, msgid)) == -1) {
@@ -452,20 +452,20 @@ store_envelope_delete(struct store *s, uint64_t evpid)
 	}
 	if (unlinkat(dfd, layout_evpname(evpid, &name), 0) == -1) {
 		store_log_open_failure("envelope delete", evpid);
-		close(dfd);
-		return 0;
+		goto done;
 	}
 	if ((left = msgdir_has_envelopes(dfd, msgid)) != 0) {
 		r = left == 1 ? store_sync(s, dfd) : -1;
-		close(dfd);
-		return r == 0;
+		goto done;
 	}
-	close(dfd);
+	/* the last one: the message goes too */
 	if ((bfd = store_open_bucket(s, msgid, 0)) == -1)
-		return 0;
+		goto done;
 	r = msgdir_remove(bfd, layout_msgname(msgid, &msgname),
 	    store_durable(s));
 	close(bfd);
+done:
+	close(dfd);
 	return r == 0;
 }
 
