@@ -31,7 +31,9 @@ COMMON_SRCS =	common/imsg.c common/log.c
 PROTO_SRCS =	proto/proc_queue.c proto/pq_client.c
 # Everything of the daemon but main(): tests and benchmarks link it too.
 STORE_SRCS =	queue-fs-proc/store.c queue-fs-proc/walk.c \
-		queue-fs-proc/fsutil.c queue-fs-proc/idset.c \
+		queue-fs-proc/layout.c queue-fs-proc/safeio.c \
+		queue-fs-proc/msgdir.c queue-fs-proc/deferred.c \
+		queue-fs-proc/idset.c \
 		queue-fs-proc/spool.c queue-fs-proc/dispatch.c \
 		queue-fs-proc/framing.c queue-fs-proc/stats.c queue-fs-proc/check.c
 DAEMON_SRCS =	queue-fs-proc/main.c queue-fs-proc/sandbox.c

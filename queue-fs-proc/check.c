@@ -20,7 +20,7 @@
  *     or the spare directory of a daemon that was killed, which smtpd
  *     and the daemon throw away at start).
  * Every entry is looked at with fstatat(AT_SYMLINK_NOFOLLOW) and every
- * directory opened with open_dir(), which follows no symbolic link.
+ * directory opened with sio_open_dir(), which follows no symbolic link.
  *
  * Repair (-R) moves to corrupt/: message directories that cannot be
  * served (no message file, or no valid envelope), entries of queue/ and
@@ -48,27 +48,26 @@
 #include "check.h"
 #include "log.h"
 #include "proc_queue.h"
+#include "layout.h"
+#include "msgdir.h"
+#include "safeio.h"
 #include "spool.h"
-#include "store.h"
 
-#define BAD_OWNER	0x1
-#define BAD_MODE	0x2
+/* spool_faults() bits, as -n reports and repairs them */
+#define BAD_OWNER	(SPOOL_BAD_UID | SPOOL_BAD_GID)
+#define BAD_MODE	(SPOOL_WRITABLE | SPOOL_BAD_MODE)
 
-#define DIR_MODE	0700
-#define FILE_MODE	0600
+#define DIR_MODE	SPOOL_DIR_MODE
+#define FILE_MODE	SPOOL_FILE_MODE
 
 struct check {
 	const char	*spool;
 	int		 repair;	/* this pass repairs */
 	int		 notes;		/* print notes (first pass only) */
 	const char	*tag;		/* "problem", or "remaining" after -R */
-	int		 privileged;
-	uid_t		 spool_uid;	/* owner of the spool itself */
-	uid_t		 uid;		/* the queue user */
-	gid_t		 gid;		/* its group, for what is in queue/ */
-	gid_t		 top_gid;	/* group of queue/ etc., -1: any */
+	struct spool_rules rules;	/* the daemon's: who owns what */
 	int		 spool_fd;
-	struct store	 qs;		/* corrupt_fd and sync only */
+	int		 corrupt_fd;	/* -1: none (yet) */
 
 	unsigned long	 problems;
 	unsigned long	 repairs;
@@ -140,20 +139,13 @@ list_dir(int dfd, struct names *l)
 	DIR		*dir;
 	char		**v;
 	size_t		 cap = 0;
-	int		 fd;
 
 	l->v = NULL;
 	l->n = 0;
-	/* a dup() would share, and move, the caller's directory offset */
-	if ((fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if ((dir = sio_reopendir(dfd)) == NULL)
 		return -1;
-	if ((dir = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -1;
-	}
 	while ((dp = readdir(dir)) != NULL) {
-		if (strcmp(dp->d_name, ".") == 0 ||
-		    strcmp(dp->d_name, "..") == 0)
+		if (layout_is_dot(dp->d_name))
 			continue;
 		if (l->n == cap) {
 			cap = cap ? cap * 2 : 32;
@@ -202,24 +194,23 @@ ensure_corrupt(struct check *c)
 {
 	char	path[PATH_MAX];
 
-	if (c->qs.corrupt_fd != -1)
+	if (c->corrupt_fd != -1)
 		return 0;
-	join(path, sizeof(path), c->spool, "corrupt");
-	if (mkdirat(c->spool_fd, "corrupt", DIR_MODE) == 0) {
-		if ((c->privileged && fchownat(c->spool_fd, "corrupt", c->uid,
-		    c->top_gid, AT_SYMLINK_NOFOLLOW) == -1) ||
-		    fchmodat(c->spool_fd, "corrupt", DIR_MODE, 0) == -1) {
-			printf("not repaired: %s: cannot set owner and mode: "
-			    "%s\n", path, strerror(errno));
-			return -1;
-		}
-		printf("created: %s\n", path);
-	} else if (errno != EEXIST) {
+	join(path, sizeof(path), c->spool, LAYOUT_CORRUPT);
+	switch (spool_make_dir(c->spool_fd, LAYOUT_CORRUPT, &c->rules)) {
+	case -1:
 		printf("not repaired: cannot create %s: %s\n", path,
 		    strerror(errno));
 		return -1;
+	case -2:
+		printf("not repaired: %s: cannot set owner and mode: %s\n",
+		    path, strerror(errno));
+		return -1;
+	case 1:
+		printf("created: %s\n", path);
+		break;
 	}
-	if ((c->qs.corrupt_fd = open_dir(c->spool_fd, "corrupt")) == -1) {
+	if ((c->corrupt_fd = sio_open_dir(c->spool_fd, LAYOUT_CORRUPT)) == -1) {
 		printf("not repaired: cannot open %s: %s\n", path,
 		    strerror(errno));
 		return -1;
@@ -227,18 +218,12 @@ ensure_corrupt(struct check *c)
 	return 0;
 }
 
-/*
- * Move parent/name into corrupt/ with msgdir_quarantine(), which picks
- * the first free name of name, name.1, ...; the same choice is made here
- * first to say where it went (nothing else writes corrupt/ meanwhile).
- */
+/* Move parent/name into corrupt/ (durably: the administrator's mail). */
 static void
 quarantine(struct check *c, int parent_fd, const char *name,
     const char *path)
 {
-	struct stat	sb;
-	char		dest[64];
-	int		i;
+	struct layout_corrupt	dest;
 
 	if (!c->repair)
 		return;
@@ -246,21 +231,13 @@ quarantine(struct check *c, int parent_fd, const char *name,
 		printf("not moved: %s\n", path);
 		return;
 	}
-	for (i = 0; i < 100; i++) {
-		if (i == 0)
-			snprintf(dest, sizeof(dest), "%s", name);
-		else
-			snprintf(dest, sizeof(dest), "%s.%d", name, i);
-		if (fstatat(c->qs.corrupt_fd, dest, &sb,
-		    AT_SYMLINK_NOFOLLOW) == -1 && errno == ENOENT)
-			break;
-	}
-	if (msgdir_quarantine(&c->qs, parent_fd, name) == -1) {
+	if (msgdir_quarantine(parent_fd, name, c->corrupt_fd, 1,
+	    &dest) == -1) {
 		printf("not moved: %s: %s\n", path, strerror(errno));
 		return;
 	}
 	c->repairs++;
-	printf("moved: %s -> %s/corrupt/%s\n", path, c->spool, dest);
+	printf("moved: %s -> %s/corrupt/%s\n", path, c->spool, dest.s);
 }
 
 /*
@@ -277,8 +254,8 @@ fix_meta(struct check *c, int parent_fd, const char *name, const char *path,
 
 	if (!c->repair || bad == 0)
 		return;
-	fd = S_ISDIR(was->st_mode) ? open_dir(parent_fd, name) :
-	    open_regular(parent_fd, name);
+	fd = S_ISDIR(was->st_mode) ? sio_open_dir(parent_fd, name) :
+	    sio_open_regular(parent_fd, name);
 	if (fd == -1) {
 		printf("not repaired: %s: %s\n", path, strerror(errno));
 		return;
@@ -294,14 +271,14 @@ fix_meta(struct check *c, int parent_fd, const char *name, const char *path,
 		goto done;
 	}
 	if (bad & BAD_OWNER) {
-		if (fchown(fd, c->uid, gid) == -1) {
+		if (fchown(fd, c->rules.uid, gid) == -1) {
 			printf("not repaired: %s: chown: %s\n", path,
 			    strerror(errno));
 			goto done;
 		}
 		printf("fixed: %s: owner %u:%u -> %u:%u\n", path,
 		    (unsigned)sb.st_uid, (unsigned)sb.st_gid,
-		    (unsigned)c->uid, (unsigned)gid);
+		    (unsigned)c->rules.uid, (unsigned)gid);
 		c->repairs++;
 	}
 	/* chown may have cleared set-id bits: set the mode in any case */
@@ -323,28 +300,30 @@ done:
 
 /* ---- checks ------------------------------------------------------------ */
 
-/* Owner (and group, unless gid is -1) and mode of an entry. */
+/* Report the owner and mode faults f of an entry; returns them. */
+static int
+report_meta(struct check *c, const char *path, const struct stat *sb,
+    int f, mode_t mode, gid_t gid)
+{
+	if (f & SPOOL_BAD_UID)
+		problem(c, path, "wrong owner: uid %u, not the queue user's "
+		    "%u", (unsigned)sb->st_uid, (unsigned)c->rules.uid);
+	else if (f & SPOOL_BAD_GID)
+		problem(c, path, "wrong owner: group %u, not %u",
+		    (unsigned)sb->st_gid, (unsigned)gid);
+	if (f & BAD_MODE)
+		problem(c, path, "wrong mode: %04o, not %04o",
+		    (unsigned)(sb->st_mode & 07777), (unsigned)mode);
+	return f & (BAD_OWNER | BAD_MODE);
+}
+
+/* Owner (and group, unless gid is -1) and mode of an entry in queue/. */
 static int
 check_meta(struct check *c, const char *path, const struct stat *sb,
     mode_t mode, gid_t gid)
 {
-	int	bad = 0;
-
-	if (sb->st_uid != c->uid) {
-		problem(c, path, "wrong owner: uid %u, not the queue user's "
-		    "%u", (unsigned)sb->st_uid, (unsigned)c->uid);
-		bad |= BAD_OWNER;
-	} else if (gid != (gid_t)-1 && sb->st_gid != gid) {
-		problem(c, path, "wrong owner: group %u, not %u",
-		    (unsigned)sb->st_gid, (unsigned)gid);
-		bad |= BAD_OWNER;
-	}
-	if ((sb->st_mode & 07777) != mode) {
-		problem(c, path, "wrong mode: %04o, not %04o",
-		    (unsigned)(sb->st_mode & 07777), (unsigned)mode);
-		bad |= BAD_MODE;
-	}
-	return bad;
+	return report_meta(c, path, sb, spool_faults(sb, c->rules.uid, gid,
+	    mode), mode, gid);
 }
 
 static void
@@ -370,7 +349,7 @@ check_message(struct check *c, int bfd, const char *name, uint32_t msgid,
 	int		 dfd, dbad, *bad = NULL, has_message = 0, has_names;
 
 	dbad = check_meta(c, dpath, dsb, DIR_MODE, (gid_t)-1);
-	if ((dfd = open_dir(bfd, name)) == -1 || list_dir(dfd, &l) == -1) {
+	if ((dfd = sio_open_dir(bfd, name)) == -1 || list_dir(dfd, &l) == -1) {
 		problem(c, dpath, "cannot read: %s", strerror(errno));
 		if (dfd != -1)
 			close(dfd);
@@ -387,8 +366,8 @@ check_message(struct check *c, int bfd, const char *name, uint32_t msgid,
 		goto done;
 	}
 	for (i = 0; i < l.n; i++) {
-		int is_msg = strcmp(l.v[i], "message") == 0;
-		int is_evp = !is_msg && is_evp_name(l.v[i], msgid);
+		int is_msg = strcmp(l.v[i], LAYOUT_MESSAGE) == 0;
+		int is_evp = !is_msg && layout_is_evpname(l.v[i], msgid);
 
 		join(path, sizeof(path), dpath, l.v[i]);
 		if (fstatat(dfd, l.v[i], &esb[i], AT_SYMLINK_NOFOLLOW) == -1) {
@@ -435,7 +414,7 @@ check_message(struct check *c, int bfd, const char *name, uint32_t msgid,
 			nvalid++;
 	}
 
-	has_names = has_envelopes(dfd, msgid);
+	has_names = msgdir_has_envelopes(dfd, msgid);
 	if (!has_message && has_names)
 		problem(c, dpath, "envelope without message: no message file, "
 		    "its envelopes cannot be delivered");
@@ -466,13 +445,13 @@ check_message(struct check *c, int bfd, const char *name, uint32_t msgid,
 		if (misplaced[i])
 			quarantine(c, dfd, l.v[i], path);
 		else if (S_ISREG(esb[i].st_mode)) {
-			if (strcmp(l.v[i], "message") != 0)
+			if (strcmp(l.v[i], LAYOUT_MESSAGE) != 0)
 				note_envelope(c, path, &esb[i]);
 			fix_meta(c, dfd, l.v[i], path, &esb[i], bad[i],
-			    FILE_MODE, c->gid);
+			    FILE_MODE, c->rules.gid);
 		}
 	}
-	fix_meta(c, bfd, name, dpath, dsb, dbad, DIR_MODE, c->gid);
+	fix_meta(c, bfd, name, dpath, dsb, dbad, DIR_MODE, c->rules.gid);
 	free(misplaced);
 done:
 	if (dfd != -1)
@@ -482,20 +461,41 @@ done:
 	names_free(&l);
 }
 
+/*
+ * An entry of queue/ or of a bucket that must be a directory (what: "a
+ * bucket", "a message directory"): 1 when it is one; else the problem is
+ * reported and the entry set aside.
+ */
+static int
+is_dir(struct check *c, int parent_fd, const char *name, const char *path,
+    const struct stat *sb, const char *what)
+{
+	if (S_ISLNK(sb->st_mode))
+		problem(c, path, "symlink: %s that is a symbolic link (never "
+		    "followed)", what);
+	else if (!S_ISDIR(sb->st_mode))
+		problem(c, path, "not a directory: %s that is %s", what,
+		    kind_of(sb->st_mode));
+	else
+		return 1;
+	quarantine(c, parent_fd, name, path);
+	return 0;
+}
+
 /* One bucket, queue/XX. */
 static void
-check_bucket(struct check *c, int qfd, const char *name, const char *bpath,
-    const struct stat *bsb)
+check_bucket(struct check *c, int qfd, const char *name, uint32_t top,
+    const char *bpath, const struct stat *bsb)
 {
 	struct names	 l;
 	struct stat	 sb;
 	char		 path[PATH_MAX];
-	uint32_t	 msgid, top = (uint32_t)strtoul(name, NULL, 16);
+	uint32_t	 msgid;
 	size_t		 i;
 	int		 bfd, bbad;
 
 	bbad = check_meta(c, bpath, bsb, DIR_MODE, (gid_t)-1);
-	if ((bfd = open_dir(qfd, name)) == -1 || list_dir(bfd, &l) == -1) {
+	if ((bfd = sio_open_dir(qfd, name)) == -1 || list_dir(bfd, &l) == -1) {
 		problem(c, bpath, "cannot read: %s", strerror(errno));
 		if (bfd != -1)
 			close(bfd);
@@ -507,26 +507,17 @@ check_bucket(struct check *c, int qfd, const char *name, const char *bpath,
 			problem(c, path, "cannot stat: %s", strerror(errno));
 			continue;
 		}
-		msgid = is_hex_name(l.v[i], 8) ?
-		    (uint32_t)strtoul(l.v[i], NULL, 16) : 0;
-		if (msgid == 0 || msgid >> 24 != top) {
+		if (!layout_parse_msgname(l.v[i], top, &msgid)) {
 			problem(c, path, "bad name: not a message directory "
 			    "of bucket %s (%s)", name, kind_of(sb.st_mode));
 			quarantine(c, bfd, l.v[i], path);
-		} else if (S_ISLNK(sb.st_mode)) {
-			problem(c, path, "symlink: a message directory that "
-			    "is a symbolic link (never followed)");
-			quarantine(c, bfd, l.v[i], path);
-		} else if (!S_ISDIR(sb.st_mode)) {
-			problem(c, path, "not a directory: a message "
-			    "directory that is %s", kind_of(sb.st_mode));
-			quarantine(c, bfd, l.v[i], path);
-		} else
+		} else if (is_dir(c, bfd, l.v[i], path, &sb,
+		    "a message directory"))
 			check_message(c, bfd, l.v[i], msgid, path, &sb);
 	}
 	names_free(&l);
 	close(bfd);
-	fix_meta(c, qfd, name, bpath, bsb, bbad, DIR_MODE, c->gid);
+	fix_meta(c, qfd, name, bpath, bsb, bbad, DIR_MODE, c->rules.gid);
 }
 
 static void
@@ -535,6 +526,7 @@ check_queue(struct check *c, int qfd, const char *qpath)
 	struct names	 l;
 	struct stat	 sb;
 	char		 path[PATH_MAX];
+	uint32_t	 top;
 	size_t		 i;
 
 	if (list_dir(qfd, &l) == -1) {
@@ -547,20 +539,12 @@ check_queue(struct check *c, int qfd, const char *qpath)
 			problem(c, path, "cannot stat: %s", strerror(errno));
 			continue;
 		}
-		if (!is_hex_name(l.v[i], 2)) {
+		if (!layout_parse_bucket(l.v[i], &top)) {
 			problem(c, path, "bad name: not a bucket (two "
 			    "lowercase hex digits) (%s)", kind_of(sb.st_mode));
 			quarantine(c, qfd, l.v[i], path);
-		} else if (S_ISLNK(sb.st_mode)) {
-			problem(c, path, "symlink: a bucket that is a "
-			    "symbolic link (never followed)");
-			quarantine(c, qfd, l.v[i], path);
-		} else if (!S_ISDIR(sb.st_mode)) {
-			problem(c, path, "not a directory: a bucket that is "
-			    "%s", kind_of(sb.st_mode));
-			quarantine(c, qfd, l.v[i], path);
-		} else
-			check_bucket(c, qfd, l.v[i], path, &sb);
+		} else if (is_dir(c, qfd, l.v[i], path, &sb, "a bucket"))
+			check_bucket(c, qfd, l.v[i], top, path, &sb);
 	}
 	names_free(&l);
 }
@@ -600,7 +584,7 @@ check_top(struct check *c, const char *name, int want_fd, int note_missing)
 {
 	struct stat	sb;
 	char		path[PATH_MAX];
-	int		bad, fd;
+	int		f, fd;
 
 	join(path, sizeof(path), c->spool, name);
 	if (fstatat(c->spool_fd, name, &sb, AT_SYMLINK_NOFOLLOW) == -1) {
@@ -611,22 +595,23 @@ check_top(struct check *c, const char *name, int want_fd, int note_missing)
 			    "at start)\n", path);
 		return -1;
 	}
-	if (S_ISLNK(sb.st_mode)) {
+	f = spool_top_faults(&sb, &c->rules);
+	if ((f & SPOOL_NOT_DIR) && S_ISLNK(sb.st_mode)) {
 		problem(c, path, "symlink: must be a directory, not a "
 		    "symbolic link (never followed; not repaired)");
 		return -1;
 	}
-	if (!S_ISDIR(sb.st_mode)) {
+	if (f & SPOOL_NOT_DIR) {
 		problem(c, path, "not a directory: it is %s (not repaired)",
 		    kind_of(sb.st_mode));
 		return -1;
 	}
-	bad = check_meta(c, path, &sb, DIR_MODE, c->top_gid);
-	fix_meta(c, c->spool_fd, name, path, &sb, bad, DIR_MODE,
-	    c->privileged ? c->top_gid : (gid_t)-1);
+	f = report_meta(c, path, &sb, f, DIR_MODE, c->rules.top_gid);
+	fix_meta(c, c->spool_fd, name, path, &sb, f, DIR_MODE,
+	    c->rules.top_gid);
 	if (!want_fd)
 		return -1;
-	if ((fd = open_dir(c->spool_fd, name)) == -1)
+	if ((fd = sio_open_dir(c->spool_fd, name)) == -1)
 		problem(c, path, "cannot open: %s", strerror(errno));
 	return fd;
 }
@@ -637,13 +622,13 @@ check_pass(struct check *c)
 	struct names	l;
 	struct stat	sb;
 	char		path[PATH_MAX];
-	int		qfd, ifd;
+	int		qfd, ifd, f;
 
 	c->problems = 0;
 	c->messages = c->envelopes = c->bytes = 0;
 	c->have_oldest = 0;
 	c->corrupt_entries = -1;
-	c->qs.corrupt_fd = -1;
+	c->corrupt_fd = -1;
 
 	/* O_PATH: the queue user may search the spool (0711), not read it */
 	c->spool_fd = open(c->spool, O_PATH | O_DIRECTORY | O_NOFOLLOW |
@@ -658,38 +643,39 @@ check_pass(struct check *c)
 		return;
 	}
 	if (fstat(c->spool_fd, &sb) == 0) {
-		if (sb.st_uid != 0 && sb.st_uid != c->spool_uid)
+		f = spool_root_faults(&sb, &c->rules);
+		if (f & SPOOL_BAD_UID)
 			problem(c, c->spool, "wrong owner: the spool belongs "
 			    "to uid %u, not root (not repaired)",
 			    (unsigned)sb.st_uid);
-		if (sb.st_mode & 022)
+		if (f & SPOOL_WRITABLE)
 			problem(c, c->spool, "wrong mode: %04o, the spool "
 			    "must not be group or world writable (not "
 			    "repaired)", (unsigned)(sb.st_mode & 07777));
 	}
 
-	check_top(c, "purge", 0, 0);
-	qfd = check_top(c, "queue", 1, 1);
-	ifd = check_top(c, "incoming", 1, 1);
-	c->qs.corrupt_fd = check_top(c, "corrupt", 1, 0);
+	check_top(c, LAYOUT_PURGE, 0, 0);
+	qfd = check_top(c, LAYOUT_QUEUE, 1, 1);
+	ifd = check_top(c, LAYOUT_INCOMING, 1, 1);
+	c->corrupt_fd = check_top(c, LAYOUT_CORRUPT, 1, 0);
 
 	if (qfd != -1) {
-		join(path, sizeof(path), c->spool, "queue");
+		join(path, sizeof(path), c->spool, LAYOUT_QUEUE);
 		check_queue(c, qfd, path);
 		close(qfd);
 	}
 	if (ifd != -1) {
-		join(path, sizeof(path), c->spool, "incoming");
+		join(path, sizeof(path), c->spool, LAYOUT_INCOMING);
 		check_incoming(c, ifd, path);
 		close(ifd);
 	}
-	if (c->qs.corrupt_fd != -1 && list_dir(c->qs.corrupt_fd, &l) == 0) {
+	if (c->corrupt_fd != -1 && list_dir(c->corrupt_fd, &l) == 0) {
 		c->corrupt_entries = (long)l.n;
 		names_free(&l);
 	}
-	if (c->qs.corrupt_fd != -1)
-		close(c->qs.corrupt_fd);
-	c->qs.corrupt_fd = -1;
+	if (c->corrupt_fd != -1)
+		close(c->corrupt_fd);
+	c->corrupt_fd = -1;
 	close(c->spool_fd);
 	c->spool_fd = -1;
 }
@@ -730,28 +716,16 @@ spool_check(const char *spool, const char *user, int repair)
 	c.tag = "problem";
 	c.notes = 1;
 	c.spool_fd = -1;
-	c.qs.corrupt_fd = -1;
-	c.qs.sync = STORE_SYNC_FULL;
-	/* the same expectations as the daemon's spool_prepare() */
-	c.privileged = geteuid() == 0;
-	if (c.privileged) {
-		if (spool_user(user, &u) == -1) {
-			fprintf(stderr, "queue-fs-proc: unknown queue user %s\n",
-			    user ? user : "(_smtpq or opensmtpq)");
-			return 1;
-		}
-		c.uid = u.uid;
-		c.gid = u.gid;
-		c.spool_uid = 0;
-		c.top_gid = 0;
-	} else {
-		/* the queue user on the real spool, or a spool of one's own */
-		c.uid = c.spool_uid = geteuid();
-		c.gid = getegid();
-		c.top_gid = (gid_t)-1;
+	c.corrupt_fd = -1;
+	/* the daemon's rules (spool_prepare()) */
+	if (geteuid() == 0 && spool_user(user, &u) == -1) {
+		fprintf(stderr, "queue-fs-proc: unknown queue user %s\n",
+		    user ? user : "(_smtpq or opensmtpq)");
+		return 1;
 	}
+	spool_rules(&c.rules, &u, geteuid() == 0);
 	printf("checking spool %s (queue user uid %u)%s\n", spool,
-	    (unsigned)c.uid, repair ? ", repairing" : "");
+	    (unsigned)c.rules.uid, repair ? ", repairing" : "");
 
 	c.repair = repair;
 	check_pass(&c);

@@ -19,7 +19,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "layout.h"
 #include "log.h"
+#include "safeio.h"
 #include "spool.h"
 
 /* The queue user: as named, else _smtpq (OpenBSD), else opensmtpq (Debian). */
@@ -45,61 +47,135 @@ spool_user(const char *name, struct spool_user *u)
 	return 0;
 }
 
+void
+spool_rules(struct spool_rules *r, const struct spool_user *u,
+    int privileged)
+{
+	r->privileged = privileged;
+	if (privileged) {
+		r->uid = u->uid;
+		r->gid = u->gid;
+		r->top_gid = 0;
+	} else {
+		r->uid = geteuid();
+		r->gid = getegid();
+		r->top_gid = (gid_t)-1;
+	}
+}
+
+/*
+ * What is wrong with an entry (lstat'ed) that must be owned by uid, and
+ * gid unless it is -1, with the given mode, or any mode that is not
+ * group or world writable when mode is 0.  SPOOL_NOT_DIR is for the
+ * callers that want a directory.
+ */
+int
+spool_faults(const struct stat *sb, uid_t uid, gid_t gid, mode_t mode)
+{
+	int	f = 0;
+
+	if (!S_ISDIR(sb->st_mode))
+		f |= SPOOL_NOT_DIR;
+	if (sb->st_uid != uid)
+		f |= SPOOL_BAD_UID;
+	if (gid != (gid_t)-1 && sb->st_gid != gid)
+		f |= SPOOL_BAD_GID;
+	if (sb->st_mode & 022)
+		f |= SPOOL_WRITABLE;
+	if (mode != 0 && (sb->st_mode & 07777) != mode)
+		f |= SPOOL_BAD_MODE;
+	return f;
+}
+
+/* The spool itself: root's (or, unprivileged, the user's own). */
+int
+spool_root_faults(const struct stat *sb, const struct spool_rules *r)
+{
+	int	f = spool_faults(sb, 0, (gid_t)-1, 0);
+
+	if (!r->privileged && sb->st_uid == r->uid)
+		f &= ~SPOOL_BAD_UID;
+	return f;
+}
+
+/* purge/, queue/, incoming/, corrupt/. */
+int
+spool_top_faults(const struct stat *sb, const struct spool_rules *r)
+{
+	return spool_faults(sb, r->uid, r->top_gid, SPOOL_DIR_MODE);
+}
+
+/*
+ * Make one of the spool's directories: 1 when made, 0 when it was
+ * there, -1 when mkdir failed and -2 when its owner or mode could not
+ * be set (errno says why).
+ */
+int
+spool_make_dir(int spool_fd, const char *name, const struct spool_rules *r)
+{
+	if (mkdirat(spool_fd, name, SPOOL_DIR_MODE) == -1)
+		return errno == EEXIST ? 0 : -1;
+	if (r->privileged && fchownat(spool_fd, name, r->uid, r->top_gid,
+	    AT_SYMLINK_NOFOLLOW) == -1)
+		return -2;
+	if (fchmodat(spool_fd, name, SPOOL_DIR_MODE, 0) == -1)
+		return -2;
+	return 1;
+}
+
+/* Insist on the rules for the spool (top = 0) or one of its directories. */
 static int
-check_dir(int parent, const char *name, const char *path, uid_t uid,
-    gid_t gid, mode_t mode)
+spool_check_dir(int parent, const char *name, const char *path, int top,
+    const struct spool_rules *r)
 {
 	struct stat	sb;
+	int		f;
 
 	if (fstatat(parent, name, &sb, AT_SYMLINK_NOFOLLOW) == -1) {
 		log_warn("warn: queue-fs-proc: %s", path);
 		return -1;
 	}
-	if (S_ISLNK(sb.st_mode) || !S_ISDIR(sb.st_mode)) {
+	f = top ? spool_top_faults(&sb, r) : spool_root_faults(&sb, r);
+	if (f & SPOOL_NOT_DIR)
 		log_warnx("warn: queue-fs-proc: %s must be a directory, not a "
 		    "symbolic link or file", path);
-		return -1;
-	}
-	if (sb.st_uid != uid || (gid != (gid_t)-1 && sb.st_gid != gid)) {
+	else if ((f & (SPOOL_BAD_UID | SPOOL_BAD_GID)) && top)
 		log_warnx("warn: queue-fs-proc: %s must be owned by uid %u "
-		    "gid %u (is %u:%u)", path, (unsigned)uid, (unsigned)gid,
-		    (unsigned)sb.st_uid, (unsigned)sb.st_gid);
-		return -1;
-	}
-	if (sb.st_mode & 022) {
+		    "gid %u (is %u:%u)", path, (unsigned)r->uid,
+		    (unsigned)r->top_gid, (unsigned)sb.st_uid,
+		    (unsigned)sb.st_gid);
+	else if (f & SPOOL_BAD_UID)
+		log_warnx("warn: queue-fs-proc: %s must be owned by uid %u "
+		    "(is %u)", path, r->privileged ? 0 : (unsigned)r->uid,
+		    (unsigned)sb.st_uid);
+	else if (f & SPOOL_WRITABLE)
 		log_warnx("warn: queue-fs-proc: %s must not be group or world "
 		    "writable", path);
-		return -1;
-	}
-	if (mode && (sb.st_mode & 07777) != mode) {
+	else if (f & SPOOL_BAD_MODE)
 		log_warnx("warn: queue-fs-proc: %s must have mode %o (has %o)",
-		    path, (unsigned)mode, (unsigned)(sb.st_mode & 07777));
-		return -1;
-	}
-	return 0;
+		    path, (unsigned)SPOOL_DIR_MODE,
+		    (unsigned)(sb.st_mode & 07777));
+	return f == 0 ? 0 : -1;
 }
 
-/* Create dir (owner uid:gid, 0700) if missing, then insist it is right. */
+/* Create a directory of the spool if missing, then insist it is right. */
 static int
-ensure_dir(int spool, const char *spath, const char *name, uid_t uid,
-    gid_t gid, int privileged)
+spool_ensure_dir(int spool, const char *spath, const char *name,
+    const struct spool_rules *r)
 {
-	char	path[1024];
+	char	path[PATH_MAX];
+	int	made;
 
 	snprintf(path, sizeof(path), "%s/%s", spath, name);
-	if (mkdirat(spool, name, 0700) == 0) {
-		if (privileged && fchownat(spool, name, uid, gid,
-		    AT_SYMLINK_NOFOLLOW) == -1) {
-			log_warn("warn: queue-fs-proc: chown %s", path);
-			return -1;
-		}
-		if (fchmodat(spool, name, 0700, 0) == -1)
-			return -1;
-	} else if (errno != EEXIST) {
+	if ((made = spool_make_dir(spool, name, r)) == -1) {
 		log_warn("warn: queue-fs-proc: mkdir %s", path);
 		return -1;
 	}
-	return check_dir(spool, name, path, uid, gid, 0700);
+	if (made == -2) {
+		log_warn("warn: queue-fs-proc: chown or chmod %s", path);
+		return -1;
+	}
+	return spool_check_dir(spool, name, path, 1, r);
 }
 
 /*
@@ -111,28 +187,24 @@ ensure_dir(int spool, const char *spath, const char *name, uid_t uid,
 static int
 purge_incoming(int spool, const char *spath)
 {
-	struct dirent	*dp;
-	DIR		*dir;
-	char		 dest[300];
-	int		 ifd, pfd, i, r, moved = 0, ret = 0;
+	struct layout_purge	 dest;
+	struct dirent		*dp;
+	DIR			*dir;
+	int			 ifd, pfd, i, r, moved = 0, ret = 0;
 
-	if ((pfd = openat(spool, "purge", O_RDONLY | O_DIRECTORY |
-	    O_NOFOLLOW | O_CLOEXEC)) == -1)
+	if ((pfd = sio_open_dir(spool, LAYOUT_PURGE)) == -1)
 		return -1;
-	if ((ifd = openat(spool, "incoming", O_RDONLY | O_DIRECTORY |
-	    O_NOFOLLOW | O_CLOEXEC)) == -1 || (dir = fdopendir(ifd)) == NULL) {
-		if (ifd != -1)
-			close(ifd);
+	if ((dir = sio_opendir(spool, LAYOUT_INCOMING)) == NULL) {
 		close(pfd);
 		return -1;
 	}
+	ifd = dirfd(dir);
 	while ((dp = readdir(dir)) != NULL) {
-		if (strcmp(dp->d_name, ".") == 0 || strcmp(dp->d_name, "..") == 0)
+		if (layout_is_dot(dp->d_name))
 			continue;
 		for (i = 0, r = -1; i < 20 && r == -1; i++) {
-			snprintf(dest, sizeof(dest), "incoming.%u.%.255s",
-			    arc4random(), dp->d_name);
-			r = renameat2(ifd, dp->d_name, pfd, dest,
+			r = renameat2(ifd, dp->d_name, pfd,
+			    layout_purge(dp->d_name, arc4random(), &dest),
 			    RENAME_NOREPLACE);
 			if (r == -1 && errno != EEXIST)
 				break;
@@ -153,18 +225,18 @@ purge_incoming(int spool, const char *spath)
 }
 
 /*
- * Returns an fd of the checked spool.  Unprivileged (tests by hand) the
- * directories must belong to the user running the daemon instead.
+ * Returns an fd of the checked spool (the rules: see spool_rules in
+ * spool.h).
  */
 int
 spool_prepare(const char *path, const struct spool_user *u, int privileged)
 {
-	uid_t	uid = privileged ? u->uid : geteuid();
-	gid_t	gid = privileged ? 0 : getegid();
-	char	spool[PATH_MAX];
-	size_t	len;
-	int	fd;
+	struct spool_rules	r;
+	char			spool[PATH_MAX];
+	size_t			len;
+	int			fd;
 
+	spool_rules(&r, u, privileged);
 	/* "link/" would resolve the link: check the name itself */
 	if ((len = strlcpy(spool, path, sizeof(spool))) >= sizeof(spool)) {
 		log_warnx("warn: queue-fs-proc: spool path too long");
@@ -173,19 +245,18 @@ spool_prepare(const char *path, const struct spool_user *u, int privileged)
 	while (len > 1 && spool[len - 1] == '/')
 		spool[--len] = '\0';
 	path = spool;
-	if (check_dir(AT_FDCWD, path, path, privileged ? 0 : uid,
-	    (gid_t)-1, 0) == -1)
+	if (spool_check_dir(AT_FDCWD, path, path, 0, &r) == -1)
 		return -1;
 	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1) {
 		log_warn("warn: queue-fs-proc: %s", path);
 		return -1;
 	}
-	if (ensure_dir(fd, path, "purge", uid, gid, privileged) == -1 ||
-	    ensure_dir(fd, path, "queue", uid, gid, privileged) == -1 ||
-	    ensure_dir(fd, path, "incoming", uid, gid, privileged) == -1 ||
+	if (spool_ensure_dir(fd, path, LAYOUT_PURGE, &r) == -1 ||
+	    spool_ensure_dir(fd, path, LAYOUT_QUEUE, &r) == -1 ||
+	    spool_ensure_dir(fd, path, LAYOUT_INCOMING, &r) == -1 ||
 	    purge_incoming(fd, path) == -1 ||
-	    ensure_dir(fd, path, "corrupt", uid, gid, privileged) == -1) {
+	    spool_ensure_dir(fd, path, LAYOUT_CORRUPT, &r) == -1) {
 		close(fd);
 		return -1;
 	}

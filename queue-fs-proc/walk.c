@@ -1,7 +1,7 @@
 /*
- * The start-up walk.  Only what existed when the daemon started is
- * returned: ids created since are in store->fresh (no clocks involved,
- * so a clock step cannot hide or double an envelope).
+ * The start-up walk: see walk.h.  Ids created since start are in
+ * walk->fresh (no clocks involved, so a clock step cannot hide or
+ * double an envelope).
  *
  * What it meets in queue/ and does about it:
  *   a name that is not a bucket, message or envelope name: skipped, logged;
@@ -23,72 +23,88 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "layout.h"
 #include "log.h"
-#include "store.h"
+#include "msgdir.h"
+#include "proc_queue.h"
+#include "safeio.h"
 #include "walk.h"
 
-struct walk {
-	DIR		*queue;
-	DIR		*bucket;
-	DIR		*msg;
-	uint32_t	 bucket_id;	/* top byte of msgids in bucket */
-	uint32_t	 msgid;
-	char		 bucket_name[3];
+struct walk_dirs {
+	DIR			*queue;
+	DIR			*bucket;
+	DIR			*msg;
+	uint32_t		 top;	/* top byte of msgids in bucket */
+	uint32_t		 msgid;
+	struct layout_bucket	 bucket_name;
+	struct layout_msgdir	 msgdir;	/* "XX/MSGID", for logs */
 };
 
-static DIR *
-open_dir_stream(int dirfd, const char *path)
+void
+walk_init(struct walk *w, int queue_fd, int corrupt_fd, int durable)
 {
-	DIR	*d;
-	int	 fd;
+	memset(w, 0, sizeof(*w));
+	w->queue_fd = queue_fd;
+	w->corrupt_fd = corrupt_fd;
+	w->durable = durable;
+}
 
-	if ((fd = open_dir(dirfd, path)) == -1)
-		return NULL;
-	if ((d = fdopendir(fd)) == NULL)
-		close(fd);
-	return d;
+/* Remember an id the walk must not return; only needed while it runs. */
+int
+walk_skip(struct walk *w, uint64_t id)
+{
+	if (w->done)
+		return 0;
+	if (idset_add(&w->fresh, id) == -1) {
+		log_warnx("warn: queue-fs-proc: out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* What was read ahead may have changed: read it again when served. */
+void
+walk_changed(struct walk *w)
+{
+	w->ahead.stale = 1;
 }
 
 static void
-close_stream(DIR **d)
+walk_close_stream(DIR **d)
 {
 	if (*d != NULL)
 		closedir(*d);
 	*d = NULL;
 }
 
-void
-walk_free(struct store *s)
+static void
+walk_close_dirs(struct walk *w)
 {
-	if (s->walk == NULL)
+	if (w->dirs == NULL)
 		return;
-	close_stream(&s->walk->msg);
-	close_stream(&s->walk->bucket);
-	close_stream(&s->walk->queue);
-	free(s->walk);
-	s->walk = NULL;
+	walk_close_stream(&w->dirs->msg);
+	walk_close_stream(&w->dirs->bucket);
+	walk_close_stream(&w->dirs->queue);
+	free(w->dirs);
+	w->dirs = NULL;
 }
 
-static int
-is_dot(const char *name)
+void
+walk_close(struct walk *w)
 {
-	return strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
-}
-
-static int
-parse_hex(const char *name, size_t len, uint32_t *v)
-{
-	if (!is_hex_name(name, len))
-		return -1;
-	*v = (uint32_t)strtoul(name, NULL, 16);
-	return 0;
+	walk_close_dirs(w);
+	idset_free(&w->fresh);
+	free(w->ahead.buf);
+	w->ahead.buf = NULL;
+	w->ahead.ready = w->ahead.wanted = 0;
 }
 
 static void
-log_bogus(struct walk *w, const char *kind, const char *name)
+walk_log_bogus(struct walk_dirs *wd, const char *kind, const char *name)
 {
 	log_warnx("warn: queue-fs-proc: walk: skipping %s queue/%s%s%s",
-	    kind, w->bucket ? w->bucket_name : "", w->bucket ? "/" : "", name);
+	    kind, wd->bucket ? wd->bucket_name.s : "", wd->bucket ? "/" : "",
+	    name);
 }
 
 /*
@@ -96,33 +112,33 @@ log_bogus(struct walk *w, const char *kind, const char *name)
  * NULL when it is not to be walked.
  */
 static DIR *
-enter_message(struct store *s, struct walk *w, const char *name)
+walk_enter_message(struct walk *w, const char *name)
 {
-	struct stat	 sb;
-	int		 bfd = dirfd(w->bucket), dfd, has;
-	DIR		*d;
+	struct walk_dirs	*wd = w->dirs;
+	struct layout_corrupt	 dest;
+	struct stat		 sb;
+	int			 bfd = dirfd(wd->bucket), dfd;
+	DIR			*d;
 
-	if ((d = open_dir_stream(bfd, name)) == NULL) {
-		log_warn("warn: queue-fs-proc: walk: queue/%s/%s",
-		    w->bucket_name, name);
+	if ((d = sio_opendir(bfd, name)) == NULL) {
+		log_warn("warn: queue-fs-proc: walk: queue/%s", wd->msgdir.s);
 		return NULL;
 	}
 	dfd = dirfd(d);
 	/* no envelopes: an interrupted deletion, message file or not */
-	if ((has = has_envelopes(dfd, w->msgid)) == 0) {
+	if (msgdir_has_envelopes(dfd, wd->msgid) == 0) {
 		closedir(d);
-		log_info("info: queue-fs-proc: walk: queue/%s/%s has no "
-		    "envelopes left, finishing its deletion", w->bucket_name,
-		    name);
-		msgdir_remove(s, bfd, name);
+		log_info("info: queue-fs-proc: walk: queue/%s has no "
+		    "envelopes left, finishing its deletion", wd->msgdir.s);
+		msgdir_remove(bfd, name, w->durable);
 		return NULL;
 	}
-	if (fstatat(dfd, "message", &sb, AT_SYMLINK_NOFOLLOW) == -1 ||
+	if (fstatat(dfd, LAYOUT_MESSAGE, &sb, AT_SYMLINK_NOFOLLOW) == -1 ||
 	    !S_ISREG(sb.st_mode)) {
 		closedir(d);
-		log_warnx("warn: queue-fs-proc: walk: queue/%s/%s has no "
-		    "message file", w->bucket_name, name);
-		msgdir_quarantine(s, bfd, name);
+		log_warnx("warn: queue-fs-proc: walk: queue/%s has no "
+		    "message file", wd->msgdir.s);
+		msgdir_quarantine(bfd, name, w->corrupt_fd, w->durable, &dest);
 		return NULL;
 	}
 	return d;
@@ -130,100 +146,174 @@ enter_message(struct store *s, struct walk *w, const char *name)
 
 /* The next message directory with envelopes to serve, or 0 at the end. */
 static int
-next_message(struct store *s, struct walk *w, int *budget)
+walk_next_message(struct walk *w, int *budget)
 {
-	struct dirent	*dp;
+	struct walk_dirs	*wd = w->dirs;
+	struct dirent		*dp;
 
-	while (w->msg == NULL && (*budget)-- > 0) {
-		if (w->bucket == NULL) {
-			if ((dp = readdir(w->queue)) == NULL)
+	while (wd->msg == NULL && (*budget)-- > 0) {
+		if (wd->bucket == NULL) {
+			if ((dp = readdir(wd->queue)) == NULL)
 				return 0;
-			if (is_dot(dp->d_name))
+			if (layout_is_dot(dp->d_name))
 				continue;
-			if (parse_hex(dp->d_name, 2, &w->bucket_id) == -1 ||
-			    (w->bucket = open_dir_stream(dirfd(w->queue),
+			if (!layout_parse_bucket(dp->d_name, &wd->top) ||
+			    (wd->bucket = sio_opendir(dirfd(wd->queue),
 			    dp->d_name)) == NULL) {
-				log_bogus(w, "bucket", dp->d_name);
+				walk_log_bogus(wd, "bucket", dp->d_name);
 				continue;
 			}
-			strlcpy(w->bucket_name, dp->d_name,
-			    sizeof(w->bucket_name));
+			layout_bucket(wd->top << 24, &wd->bucket_name);
 			continue;
 		}
-		if ((dp = readdir(w->bucket)) == NULL) {
-			close_stream(&w->bucket);
+		if ((dp = readdir(wd->bucket)) == NULL) {
+			walk_close_stream(&wd->bucket);
 			continue;
 		}
-		if (is_dot(dp->d_name))
+		if (layout_is_dot(dp->d_name))
 			continue;
-		if (parse_hex(dp->d_name, 8, &w->msgid) == -1 ||
-		    w->msgid >> 24 != w->bucket_id || w->msgid == 0) {
-			log_bogus(w, "message directory", dp->d_name);
+		if (!layout_parse_msgname(dp->d_name, wd->top, &wd->msgid)) {
+			walk_log_bogus(wd, "message directory", dp->d_name);
 			continue;
 		}
-		if (idset_has(&s->fresh, (uint64_t)w->msgid << 32))
+		if (idset_has(&w->fresh, (uint64_t)wd->msgid << 32))
 			continue;
-		w->msg = enter_message(s, w, dp->d_name);
+		layout_msgdir(wd->msgid, &wd->msgdir);
+		wd->msg = walk_enter_message(w, dp->d_name);
 	}
 	return 1;
 }
 
 /* Serve one envelope file of the current message: its length, or 0. */
 static int
-serve_envelope(struct walk *w, const char *name, uint64_t *evpid,
-    char *buf, size_t size)
+walk_serve(struct walk_dirs *wd, const char *name, char *buf, size_t size)
 {
 	ssize_t	n;
 
-	if ((n = load_envelope(dirfd(w->msg), name, buf, size)) == -1) {
+	if ((n = sio_read_file(dirfd(wd->msg), name, buf, size)) == -1) {
 		if (errno != ENOENT)	/* ENOENT: deleted since readdir */
 			log_warn("warn: queue-fs-proc: walk: skipping "
-			    "queue/%s/%08x/%s", w->bucket_name, w->msgid, name);
+			    "queue/%s/%s", wd->msgdir.s, name);
 		return 0;
 	}
-	*evpid = strtoull(name, NULL, 16);
 	return (int)n;
 }
 
-int
-walk_next(struct store *s, uint64_t *evpid, char *buf, size_t size)
+/* One step: r > 0 an envelope, 0 nothing this time, -1 the end. */
+static int
+walk_step(struct walk *w, uint64_t *evpid, char *buf, size_t size)
 {
-	struct walk	*w;
-	struct dirent	*dp;
-	int		 budget = WALK_BUDGET, n;
+	struct walk_dirs	*wd;
+	struct dirent		*dp;
+	uint64_t		 id;
+	int			 budget = WALK_BUDGET, n;
 
-	if (s->walk == NULL) {
-		if ((w = calloc(1, sizeof(*w))) == NULL ||
-		    (w->queue = open_dir_stream(s->queue_fd, ".")) == NULL) {
+	if (w->dirs == NULL) {
+		if ((wd = calloc(1, sizeof(*wd))) == NULL ||
+		    (wd->queue = sio_opendir(w->queue_fd, ".")) == NULL) {
 			log_warn("warn: queue-fs-proc: walk: queue/");
-			free(w);
+			free(wd);
 			return 0;
 		}
-		s->walk = w;
+		w->dirs = wd;
 	}
-	w = s->walk;
+	wd = w->dirs;
 	while (budget > 0) {
-		if (!next_message(s, w, &budget))
+		if (!walk_next_message(w, &budget))
 			return -1;
-		if (w->msg == NULL)
+		if (wd->msg == NULL)
 			break;
-		if ((dp = readdir(w->msg)) == NULL) {
-			close_stream(&w->msg);
+		if ((dp = readdir(wd->msg)) == NULL) {
+			walk_close_stream(&wd->msg);
 			continue;
 		}
 		budget--;
-		if (is_dot(dp->d_name) || strcmp(dp->d_name, "message") == 0)
+		if (layout_is_dot(dp->d_name) ||
+		    strcmp(dp->d_name, LAYOUT_MESSAGE) == 0)
 			continue;
-		if (!is_evp_name(dp->d_name, w->msgid)) {
+		if (!layout_parse_evpname(dp->d_name, wd->msgid, &id)) {
 			log_warnx("warn: queue-fs-proc: walk: skipping file "
-			    "queue/%s/%08x/%s", w->bucket_name, w->msgid,
-			    dp->d_name);
+			    "queue/%s/%s", wd->msgdir.s, dp->d_name);
 			continue;
 		}
-		if (idset_has(&s->fresh, strtoull(dp->d_name, NULL, 16)))
+		if (idset_has(&w->fresh, id))
 			continue;
-		if ((n = serve_envelope(w, dp->d_name, evpid, buf, size)) > 0)
+		if ((n = walk_serve(wd, dp->d_name, buf, size)) > 0) {
+			*evpid = id;
 			return n;
+		}
 	}
 	return 0;
+}
+
+/*
+ * The envelope read ahead.  Only an ENVELOPE_UPDATE or a deletion can
+ * have changed it since (everything created since start is skipped
+ * anyway); after one, it is read again, and skipped if it is gone.
+ */
+static int
+walk_take_ahead(struct walk *w, uint64_t *evpid, char *buf, size_t size)
+{
+	struct layout_evppath	path;
+	ssize_t			n;
+
+	w->ahead.ready = 0;
+	if (w->ahead.r <= 0)
+		return w->ahead.r;
+	if (w->ahead.stale) {
+		n = sio_read_file(w->queue_fd,
+		    layout_evppath(w->ahead.evpid, &path), buf, size);
+		if (n == -1) {
+			if (errno != ENOENT)	/* ENOENT: deleted since */
+				log_warn("warn: queue-fs-proc: walk: queue/%s",
+				    path.s);
+			return walk_step(w, evpid, buf, size);
+		}
+		*evpid = w->ahead.evpid;
+		return (int)n;
+	}
+	if ((size_t)w->ahead.r > size)
+		return 0;
+	memcpy(buf, w->ahead.buf, (size_t)w->ahead.r);
+	*evpid = w->ahead.evpid;
+	return w->ahead.r;
+}
+
+/* r > 0: an envelope of r bytes; 0: nothing this time; -1: walk over. */
+int
+walk_next(struct walk *w, uint64_t *evpid, char *buf, size_t size)
+{
+	int	r;
+
+	if (w->done)
+		return -1;
+	if (w->ahead.ready)
+		r = walk_take_ahead(w, evpid, buf, size);
+	else
+		r = walk_step(w, evpid, buf, size);
+	if (r == -1) {
+		walk_close(w);
+		w->done = 1;
+		return -1;
+	}
+	w->ahead.wanted = 1;
+	return r;
+}
+
+/*
+ * After answering a WALK, read the envelope the next one returns, so
+ * that it is answered at once.  Nothing to do after other answers.
+ */
+void
+walk_read_ahead(struct walk *w)
+{
+	if (!w->ahead.wanted)
+		return;
+	w->ahead.wanted = 0;
+	if (w->ahead.buf == NULL &&
+	    (w->ahead.buf = malloc(PQ_EVP_MAX)) == NULL)
+		return;		/* the next WALK reads for itself */
+	w->ahead.r = walk_step(w, &w->ahead.evpid, w->ahead.buf, PQ_EVP_MAX);
+	w->ahead.ready = 1;
+	w->ahead.stale = 0;
 }

@@ -24,7 +24,9 @@ FUZZ_PROGS =	$(FUZZ_HARNESSES:%=tests/fuzz/%)
 # place of common/log.c.
 FUZZ_DISPATCH_SRCS = common/imsg.c proto/proc_queue.c \
 		queue-fs-proc/dispatch.c queue-fs-proc/store.c \
-		queue-fs-proc/walk.c queue-fs-proc/fsutil.c \
+		queue-fs-proc/walk.c queue-fs-proc/layout.c \
+		queue-fs-proc/safeio.c queue-fs-proc/msgdir.c \
+		queue-fs-proc/deferred.c \
 		queue-fs-proc/idset.c queue-fs-proc/framing.c \
 		queue-fs-proc/stats.c tests/fuzz/fuzz_log.c
 

@@ -1,7 +1,9 @@
-# Unit tests (cmocka) of the imsg framing, the proc-queue codec and the
-# proc-queue client.  Included by the top Makefile.
+# Unit tests (cmocka) of the imsg framing, the proc-queue codec, the
+# proc-queue client and the store's work after the answer.  Included by
+# the top Makefile.
 UNIT_PROGS =	tests/unit/test_imsg tests/unit/test_codec \
-		tests/unit/test_vectors tests/unit/test_client
+		tests/unit/test_vectors tests/unit/test_client \
+		tests/unit/test_deferred
 
 # The tests exercise common/ and proto/ only, through libqfp.a.  Should
 # the store ever keep libqfp.a from building, UNIT_LINK =

@@ -1,0 +1,182 @@
+/*
+ * Work after the answer: see deferred.h.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "deferred.h"
+#include "layout.h"
+#include "log.h"
+#include "msgdir.h"
+#include "safeio.h"
+
+#define ID_TRIES	20
+
+void
+deferred_init(struct deferred *d, int queue_fd, int incoming_fd,
+    int durable, struct walk *w)
+{
+	memset(d, 0, sizeof(*d));
+	d->queue_fd = queue_fd;
+	d->incoming_fd = incoming_fd;
+	d->durable = durable;
+	d->walk = w;
+	d->evp.dfd = -1;
+}
+
+static uint32_t
+deferred_new_msgid(void)
+{
+	uint32_t	id;
+
+	while ((id = arc4random()) == 0)
+		;
+	return id;
+}
+
+/*
+ * Make an empty incoming/MSGID for a future MESSAGE_CREATE, so that the
+ * request itself is answered without file system work.
+ */
+static int
+deferred_make_spare(struct deferred *d)
+{
+	struct layout_msgdir	 path;
+	struct layout_msgname	 name;
+	struct stat		 sb;
+	uint32_t		 msgid;
+	int			 i;
+
+	for (i = 0; i < ID_TRIES; i++) {
+		msgid = deferred_new_msgid();
+		/* a queued message of that id would collide at commit */
+		layout_msgdir(msgid, &path);
+		if (fstatat(d->queue_fd, path.s, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+			continue;
+		if (errno != ENOENT) {
+			log_warn("warn: queue-fs-proc: stat queue/%s", path.s);
+			return -1;
+		}
+		layout_msgname(msgid, &name);
+		if (mkdirat(d->incoming_fd, name.s, 0700) == 0) {
+			if (walk_skip(d->walk, (uint64_t)msgid << 32) == -1) {
+				unlinkat(d->incoming_fd, name.s, AT_REMOVEDIR);
+				return -1;
+			}
+			d->spare = msgid;
+			return 0;
+		}
+		if (errno != EEXIST) {
+			log_warn("warn: queue-fs-proc: mkdir incoming/%s",
+			    name.s);
+			return -1;
+		}
+	}
+	log_warnx("warn: queue-fs-proc: could not allocate a msgid");
+	return -1;
+}
+
+/*
+ * The msgid for a MESSAGE_CREATE: the spare directory, made now if there
+ * is none; a new spare is made after the answer.  0 on failure.
+ */
+uint32_t
+deferred_take_spare(struct deferred *d)
+{
+	uint32_t	msgid;
+
+	if (d->spare == 0 && deferred_make_spare(d) == -1)
+		return 0;
+	msgid = d->spare;
+	d->spare = 0;
+	d->refill = 1;
+	return msgid;
+}
+
+/*
+ * Write the incoming envelope answered last.  Nobody can read it before
+ * the next request, and it becomes durable with the commit's barrier.
+ * If it cannot be written, the message is withdrawn from incoming/ so
+ * that its commit fails (r = 0) and smtpd tempfails the mail: answering
+ * r = 1 before writing never costs an accepted mail.
+ */
+static void
+deferred_write_envelope(struct deferred *d)
+{
+	struct layout_evpname	name;
+	struct layout_msgname	msgname;
+	int			fd, r = -1, saved;
+
+	fd = sio_create(d->evp.dfd, layout_evpname(d->evp.evpid, &name), 1);
+	if (fd != -1) {
+		r = sio_write_all(fd, d->evp.buf, d->evp.len);
+		if (close(fd) == -1)
+			r = -1;
+	}
+	saved = errno;
+	close(d->evp.dfd);
+	d->evp.dfd = -1;
+	if (r == 0)
+		return;
+	errno = saved;
+	log_warn("warn: queue-fs-proc: envelope %016llx: writing it, "
+	    "withdrawing its incoming message",
+	    (unsigned long long)d->evp.evpid);
+	layout_msgname(d->evp.evpid >> 32, &msgname);
+	if (msgdir_remove(d->incoming_fd, msgname.s, d->durable) == -1)
+		fatalx("fatal: queue-fs-proc: cannot withdraw incoming/%s, "
+		    "exiting so that it is never committed", msgname.s);
+}
+
+/*
+ * Take an envelope of the incoming message dfd (which becomes ours) to
+ * write after the answer.  The bytes are copied: the caller's buffer
+ * (the imsg read buffer) may be reused before deferred_run().
+ */
+void
+deferred_envelope(struct deferred *d, int dfd, uint64_t evpid,
+    const char *evp, size_t len)
+{
+	if (d->evp.dfd != -1)	/* the caller skipped deferred_run */
+		deferred_write_envelope(d);
+	if (len > sizeof(d->evp.buf))	/* the store refuses it before */
+		fatalx("fatal: queue-fs-proc: envelope of %zu bytes", len);
+	memcpy(d->evp.buf, evp, len);
+	d->evp.len = len;
+	d->evp.evpid = evpid;
+	d->evp.dfd = dfd;
+}
+
+void
+deferred_run(struct deferred *d)
+{
+	if (d->evp.dfd != -1)
+		deferred_write_envelope(d);
+	if (d->refill) {
+		d->refill = 0;
+		if (d->spare == 0)
+			(void)deferred_make_spare(d);
+	}
+	walk_read_ahead(d->walk);
+}
+
+/* At exit: write what was answered; no spare, no MESSAGE_CREATE comes. */
+void
+deferred_close(struct deferred *d)
+{
+	struct layout_msgname	name;
+
+	if (d->evp.dfd != -1)
+		deferred_write_envelope(d);
+	if (d->spare != 0)
+		unlinkat(d->incoming_fd, layout_msgname(d->spare, &name),
+		    AT_REMOVEDIR);
+	d->spare = 0;
+	d->refill = 0;
+}
