@@ -112,8 +112,8 @@ test_check_no_message(void **state)
 	assert_line(out, "messages: 1", NULL);
 	assert_line(out, "problems: 1", NULL);
 	assert_line(out, "spool ", "NOT CLEAN");
-	assert_int_equal(us_count(us_msgdir(t->spool, msgid)), 2);
-	assert_int_equal(us_count(us_path(t->spool, "corrupt")), 0);
+	assert_int_equal(qt_count_entries(us_msgdir(t->spool, msgid)), 2);
+	assert_int_equal(qt_count_entries(qt_pathf(t->spool, "corrupt")), 0);
 	free(out);
 }
 
@@ -132,11 +132,11 @@ test_check_problems(void **state)
 	dir = strdup(us_msgdir(t->spool, msgid));
 	assert_int_equal(chmod(us_evpfile(t->spool, evpid[1]), 0644), 0);
 	assert_int_equal(symlink(us_evpfile(t->spool, evpid[0]),
-	    us_path(dir, "%08x00000102", msgid)), 0);
-	us_write(us_path(dir, "%08x00000103", msgid), "", 0, 0600);
-	us_write(us_path(dir, "stray"), "x", 1, 0600);
-	us_write(us_path(t->spool, "incoming/leftover"), "x", 1, 0600);
-	assert_int_equal(mkdir(us_path(t->spool, "queue/zz"), 0700), 0);
+	    qt_pathf(dir, "%08x00000102", msgid)), 0);
+	us_write(qt_pathf(dir, "%08x00000103", msgid), "", 0, 0600);
+	us_write(qt_pathf(dir, "stray"), "x", 1, 0600);
+	us_write(qt_pathf(t->spool, "incoming/leftover"), "x", 1, 0600);
+	assert_int_equal(mkdir(qt_pathf(t->spool, "queue/zz"), 0700), 0);
 	before = us_count_files(t->spool);
 
 	assert_int_equal(us_check(t->spool, 0, &out), 1);
@@ -151,7 +151,7 @@ test_check_problems(void **state)
 	assert_int_equal(us_count_files(t->spool), before);
 	assert_int_equal(us_mode(us_evpfile(t->spool, evpid[1])) & 07777,
 	    0644);
-	assert_int_equal(us_count(us_path(t->spool, "corrupt")), 0);
+	assert_int_equal(qt_count_entries(qt_pathf(t->spool, "corrupt")), 0);
 	free(out);
 	free(dir);
 }
@@ -175,8 +175,8 @@ test_check_repair(void **state)
 	dir = strdup(us_msgdir(t->spool, good));
 	assert_int_equal(unlink(us_msgfile(t->spool, broken)), 0);
 	assert_int_equal(chmod(us_evpfile(t->spool, keep[1]), 0644), 0);
-	us_write(us_path(dir, "stray"), "stray text", 10, 0600);
-	us_write(us_path(t->spool, "incoming/leftover"), "x", 1, 0600);
+	us_write(qt_pathf(dir, "stray"), "stray text", 10, 0600);
+	us_write(qt_pathf(t->spool, "incoming/leftover"), "x", 1, 0600);
 	before = us_count_files(t->spool);
 
 	assert_int_equal(us_check(t->spool, 1, &out), 0);
@@ -189,17 +189,17 @@ test_check_repair(void **state)
 	free(out);
 
 	assert_int_equal(us_count_files(t->spool), before);
-	assert_false(us_exists(us_msgdir(t->spool, broken)));
+	assert_false(qt_exists(us_msgdir(t->spool, broken)));
 	us_evp_text(lost, want, sizeof(want));
-	got = us_read(us_path(t->spool, "corrupt/%08x/%016llx", broken,
+	got = us_read(qt_pathf(t->spool, "corrupt/%08x/%016llx", broken,
 	    (unsigned long long)lost), NULL);
 	assert_string_equal(got, want);
 	free(got);
-	got = us_read(us_path(t->spool, "corrupt/stray"), NULL);
+	got = us_read(qt_pathf(t->spool, "corrupt/stray"), NULL);
 	assert_string_equal(got, "stray text");
 	free(got);
-	assert_true(us_exists(us_path(t->spool, "corrupt/leftover")));
-	assert_int_equal(us_count(dir), 3);
+	assert_true(qt_exists(qt_pathf(t->spool, "corrupt/leftover")));
+	assert_int_equal(qt_count_entries(dir), 3);
 	assert_int_equal(us_mode(us_evpfile(t->spool, keep[1])) & 07777,
 	    0600);
 
@@ -223,11 +223,11 @@ test_check_repair_names(void **state)
 	msgid = us_message(&t->store, 1, NULL);
 	us_store_close(t);
 	assert_int_equal(unlink(us_msgfile(t->spool, msgid)), 0);
-	assert_int_equal(mkdir(us_path(t->spool, "corrupt/%08x", msgid),
+	assert_int_equal(mkdir(qt_pathf(t->spool, "corrupt/%08x", msgid),
 	    0700), 0);
 	assert_int_equal(us_check(t->spool, 1, &out), 0);
-	assert_true(us_exists(us_path(t->spool, "corrupt/%08x", msgid)));
-	assert_int_equal(us_count(us_path(t->spool, "corrupt/%08x.1",
+	assert_true(qt_exists(qt_pathf(t->spool, "corrupt/%08x", msgid)));
+	assert_int_equal(qt_count_entries(qt_pathf(t->spool, "corrupt/%08x.1",
 	    msgid)), 1);
 	free(out);
 }

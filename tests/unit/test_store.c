@@ -94,8 +94,8 @@ test_create_incoming(void **state)
 	assert_int_equal(us_create(S(state), &a), 1);
 	assert_int_not_equal(a, 0);
 	assert_dir(us_incoming(SPOOL(state), a));
-	assert_int_equal(us_count(us_incoming(SPOOL(state), a)), 0);
-	assert_false(us_exists(us_msgdir(SPOOL(state), a)));
+	assert_int_equal(qt_count_entries(us_incoming(SPOOL(state), a)), 0);
+	assert_false(qt_exists(us_msgdir(SPOOL(state), a)));
 	assert_int_equal(us_create(S(state), &b), 1);
 	assert_int_not_equal(b, a);
 	assert_dir(us_incoming(SPOOL(state), b));
@@ -124,17 +124,17 @@ test_commit_layout(void **state)
 		    &evpid[i]), 1);
 		assert_int_equal(evpid[i] >> 32, msgid);
 		assert_int_not_equal((uint32_t)evpid[i], 0);
-		assert_file(us_path(spool, "incoming/%08x/%016llx", msgid,
+		assert_file(qt_pathf(spool, "incoming/%08x/%016llx", msgid,
 		    (unsigned long long)evpid[i]), evp[i], strlen(evp[i]),
 		    0600);
 	}
 	assert_true(evpid[0] != evpid[1]);
 	assert_int_equal(us_commit(S(state), msgid, content, len), 1);
 
-	assert_false(us_exists(us_incoming(spool, msgid)));
-	assert_dir(us_path(spool, "queue/%02x", msgid >> 24));
+	assert_false(qt_exists(us_incoming(spool, msgid)));
+	assert_dir(qt_pathf(spool, "queue/%02x", msgid >> 24));
 	assert_dir(us_msgdir(spool, msgid));
-	assert_int_equal(us_count(us_msgdir(spool, msgid)), 3);
+	assert_int_equal(qt_count_entries(us_msgdir(spool, msgid)), 3);
 	assert_file(us_msgfile(spool, msgid), content, len, 0600);
 	for (i = 0; i < 2; i++)
 		assert_file(us_evpfile(spool, evpid[i]), evp[i],
@@ -150,7 +150,7 @@ test_commit_refused(void **state)
 	int		p[2];
 
 	assert_int_equal(us_commit(S(state), 0x12345678, "x", 1), 0);
-	assert_false(us_exists(us_msgdir(SPOOL(state), 0x12345678)));
+	assert_false(qt_exists(us_msgdir(SPOOL(state), 0x12345678)));
 
 	assert_int_equal(us_create(S(state), &msgid), 1);
 	assert_int_equal(pipe(p), 0);
@@ -158,8 +158,8 @@ test_commit_refused(void **state)
 	assert_int_equal(us_commit_fd(S(state), msgid, p[0]), 0);
 	close(p[0]);
 	close(p[1]);
-	assert_true(us_exists(us_incoming(SPOOL(state), msgid)));
-	assert_false(us_exists(us_msgdir(SPOOL(state), msgid)));
+	assert_true(qt_exists(us_incoming(SPOOL(state), msgid)));
+	assert_false(qt_exists(us_msgdir(SPOOL(state), msgid)));
 	/* still incoming: a good commit goes through */
 	assert_int_equal(us_commit(S(state), msgid, "data", 4), 1);
 	/* and a second commit of the same msgid does not */
@@ -209,8 +209,8 @@ test_fd_r_not_regular(void **state)
 
 	msgid = us_message(S(state), 1, &evpid);
 	msg = strdup(us_msgfile(spool, msgid));
-	assert_int_equal(rename(msg, us_path(spool, "corrupt/saved")), 0);
-	assert_int_equal(symlink(us_path(spool, "corrupt/saved"), msg), 0);
+	assert_int_equal(rename(msg, qt_pathf(spool, "corrupt/saved")), 0);
+	assert_int_equal(symlink(qt_pathf(spool, "corrupt/saved"), msg), 0);
 	assert_int_equal(us_fd_r(S(state), msgid), -1);
 	assert_int_equal(unlink(msg), 0);
 	assert_int_equal(mkfifo(msg, 0600), 0);
@@ -230,15 +230,15 @@ test_message_delete(void **state)
 	assert_int_equal(us_create(S(state), &msgid), 1);
 	assert_int_equal(us_evp_create(S(state), msgid, "e", &evpid), 1);
 	assert_int_equal(us_msg_delete(S(state), msgid), 1);
-	assert_false(us_exists(us_incoming(SPOOL(state), msgid)));
+	assert_false(qt_exists(us_incoming(SPOOL(state), msgid)));
 	assert_int_equal(us_commit(S(state), msgid, "x", 1), 0);
-	assert_false(us_exists(us_msgdir(SPOOL(state), msgid)));
+	assert_false(qt_exists(us_msgdir(SPOOL(state), msgid)));
 	assert_int_equal(us_msg_delete(S(state), msgid), 0);
 
 	/* the store removes a queued message too, envelopes and all */
 	queued = us_message(S(state), 2, NULL);
 	assert_int_equal(us_msg_delete(S(state), queued), 1);
-	assert_false(us_exists(us_msgdir(SPOOL(state), queued)));
+	assert_false(qt_exists(us_msgdir(SPOOL(state), queued)));
 	assert_int_equal(us_fd_r(S(state), queued), -1);
 }
 
@@ -257,8 +257,8 @@ test_envelope_create_queued(void **state)
 	assert_file(us_evpfile(SPOOL(state), evpid), "later", 5, 0600);
 	assert_int_equal(us_evp_load(S(state), evpid, buf, sizeof(buf)), 5);
 	assert_memory_equal(buf, "later", 5);
-	assert_int_equal(us_count(us_msgdir(SPOOL(state), msgid)), 3);
-	assert_false(us_exists(us_path(SPOOL(state),
+	assert_int_equal(qt_count_entries(us_msgdir(SPOOL(state), msgid)), 3);
+	assert_false(qt_exists(qt_pathf(SPOOL(state),
 	    "incoming/envelope.tmp")));
 
 	/* no message, and envelopes of 0 or too many bytes: refused */
@@ -269,7 +269,7 @@ test_envelope_create_queued(void **state)
 	    0);
 	assert_int_equal(us_evp_create_len(S(state), msgid, big,
 	    PQ_EVP_MAX + 1, &evpid), 0);
-	assert_int_equal(us_count(us_msgdir(SPOOL(state), msgid)), 3);
+	assert_int_equal(qt_count_entries(us_msgdir(SPOOL(state), msgid)), 3);
 	/* the largest that an answer can carry is accepted */
 	assert_int_equal(us_evp_create_len(S(state), msgid, big, PQ_EVP_MAX,
 	    &max), 1);
@@ -292,7 +292,7 @@ test_envelope_create_incoming_size(void **state)
 	    0);
 	assert_int_equal(us_evp_create_len(S(state), msgid, big,
 	    PQ_EVP_MAX + 1, &evpid), 0);
-	assert_int_equal(us_count(us_incoming(SPOOL(state), msgid)), 0);
+	assert_int_equal(qt_count_entries(us_incoming(SPOOL(state), msgid)), 0);
 	free(big);
 }
 
@@ -325,14 +325,14 @@ test_envelope_update(void **state)
 	free(us_read_fd(fd, &n));
 	assert_int_equal(n, oldlen);
 	close(fd);
-	assert_false(us_exists(us_path(spool, "incoming/envelope.tmp")));
-	assert_int_equal(us_count_files(us_path(spool, "incoming")), 0);
+	assert_false(qt_exists(qt_pathf(spool, "incoming/envelope.tmp")));
+	assert_int_equal(us_count_files(qt_pathf(spool, "incoming")), 0);
 
 	/* refused: nothing to update, or nothing to put there */
 	assert_int_equal(store_envelope_update(S(state), evpid[1], "", 0), 0);
 	store_after_answer(S(state));
 	assert_int_equal(us_evp_update(S(state), evpid[1] ^ 0x100, "x"), 0);
-	assert_false(us_exists(us_evpfile(spool, evpid[1] ^ 0x100)));
+	assert_false(qt_exists(us_evpfile(spool, evpid[1] ^ 0x100)));
 	free(old);
 }
 
@@ -347,13 +347,13 @@ test_envelope_update_deleted(void **state)
 	msgid = us_message(S(state), 2, evpid);
 	assert_int_equal(us_evp_delete(S(state), evpid[0]), 1);
 	assert_int_equal(us_evp_update(S(state), evpid[0], "back?"), 0);
-	assert_false(us_exists(us_evpfile(SPOOL(state), evpid[0])));
+	assert_false(qt_exists(us_evpfile(SPOOL(state), evpid[0])));
 	assert_int_equal(us_evp_load(S(state), evpid[0], buf, sizeof(buf)),
 	    0);
 	/* nor a message gone with its last envelope */
 	assert_int_equal(us_evp_delete(S(state), evpid[1]), 1);
 	assert_int_equal(us_evp_update(S(state), evpid[1], "back?"), 0);
-	assert_false(us_exists(us_msgdir(SPOOL(state), msgid)));
+	assert_false(qt_exists(us_msgdir(SPOOL(state), msgid)));
 }
 
 /* ENVELOPE_DELETE: the last envelope of a message takes it along. */
@@ -368,18 +368,18 @@ test_envelope_delete(void **state)
 	msgid = us_message(S(state), 3, evpid);
 	other = us_message(S(state), 1, NULL);
 	assert_int_equal(us_evp_delete(S(state), evpid[1]), 1);
-	assert_false(us_exists(us_evpfile(spool, evpid[1])));
-	assert_int_equal(us_count(us_msgdir(spool, msgid)), 3);
+	assert_false(qt_exists(us_evpfile(spool, evpid[1])));
+	assert_int_equal(qt_count_entries(us_msgdir(spool, msgid)), 3);
 	assert_int_equal(us_evp_delete(S(state), evpid[1]), 0);
 	assert_int_equal(us_evp_load(S(state), evpid[1], buf, sizeof(buf)),
 	    0);
 	assert_int_equal(us_evp_delete(S(state), evpid[0]), 1);
-	assert_true(us_exists(us_msgdir(spool, msgid)));
+	assert_true(qt_exists(us_msgdir(spool, msgid)));
 	assert_int_equal(us_evp_delete(S(state), evpid[2]), 1);
-	assert_false(us_exists(us_msgdir(spool, msgid)));
+	assert_false(qt_exists(us_msgdir(spool, msgid)));
 	assert_int_equal(us_fd_r(S(state), msgid), -1);
 	/* the other message is untouched */
-	assert_int_equal(us_count(us_msgdir(spool, other)), 2);
+	assert_int_equal(qt_count_entries(us_msgdir(spool, other)), 2);
 }
 
 /*
@@ -397,9 +397,9 @@ test_envelope_delete_after_restart(void **state)
 	us_store_close(t);
 	us_store_open(t);
 	assert_int_equal(us_evp_delete(&t->store, evpid[0]), 1);
-	assert_true(us_exists(us_msgdir(t->spool, msgid)));
+	assert_true(qt_exists(us_msgdir(t->spool, msgid)));
 	assert_int_equal(us_evp_delete(&t->store, evpid[1]), 1);
-	assert_false(us_exists(us_msgdir(t->spool, msgid)));
+	assert_false(qt_exists(us_msgdir(t->spool, msgid)));
 }
 
 /* ENVELOPE_LOAD serves regular files of 1 to size bytes, nothing else. */
@@ -476,7 +476,7 @@ test_deferred_envelope(void **state)
 	strlcpy(text, "deferred envelope", sizeof(text));
 	assert_int_equal(us_evp_create(S(state), msgid, text, &evpid), 1);
 	memset(text, 'X', sizeof(text) - 1);
-	assert_file(us_path(SPOOL(state), "incoming/%08x/%016llx", msgid,
+	assert_file(qt_pathf(SPOOL(state), "incoming/%08x/%016llx", msgid,
 	    (unsigned long long)evpid), "deferred envelope", 17, 0600);
 	assert_int_equal(us_commit(S(state), msgid, "m", 1), 1);
 	assert_int_equal(us_evp_load(S(state), evpid, buf, sizeof(buf)), 17);
@@ -494,7 +494,7 @@ test_close_clean(void **state)
 	assert_int_equal(us_create(&t->store, &msgid), 1);
 	assert_int_equal(us_msg_delete(&t->store, msgid), 1);
 	us_store_close(t);
-	assert_int_equal(us_count(us_path(t->spool, "incoming")), 0);
+	assert_int_equal(qt_count_entries(qt_pathf(t->spool, "incoming")), 0);
 }
 
 

@@ -173,8 +173,8 @@ test_walk_present_at_open(void **state)
 	assert_grouped(&w);
 	assert_texts(&w);
 	/* what was made since is there, and served */
-	assert_true(us_exists(us_msgdir(t->spool, msgid)));
-	assert_true(us_exists(us_evpfile(t->spool, evpid)));
+	assert_true(qt_exists(us_msgdir(t->spool, msgid)));
+	assert_true(qt_exists(us_evpfile(t->spool, evpid)));
 }
 
 /* After a restart, what the previous run made is walked. */
@@ -220,10 +220,10 @@ test_walk_many(void **state)
 		if (i == MAXEVP)
 			break;
 	}
-	assert_int_equal(mkdir(us_path(t->spool, "queue/%02x", bucket), 0700),
+	assert_int_equal(mkdir(qt_pathf(t->spool, "queue/%02x", bucket), 0700),
 	    0);
 	for (j = 0; j < 300; j++)
-		assert_int_equal(mkdir(us_path(t->spool, "queue/%02x/x%03d",
+		assert_int_equal(mkdir(qt_pathf(t->spool, "queue/%02x/x%03d",
 		    bucket, j), 0700), 0);
 	us_store_close(t);
 	us_store_open(t);
@@ -253,9 +253,9 @@ test_walk_finishes_deletion(void **state)
 	us_store_open(t);
 	walk_all(&t->store, &w);
 	assert_walked(&w, &keep, 1);
-	assert_false(us_exists(us_msgdir(t->spool, with_message)));
-	assert_false(us_exists(us_msgdir(t->spool, empty)));
-	assert_int_equal(us_count(us_path(t->spool, "corrupt")), 0);
+	assert_false(qt_exists(us_msgdir(t->spool, with_message)));
+	assert_false(qt_exists(us_msgdir(t->spool, empty)));
+	assert_int_equal(qt_count_entries(qt_pathf(t->spool, "corrupt")), 0);
 }
 
 /*
@@ -278,11 +278,11 @@ test_walk_quarantines(void **state)
 	us_store_open(t);
 	walk_all(&t->store, &w);
 	assert_walked(&w, &keep, 1);
-	assert_false(us_exists(us_msgdir(t->spool, msgid)));
-	assert_int_equal(us_count(us_path(t->spool, "corrupt/%08x", msgid)),
+	assert_false(qt_exists(us_msgdir(t->spool, msgid)));
+	assert_int_equal(qt_count_entries(qt_pathf(t->spool, "corrupt/%08x", msgid)),
 	    2);
 	us_evp_text(lost[1], want, sizeof(want));
-	got = us_read(us_path(t->spool, "corrupt/%08x/%016llx", msgid,
+	got = us_read(qt_pathf(t->spool, "corrupt/%08x/%016llx", msgid,
 	    (unsigned long long)lost[1]), NULL);
 	assert_string_equal(got, want);
 	free(got);
@@ -301,20 +301,20 @@ test_walk_skips(void **state)
 	msgid = us_message(&t->store, 2, keep);
 	us_store_close(t);
 	dir = strdup(us_msgdir(t->spool, msgid));
-	us_write(us_path(dir, "%08x00000101", msgid), "", 0, 0600);
+	us_write(qt_pathf(dir, "%08x00000101", msgid), "", 0, 0600);
 	assert_int_equal(symlink(us_evpfile(t->spool, keep[0]),
-	    us_path(dir, "%08x00000102", msgid)), 0);
-	assert_int_equal(mkfifo(us_path(dir, "%08x00000103", msgid), 0600),
+	    qt_pathf(dir, "%08x00000102", msgid)), 0);
+	assert_int_equal(mkfifo(qt_pathf(dir, "%08x00000103", msgid), 0600),
 	    0);
-	us_write(us_path(dir, "%08x00000000", msgid), "zero", 4, 0600);
-	us_write(us_path(dir, "notes"), "x", 1, 0600);
-	us_write(us_path(t->spool, "queue/stray"), "x", 1, 0600);
+	us_write(qt_pathf(dir, "%08x00000000", msgid), "zero", 4, 0600);
+	us_write(qt_pathf(dir, "notes"), "x", 1, 0600);
+	us_write(qt_pathf(t->spool, "queue/stray"), "x", 1, 0600);
 	us_store_open(t);
 	alarm(10);			/* a blocking open fails the test */
 	walk_all(&t->store, &w);
 	alarm(0);
 	assert_walked(&w, keep, 2);
-	assert_int_equal(us_count(dir), 8);
+	assert_int_equal(qt_count_entries(dir), 8);
 	free(dir);
 }
 

@@ -39,7 +39,7 @@ static const char *const us_topdirs[] = {
 	"queue", "incoming", "corrupt", "purge"
 };
 
-/* ---- the spools, made as root -------------------------------------------- */
+/* ---- the spools, made as root ------------------------------------------- */
 
 /* One spool as spool_prepare() would leave it, before the chroot. */
 static int
@@ -133,7 +133,7 @@ us_run(const char *name, const struct CMUnitTest *tests, size_t n)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
-/* ---- per test ------------------------------------------------------------ */
+/* ---- per test ----------------------------------------------------------- */
 
 void
 us_store_open(struct us_test *t)
@@ -198,7 +198,7 @@ us_teardown(void **state)
 	return 0;
 }
 
-/* ---- requests ------------------------------------------------------------ */
+/* ---- requests ----------------------------------------------------------- */
 
 int
 us_create(struct store *s, uint32_t *msgid)
@@ -342,63 +342,30 @@ us_message(struct store *s, int nevp, uint64_t *evpids)
 	return msgid;
 }
 
-/* ---- the spool on disk ----------------------------------------------------- */
-
-static char *
-ring_buf(void)
-{
-	static char	ring[16][PATH_MAX];
-	static int	next;
-
-	return ring[next++ % 16];
-}
-
-char *
-us_path(const char *spool, const char *fmt, ...)
-{
-	char	*b = ring_buf();
-	va_list	 ap;
-	int	 n;
-
-	n = snprintf(b, PATH_MAX, "%s/", spool);
-	va_start(ap, fmt);
-	vsnprintf(b + n, PATH_MAX - (size_t)n, fmt, ap);
-	va_end(ap);
-	return b;
-}
+/* ---- the spool on disk -------------------------------------------------- */
 
 char *
 us_msgdir(const char *spool, uint32_t msgid)
 {
-	return us_path(spool, "queue/%02x/%08x", msgid >> 24, msgid);
-}
-
-char *
-us_evpfile(const char *spool, uint64_t evpid)
-{
-	return us_path(spool, "queue/%02x/%08x/%016llx",
-	    (unsigned)(evpid >> 56), (unsigned)(evpid >> 32),
-	    (unsigned long long)evpid);
+	return qt_pathf(spool, "%s", qt_msgdir(msgid));
 }
 
 char *
 us_msgfile(const char *spool, uint32_t msgid)
 {
-	return us_path(spool, "queue/%02x/%08x/message", msgid >> 24, msgid);
+	return qt_pathf(spool, "%s/message", qt_msgdir(msgid));
+}
+
+char *
+us_evpfile(const char *spool, uint64_t evpid)
+{
+	return qt_pathf(spool, "%s", qt_evpfile(evpid));
 }
 
 char *
 us_incoming(const char *spool, uint32_t msgid)
 {
-	return us_path(spool, "incoming/%08x", msgid);
-}
-
-int
-us_exists(const char *path)
-{
-	struct stat	sb;
-
-	return lstat(path, &sb) == 0;
+	return qt_pathf(spool, "incoming/%08x", msgid);
 }
 
 mode_t
@@ -461,23 +428,6 @@ us_write(const char *path, const void *buf, size_t len, mode_t mode)
 	assert_int_equal(write(fd, buf, len), (ssize_t)len);
 	assert_int_equal(fchmod(fd, mode), 0);
 	close(fd);
-}
-
-int
-us_count(const char *dir)
-{
-	struct dirent	*dp;
-	DIR		*d;
-	int		 n = 0;
-
-	if ((d = opendir(dir)) == NULL)
-		return -1;
-	while ((dp = readdir(d)) != NULL)
-		if (strcmp(dp->d_name, ".") != 0 &&
-		    strcmp(dp->d_name, "..") != 0)
-			n++;
-	closedir(d);
-	return n;
 }
 
 static int	nfiles;

@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "qfp_test.h"
 #include "store.h"
 
 struct CMUnitTest;
@@ -92,22 +93,20 @@ void	us_content(uint32_t msgid, char *buf, size_t size);
 
 /* ---- the spool on disk -------------------------------------------------- */
 
-/* spool/"formatted" in one of a ring of static buffers. */
-char	*us_path(const char *spool, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));
+/*
+ * Paths in a spool, in tests/lib's ring of buffers (qt_pathf); there
+ * also qt_exists() and qt_count_entries().
+ */
 char	*us_msgdir(const char *spool, uint32_t msgid);	/* queue/XX/MSGID */
-char	*us_evpfile(const char *spool, uint64_t evpid);
 char	*us_msgfile(const char *spool, uint32_t msgid);	/* .../message */
+char	*us_evpfile(const char *spool, uint64_t evpid);
 char	*us_incoming(const char *spool, uint32_t msgid);
 
-int	 us_exists(const char *path);			/* lstat(2) */
 mode_t	 us_mode(const char *path);	/* st_mode from lstat, 0 if none */
 /* The whole file, NUL added (not counted); fails the test if unreadable. */
 char	*us_read(const char *path, size_t *len);
 char	*us_read_fd(int fd, size_t *len);
 void	 us_write(const char *path, const void *, size_t, mode_t);
-/* Entries of a directory but . and .., -1 if it cannot be read. */
-int	 us_count(const char *dir);
 /* Regular files anywhere below dir. */
 int	 us_count_files(const char *dir);
 
