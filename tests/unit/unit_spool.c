@@ -156,8 +156,8 @@ us_store_close(struct us_test *t)
 	t->open = 0;
 }
 
-static int
-setup(void **state, int open_store)
+int
+us_setup(void **state)
 {
 	struct us_test	*t;
 
@@ -171,21 +171,8 @@ setup(void **state, int open_store)
 	snprintf(t->spool, sizeof(t->spool), "%s/%03d", us_base,
 	    us_next++ % 1000);
 	*state = t;
-	if (open_store)
-		us_store_open(t);
+	us_store_open(t);
 	return 0;
-}
-
-int
-us_setup(void **state)
-{
-	return setup(state, 1);
-}
-
-int
-us_setup_closed(void **state)
-{
-	return setup(state, 0);
 }
 
 int

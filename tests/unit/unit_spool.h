@@ -55,7 +55,6 @@ int	us_run(const char *name, const struct CMUnitTest *, size_t);
  */
 extern enum store_sync us_full, us_none;
 int	us_setup(void **state);
-int	us_setup_closed(void **state);	/* the spool only, no store */
 int	us_teardown(void **state);
 /* A test on a spool with the store open, in one mode or in both. */
 #define US_TEST(f, mode) { .name = #f " (" #mode ")", .test_func = f, \
