@@ -1,7 +1,7 @@
 /*
  * The MESSAGE_FD_R answer on the wire.  The client's reader accepts both
  * dialects, so these read the answer raw and look at its header: that
- * is what decides whether smtpd gets the fd (see PROTOCOL.md, Framing).
+ * is what decides whether smtpd gets the fd (see docs/PROTOCOL.md, Framing).
  */
 #ifndef QFP_CONFORMANCE_FRAMING_H
 #define QFP_CONFORMANCE_FRAMING_H

@@ -13,7 +13,7 @@
 FUZZ_CC ?=	clang
 FUZZ_SECONDS ?=	60
 FUZZ_WORK ?=	tests/fuzz/work
-FUZZ_VECTORS ?=	../shared/vectors
+FUZZ_VECTORS ?=	tests/vectors
 FUZZ_FLAGS =	-g -O1 -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_RUNFLAGS =	-max_len=40000 -timeout=20 -rss_limit_mb=4096 \

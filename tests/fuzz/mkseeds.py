@@ -3,7 +3,7 @@
 
     mkseeds.py VECTOR_DIR OUT_DIR
 
-VECTOR_DIR holds smtpd-*.jsonl (../shared/vectors beside the repo);
+VECTOR_DIR holds smtpd-*.jsonl (tests/vectors, see its README.md);
 OUT_DIR gets fuzz_imsg/ and fuzz_dispatch/ with one binary file per seed.
 
 fuzz_imsg input: records [ctrl u8][len u16 big-endian][bytes]; ctrl bit 0

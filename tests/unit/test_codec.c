@@ -1,7 +1,7 @@
 /*
  * Unit tests of proto/proc_queue.c: every request and answer layout of
- * PROTOCOL.md, encoded and decoded, and every malformed payload refused
- * with the right reason.  Expected bytes are written out by hand.
+ * docs/PROTOCOL.md, encoded and decoded, and every malformed payload
+ * refused with the right reason.  Expected bytes are written out by hand.
  */
 #include <sys/uio.h>
 
@@ -95,7 +95,7 @@ sample_request(uint32_t type, struct pq_request *req, int fd)
 	}
 }
 
-/* The payload bytes PROTOCOL.md gives for the sample request. */
+/* The payload of the sample request, laid out as docs/PROTOCOL.md says. */
 static size_t
 expected_request(uint32_t type, unsigned char *buf)
 {

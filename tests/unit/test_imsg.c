@@ -97,7 +97,7 @@ test_hdr_nofd_identical(void **state)
 	}
 }
 
-/* The fd mark, exactly as PROTOCOL.md puts it. */
+/* The fd mark of each framing, as docs/PROTOCOL.md gives it. */
 static void
 test_hdr_fd_marks(void **state)
 {

@@ -1,12 +1,12 @@
 /*
- * The bytes real smtpds exchanged with a proc queue (shared/vectors/,
- * one JSON Lines file per imsg dialect), replayed through the framing,
- * the codec and the client: every request must decode, every answer
- * must decode, and our encoding of each answer must be the same bytes
- * (but for the sender's pid).
+ * The bytes real smtpds exchanged with a proc queue (tests/vectors/,
+ * one JSON Lines file per imsg dialect, see its README.md), replayed
+ * through the framing, the codec and the client: every request must
+ * decode, every answer must decode, and our encoding of each answer
+ * must be the same bytes (but for the sender's pid).
  *
- * The vectors live beside the repository: ../shared/vectors from the
- * top of the tree, where make check-unit runs; QFP_VECTORS overrides.
+ * make check-unit runs from the top of the tree, where the vectors are
+ * tests/vectors; QFP_VECTORS overrides.
  */
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -28,7 +28,7 @@
 #include "pq_client.h"
 #include "unit_util.h"
 
-#define VECTORS_DIR	"../shared/vectors"
+#define VECTORS_DIR	"tests/vectors"
 #define MAXVEC		1024
 #define PID_OFF		12		/* the header's pid: ours differs */
 
@@ -171,8 +171,9 @@ free_vectors(void **state)
 }
 
 /*
- * The files are what PROTOCOL.md promises: request/answer pairs, one
- * dialect per file, both dialects, every request type in each.
+ * The files are what tests/vectors/README.md promises: request/answer
+ * pairs, one dialect per file, both dialects, every request type in
+ * each.
  */
 static void
 test_vectors_complete(void **state)

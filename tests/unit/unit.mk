@@ -1,20 +1,23 @@
-# Unit tests (cmocka) of the imsg framing, the proc-queue codec, the
-# proc-queue client and the store's work after the answer.  Included by
-# the top Makefile.
+# Unit tests (cmocka): the imsg framing, the proc-queue codec and client
+# (test_imsg, test_codec, test_vectors, test_client), and in process on
+# a temporary spool as an unprivileged user, the store, the walk, the
+# id set and the spool check (test_store, test_walk, test_idset,
+# test_check; see unit_spool.h), and the store's work after the answer
+# (test_deferred).  Included by the top Makefile.
 UNIT_PROGS =	tests/unit/test_imsg tests/unit/test_codec \
 		tests/unit/test_vectors tests/unit/test_client \
+		tests/unit/test_store tests/unit/test_walk \
+		tests/unit/test_idset tests/unit/test_check \
 		tests/unit/test_deferred
 
-# The tests exercise common/ and proto/ only, through libqfp.a.  Should
-# the store ever keep libqfp.a from building, UNIT_LINK =
-# common/imsg.c proto/proc_queue.c proto/pq_client.c builds them without
-# it (the sources are compiled in directly).
 UNIT_LINK =	$(TEST_LIBS)
-UNIT_DEPS =	tests/unit/unit_util.c tests/unit/unit_util.h $(QT_DEPS) \
-		common/imsg.h proto/proc_queue.h proto/pq_client.h
+UNIT_DEPS =	tests/unit/unit_util.c tests/unit/unit_util.h \
+		tests/unit/unit_spool.c tests/unit/unit_spool.h $(QT_DEPS) \
+		common/*.h proto/*.h queue-fs-proc/*.h
 
-# tests/lib for its raw socket send and receive (qt_send_fds, qt_recv).
+# tests/lib for its raw socket send and receive (qt_send_fds, qt_recv)
+# and for the test user (qt_setup).
 $(UNIT_PROGS): tests/unit/%: tests/unit/%.c $(UNIT_DEPS) $(LIBQFP)
 	$(CC) $(CPPFLAGS) $(QT_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< \
-	    tests/unit/unit_util.c $(QT_SRCS) $(UNIT_LINK) -lcmocka -pthread \
-	    $(LDFLAGS)
+	    tests/unit/unit_util.c tests/unit/unit_spool.c $(QT_SRCS) \
+	    $(UNIT_LINK) -lcmocka -pthread $(LDFLAGS)
