@@ -646,15 +646,14 @@ check_spool(void)
 			if (bp->d_name[0] == '.')
 				continue;
 			n++;
-			check(0, "killtest-no-corrupt", "after a kill, the walk "
-			    "moved %s to corrupt/ (%d entries in it)",
-			    bp->d_name, qt_count_entries(spath(&D, "corrupt/%s",
+			printf("  corrupt/%s: %d entries\n", bp->d_name,
+			    qt_count_entries(spath(&D, "corrupt/%s",
 			    bp->d_name)));
 			qt_rmtree(spath(&D, "corrupt/%s", bp->d_name));
 		}
 		closedir(q);
-		if (n == 0)
-			check(1, "killtest-no-corrupt", "-");
+		check(n == 0, "killtest-no-corrupt", "after a kill, the walk "
+		    "moved %d entries to corrupt/", n);
 	}
 	if ((q = opendir(spath(&D, "queue"))) == NULL) {
 		check(0, "killtest-spool", "queue/: %s", strerror(errno));
@@ -777,8 +776,12 @@ verify(void)
 				st.aborted++;
 				continue;
 			}
+			/* served: then the commit is whole, in queue/ */
 			st.commit_kept++;
-			check(1, "killtest-commit-atomic", "-");
+			check(qt_exists(spath(&D, "queue/%02x/%08x",
+			    m->id >> 24, m->id)), "killtest-commit-atomic",
+			    "interrupted commit %08x: served, not in queue/",
+			    m->id);
 			m->st = M_QUEUED;
 		}
 		for (k = 0; k < m->nev; k++) {
@@ -799,6 +802,14 @@ verify(void)
 				    "not served" : "served with other bytes");
 				break;
 			case E_UPD:
+				/* all old bytes or all new ones */
+				check(s != NULL && (same(s->data, s->len,
+				    e->alt, e->altlen) || same(s->data, s->len,
+				    e->data, e->len)), "killtest-update-atomic",
+				    "envelope %016llx after an interrupted "
+				    "update: %s", (unsigned long long)e->id,
+				    s == NULL ? "not served" :
+				    "neither old nor new bytes");
 				if (s != NULL && same(s->data, s->len, e->alt,
 				    e->altlen)) {
 					free(e->data);
@@ -806,16 +817,7 @@ verify(void)
 					e->len = e->altlen;
 					e->alt = NULL;
 					st.upd_new++;
-					check(1, "killtest-update-atomic", "-");
 				} else {
-					check(s != NULL && same(s->data,
-					    s->len, e->data, e->len),
-					    "killtest-update-atomic",
-					    "envelope %016llx after an "
-					    "interrupted update: %s",
-					    (unsigned long long)e->id,
-					    s == NULL ? "not served" :
-					    "neither old nor new bytes");
 					free(e->alt);
 					e->alt = NULL;
 					st.upd_old++;
@@ -935,7 +937,9 @@ recover(void)
 		}
 		break;
 	}
-	check(1, "killtest-restart", "-");
+	/* the restarted daemon answered INIT and is still up */
+	check(dd_alive(&D), "killtest-restart", "restarted daemon exited "
+	    "after INIT (status 0x%x)", D.status);
 	dead = 0;
 	verify();
 	if (dead) {
