@@ -172,6 +172,9 @@ child(const struct qt_spawn *sp, int sock)
 		_exit(127);
 	fcntl(0, F_SETFD, 0);
 	closefrom(3);
+	/* smtpd's child starts with default dispositions, ours are the test's */
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGALRM, SIG_DFL);
 	if (sp->exec != NULL)
 		sp->exec(sp);
 	argv[0] = "queue-proc";
@@ -200,11 +203,15 @@ qt_spawn(const struct qt_spawn *sp, int *sock)
 		child(sp, sv[1]);
 	close(sv[1]);
 	*sock = sv[0];
-	/* a daemon that stops answering fails the test, never hangs it */
+	/*
+	 * A daemon that stops answering or reading fails the test, never
+	 * hangs it.
+	 */
 	tv.tv_sec = sp->timeout_ms / 1000;
 	tv.tv_usec = (sp->timeout_ms % 1000) * 1000;
-	if (setsockopt(*sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1)
-		qt_fail("SO_RCVTIMEO: %s", strerror(errno));
+	if (setsockopt(*sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
+	    setsockopt(*sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1)
+		qt_fail("SO_RCVTIMEO/SO_SNDTIMEO: %s", strerror(errno));
 	return pid;
 }
 

@@ -57,7 +57,7 @@ struct qt_spawn {
 	const char	*daemon;	/* NULL: qt_daemon_path() */
 	const char	*argv1;		/* all options, see qt_options() */
 	int		 logfd;		/* the child's stdout and stderr */
-	int		 timeout_ms;	/* receive timeout on our end */
+	int		 timeout_ms;	/* receive, send timeouts, our end */
 	/*
 	 * Runs in the child, fds in place, before smtpd's execv: it may
 	 * exec a wrapper instead (strace, valgrind).  NULL: none.
