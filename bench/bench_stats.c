@@ -196,26 +196,31 @@ print_walk(struct walk_result *w)
 	    w->hwm / 1024.0), "", "", "", "");
 }
 
+/* One IPC measurement: latency percentiles, then CPU per round trip. */
+static void
+ping_rows(const char *what, const char *where, struct samples *lat,
+    const char *cpu_what, double cpu_us)
+{
+	char	a[64], t[64];
+
+	row("ipc", fmt(t, sizeof(t), "%s, %s", what, where),
+	    fmt(a, sizeof(a), "%.1f / %.1f", pct(lat, 50), pct(lat, 99)), "",
+	    "", "p50 / p99 us", "");
+	row("ipc", cpu_what, fmt(a, sizeof(a), "%.1f", cpu_us), "", "", "",
+	    "");
+}
+
 void
 print_pings(struct ping_result *pr)
 {
-	char	a[64], b[64], t[64];
 	int	pinned;
 
 	for (pinned = 0; pinned < 2; pinned++) {
 		const char *where = pinned ? "one CPU" : "any CPU";
 
-		row("ipc", fmt(t, sizeof(t), "raw socketpair echo, %s", where),
-		    fmt(a, sizeof(a), "%.1f / %.1f", pct(&pr->echo[pinned], 50),
-		    pct(&pr->echo[pinned], 99)), "", "", "p50 / p99 us", "");
-		row("ipc", "  echo process CPU us per echo",
-		    fmt(b, sizeof(b), "%.1f", pr->echo_cpu_us[pinned]), "",
-		    "", "", "");
-		row("ipc", fmt(t, sizeof(t), "daemon INIT (no-op), %s", where),
-		    fmt(a, sizeof(a), "%.1f / %.1f", pct(&pr->init[pinned], 50),
-		    pct(&pr->init[pinned], 99)), "", "", "p50 / p99 us", "");
-		row("ipc", "  daemon CPU us per INIT",
-		    fmt(b, sizeof(b), "%.1f", pr->daemon_cpu_us[pinned]), "",
-		    "", "", "");
+		ping_rows("raw socketpair echo", where, &pr->echo[pinned],
+		    "  echo process CPU us per echo", pr->echo_cpu_us[pinned]);
+		ping_rows("daemon INIT (no-op)", where, &pr->init[pinned],
+		    "  daemon CPU us per INIT", pr->daemon_cpu_us[pinned]);
 	}
 }
