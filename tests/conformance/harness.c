@@ -30,24 +30,9 @@ qfp_new(const char *opts, enum imsg_dialect dialect)
 {
 	struct qt_daemon	*q;
 
-	q = calloc(1, sizeof(*q));
-	assert_non_null(q);
-	qd_init(q, opts);
-	q->dialect = dialect;
-	q->timeout_ms = QFP_TIMEOUT_MS;
-	if (qd_workdir(q, NULL) == -1)
+	if ((q = qd_new(opts, dialect, QFP_TIMEOUT_MS)) == NULL)
 		fail_msg("%s", qt_error);
-	qfp_start_init(q);
 	return q;
-}
-
-void
-qfp_free(struct qt_daemon *q)
-{
-	if (q == NULL)
-		return;
-	qd_cleanup(q);
-	free(q);
 }
 
 void

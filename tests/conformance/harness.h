@@ -28,8 +28,8 @@
  * besides -d -s -u; the client speaks dialect and has sent INIT.
  */
 struct qt_daemon *qfp_new(const char *opts, enum imsg_dialect dialect);
-/* Stop the daemon if it runs, remove the work dir (kept if QFP_KEEP=1). */
-void	qfp_free(struct qt_daemon *);
+/* qd_free(): stop the daemon, remove the work dir (kept if QFP_KEEP=1). */
+#define qfp_free(q)	qd_free(q)
 
 void	qfp_start(struct qt_daemon *);	/* start a daemon, no INIT */
 void	qfp_start_init(struct qt_daemon *);	/* start, then INIT */

@@ -38,20 +38,9 @@ start(const char *opts, enum imsg_dialect dialect)
 {
 	struct qt_daemon	*h;
 
-	h = calloc(1, sizeof(*h));
-	assert_non_null(h);
-	qd_init(h, opts);
-	h->dialect = dialect;
-	if (qd_workdir(h, NULL) == -1 || qd_start_init(h) == -1)
+	if ((h = qd_new(opts, dialect, QD_TIMEOUT_MS)) == NULL)
 		fail_msg("%s", qt_error);
 	return h;
-}
-
-static void
-done(struct qt_daemon *h)
-{
-	qd_cleanup(h);
-	free(h);
 }
 
 static void
@@ -113,7 +102,7 @@ test_status_after_init(void **state)
 	if (qw_lifecycle(h, 1, 0) == -1)
 		fail_msg("%s", qt_error);
 	assert_int_equal(qd_stop(h), 0);
-	done(h);
+	qd_free(h);
 }
 
 /* -X: no system call filter; privileges, chroot, the rest all the same. */
@@ -132,7 +121,7 @@ test_no_filter_option(void **state)
 	assert_true(strcmp(hd_status(h->pid, "Uid"), "0\t0\t0\t0") != 0);
 	assert_true(qd_log_has(h, "system call filter disabled", NULL, NULL));
 	assert_int_equal(qd_stop(h), 0);
-	done(h);
+	qd_free(h);
 }
 
 static void
@@ -150,7 +139,7 @@ lifecycles(const char *opts, enum imsg_dialect dialect, int n)
 	expect_field(h->pid, "Seccomp", "2");
 	assert_int_equal(qd_stop(h), 0);
 	assert_false(qd_log_has(h, "Operation not permitted", NULL, NULL));
-	done(h);
+	qd_free(h);
 }
 
 /* Every request, failures, walk after restart: -S full (fsync, syncfs). */
@@ -181,7 +170,7 @@ test_signals(void **state)
 	assert_int_equal(code, 0);
 	assert_true(qd_log_has(h, "SIGUSR1", NULL, NULL));
 	assert_true(qd_log_has(h, "signal 15", NULL, NULL));
-	done(h);
+	qd_free(h);
 }
 
 /*
@@ -347,7 +336,7 @@ test_no_fd_leak(void **state)
 		fail_msg("fds: %d before, %d after 100 lifecycles\nbefore:\n%s"
 		    "after:\n%s", n0, n1, before, hd_list_fds(h->pid));
 	assert_int_equal(qd_stop(h), 0);
-	done(h);
+	qd_free(h);
 }
 
 /*
@@ -382,7 +371,7 @@ stray_fd(enum imsg_dialect d, uint32_t type, int announce)
 	/* no answer came before the end of the stream */
 	assert_int_equal(recv(h->sock, &c, 1, MSG_DONTWAIT), 0);
 	assert_true(qd_log_has(h, "malformed request", NULL, NULL));
-	done(h);
+	qd_free(h);
 }
 
 static void

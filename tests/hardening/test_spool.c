@@ -74,13 +74,6 @@ used_spool(void)
 	return h;
 }
 
-static void
-done(struct qt_daemon *h)
-{
-	qd_cleanup(h);
-	free(h);
-}
-
 /* Start on spool path sp; returns the exit code, or -1 if it serves. */
 static int
 run_on(struct qt_daemon *h, const char *sp)
@@ -119,7 +112,7 @@ test_good_spool_served(void **state)
 	struct qt_daemon	*h = used_spool();
 
 	assert_int_equal(run_on(h, h->spool), -1);
-	done(h);
+	qd_free(h);
 }
 
 static void
@@ -132,7 +125,7 @@ test_spool_symlink(void **state)
 	assert_int_equal(symlink(h->spool, link), 0);
 	refused(h, link, "not a symbolic link");
 	unlink(link);
-	done(h);
+	qd_free(h);
 }
 
 /* "spool/": a trailing slash makes the kernel follow the last link. */
@@ -147,7 +140,7 @@ test_spool_symlink_trailing_slash(void **state)
 	assert_int_equal(symlink(h->spool, link), 0);
 	refused(h, slash, "not a symbolic link");
 	unlink(link);
-	done(h);
+	qd_free(h);
 }
 
 static void
@@ -157,7 +150,7 @@ test_spool_not_roots(void **state)
 
 	assert_int_equal(chown(h->spool, quid, 0), 0);
 	refused(h, h->spool, "must be owned by uid 0");
-	done(h);
+	qd_free(h);
 }
 
 static void
@@ -171,7 +164,7 @@ test_spool_writable(void **state)
 
 		assert_int_equal(chmod(h->spool, modes[i]), 0);
 		refused(h, h->spool, "must not be group or world writable");
-		done(h);
+		qd_free(h);
 	}
 }
 
@@ -182,7 +175,7 @@ test_queue_other_owner(void **state)
 
 	assert_int_equal(chown(path(h, "queue"), NOBODY, 0), 0);
 	refused(h, h->spool, "must be owned by uid");
-	done(h);
+	qd_free(h);
 }
 
 static void
@@ -192,7 +185,7 @@ test_queue_other_group(void **state)
 
 	assert_int_equal(chown(path(h, "queue"), quid, NOBODY), 0);
 	refused(h, h->spool, "must be owned by uid");
-	done(h);
+	qd_free(h);
 }
 
 static void
@@ -207,7 +200,7 @@ test_queue_mode(void **state)
 		assert_int_equal(chmod(path(h, "queue"), modes[i]), 0);
 		refused(h, h->spool, modes[i] & 022 ?
 		    "must not be group or world writable" : "must have mode");
-		done(h);
+		qd_free(h);
 	}
 }
 
@@ -224,7 +217,7 @@ test_queue_symlink(void **state)
 	assert_int_equal(symlink(elsewhere, path(h, "queue")), 0);
 	refused(h, h->spool, "not a symbolic link");
 	rmdir(elsewhere);
-	done(h);
+	qd_free(h);
 }
 
 static void
@@ -238,7 +231,7 @@ test_queue_file(void **state)
 	    0600)) >= 0);
 	close(fd);
 	refused(h, h->spool, "must be a directory");
-	done(h);
+	qd_free(h);
 }
 
 static void
@@ -258,7 +251,7 @@ test_purge_corrupt_symlink(void **state)
 		assert_int_equal(symlink(elsewhere, path(h, names[i])), 0);
 		refused(h, h->spool, "not a symbolic link");
 		rmdir(elsewhere);
-		done(h);
+		qd_free(h);
 	}
 }
 
@@ -280,7 +273,7 @@ test_incoming_world_writable(void **state)
 
 	assert_int_equal(chmod(path(h, "incoming"), 0777), 0);
 	check_incoming_refused(h, "must not be group or world writable");
-	done(h);
+	qd_free(h);
 }
 
 static void
@@ -290,7 +283,7 @@ test_incoming_other_owner(void **state)
 
 	assert_int_equal(chown(path(h, "incoming"), NOBODY, NOBODY), 0);
 	check_incoming_refused(h, "must be owned by");
-	done(h);
+	qd_free(h);
 }
 
 static void
@@ -308,7 +301,7 @@ test_incoming_symlink(void **state)
 	/* the link's target was left alone */
 	assert_int_equal(stat(elsewhere, &sb), 0);
 	rmdir(elsewhere);
-	done(h);
+	qd_free(h);
 }
 
 int

@@ -272,6 +272,34 @@ qd_cleanup(struct qt_daemon *d)
 		qt_rmtree(d->dir);
 }
 
+struct qt_daemon *
+qd_new(const char *opts, enum imsg_dialect dialect, int timeout_ms)
+{
+	struct qt_daemon	*d;
+
+	if ((d = malloc(sizeof(*d))) == NULL) {
+		qt_fail("malloc: %s", strerror(errno));
+		return NULL;
+	}
+	qd_init(d, opts);
+	d->dialect = dialect;
+	d->timeout_ms = timeout_ms;
+	if (qd_workdir(d, NULL) == -1 || qd_start_init(d) == -1) {
+		qd_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void
+qd_free(struct qt_daemon *d)
+{
+	if (d == NULL)
+		return;
+	qd_cleanup(d);
+	free(d);
+}
+
 pid_t
 qd_target(struct qt_daemon *d)
 {

@@ -64,6 +64,14 @@ int	qd_workdir(struct qt_daemon *, const char *parent);
 /* The same in dir as it is (dir not removed by qd_cleanup()). */
 int	qd_workdir_at(struct qt_daemon *, const char *dir);
 
+/*
+ * qd_init(), qd_workdir(NULL), qd_start_init() in one, on the heap:
+ * NULL (qt_error set, nothing left behind) if any fails.
+ */
+struct qt_daemon *qd_new(const char *opts, enum imsg_dialect,
+	    int timeout_ms);
+void	qd_free(struct qt_daemon *);		/* qd_cleanup(), free */
+
 int	qd_start(struct qt_daemon *);		/* no INIT */
 /* Start with an exact option string (a spool check's own -s). */
 int	qd_start_argv1(struct qt_daemon *, const char *argv1);
