@@ -49,7 +49,6 @@ void		die(const char *, ...)
 		    __attribute__((noreturn, format(printf, 1, 2)));
 void		progress(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
-uint64_t	now_ns(void);
 
 /* ---- samples (bench_stats.c) */
 struct samples {
@@ -100,9 +99,9 @@ int	b_envelope_delete(struct backend *, uint64_t);
 int	b_envelope_walk(struct backend *, uint64_t *, char *, size_t);
 
 #define TIMED(b, o, call) __extension__ ({				\
-	uint64_t	t0_ = now_ns();					\
+	uint64_t	t0_ = qt_now_ns();					\
 	int		r_ = (call);					\
-	sample_add(&(b)->lat[o], (double)(now_ns() - t0_) / 1000.0);	\
+	sample_add(&(b)->lat[o], (double)(qt_now_ns() - t0_) / 1000.0);	\
 	r_;								\
 })
 

@@ -188,7 +188,7 @@ static double
 lifecycle_round(struct backend *b, int n, int big, unsigned *seq,
     struct cpu *cpu)
 {
-	uint64_t	t0 = now_ns(), c0 = cpu_self_ns(), d0 = 0, w0 = 0;
+	uint64_t	t0 = qt_now_ns(), c0 = cpu_self_ns(), d0 = 0, w0 = 0;
 	uint64_t	d1 = 0, w1 = 0;
 	int		i;
 
@@ -203,7 +203,7 @@ lifecycle_round(struct backend *b, int n, int big, unsigned *seq,
 		cpu->daemon_us = (double)(d1 - d0) / 1e3 / n;
 		cpu->dwait_us = (double)(w1 - w0) / 1e3 / n;
 	}
-	return (double)n / ((double)(now_ns() - t0) / 1e9);
+	return (double)n / ((double)(qt_now_ns() - t0) / 1e9);
 }
 
 /* A process that answers every 20-byte request with 16 bytes. */
@@ -247,13 +247,13 @@ echo_round(int sock, int n, struct samples *lat)
 
 	memset(buf, 0, sizeof(buf));
 	for (i = 0; i < n; i++) {
-		t0 = now_ns();
+		t0 = qt_now_ns();
 		if (write(sock, buf, 20) != 20)
 			die("echo write: %s", strerror(errno));
 		for (got = 0; got < 16; got += (size_t)r)
 			if ((r = read(sock, buf, 16 - got)) <= 0)
 				die("echo read");
-		sample_add(lat, (double)(now_ns() - t0) / 1000.0);
+		sample_add(lat, (double)(qt_now_ns() - t0) / 1000.0);
 	}
 }
 

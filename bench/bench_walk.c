@@ -51,7 +51,7 @@ build_walk_spool(const char *spool, long envelopes, double *secs)
 	char		 evp[1024], name[32], bname[3];
 	uint32_t	*ids, mul = 2654435761u, salt, lo[2];
 	long		 nmsg = (envelopes + 1) / 2, i, made = 0;
-	uint64_t	 t0 = now_ns();
+	uint64_t	 t0 = qt_now_ns();
 	int		 root, qfd, bfd = -1, mfd, k, bucket = -1;
 	size_t		 len;
 
@@ -120,7 +120,7 @@ build_walk_spool(const char *spool, long envelopes, double *secs)
 	free(ids);
 	/* the spool at rest: later fsyncs must not pay for writing it */
 	sync();
-	*secs = (double)(now_ns() - t0) / 1e9;
+	*secs = (double)(qt_now_ns() - t0) / 1e9;
 }
 
 static long
@@ -171,11 +171,11 @@ walk_round(struct backend *b, struct walk_result *w, long expect)
 	memset(&done, 0, sizeof(done));
 	if (is_sock)
 		w->rss_start = proc_kb(b->d.pid, "VmRSS");
-	t0 = now_ns();
+	t0 = qt_now_ns();
 	for (;;) {
-		t1 = now_ns();
+		t1 = qt_now_ns();
 		r = b_envelope_walk(b, &evpid, buf, sizeof(buf));
-		sample_add(&w->lat[b->via], (double)(now_ns() - t1) / 1000.0);
+		sample_add(&w->lat[b->via], (double)(qt_now_ns() - t1) / 1000.0);
 		if (r == -1)
 			break;
 		if (r < -1)
@@ -196,7 +196,7 @@ walk_round(struct backend *b, struct walk_result *w, long expect)
 				    "in-process", last_msg);
 		}
 		if (is_sock && (got % 1000 == 0 || got == 10000)) {
-			uint64_t ts = now_ns();
+			uint64_t ts = qt_now_ns();
 
 			rss = proc_kb(b->d.pid, "VmRSS");
 			if (rss > w->rss_peak)
@@ -204,10 +204,10 @@ walk_round(struct backend *b, struct walk_result *w, long expect)
 			for (k = 0; k < 3; k++)
 				if (got == marks[k])
 					w->rss_at[k] = rss;
-			tsample += now_ns() - ts;
+			tsample += qt_now_ns() - ts;
 		}
 	}
-	t1 = now_ns();
+	t1 = qt_now_ns();
 	idset_free(&done);
 	if (got != expect)
 		die("%s walk returned %ld envelopes, %ld in the spool",

@@ -87,15 +87,6 @@ progress(const char *fmt, ...)
 	fprintf(stderr, "\n");
 }
 
-uint64_t
-now_ns(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static void
 usage(void)
 {
@@ -173,7 +164,7 @@ main(int argc, char **argv)
 	struct walk_result	 walk;
 	struct ping_result	 pings;
 	int			 ch, nmodes = 0, i, ingest = 1;
-	uint64_t		 t0 = now_ns();
+	uint64_t		 t0 = qt_now_ns();
 	double			 load0[3], load1[3];
 
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -264,7 +255,7 @@ main(int argc, char **argv)
 	printf("load average at start %.2f, at end %.2f (%ld CPUs): other "
 	    "load on the machine shows in every number\n", load0[0],
 	    load1[0], sysconf(_SC_NPROCESSORS_ONLN));
-	printf("total run time %.0f s\n", (double)(now_ns() - t0) / 1e9);
+	printf("total run time %.0f s\n", (double)(qt_now_ns() - t0) / 1e9);
 
 	bench_bodies_close();
 	if (!opt.keep && fs_mnt[0] == '\0')

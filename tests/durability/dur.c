@@ -207,12 +207,3 @@ rnd_fill(void *buf, size_t len)
 		p[i] = (unsigned char)(v >> (8 * (i % 8)));
 	}
 }
-
-uint64_t
-now_us(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}

@@ -49,6 +49,5 @@ uint64_t rnd(void);
 void	 rnd_seed(uint64_t);
 uint64_t rnd_below(uint64_t n);		/* 0 .. n-1 */
 void	 rnd_fill(void *buf, size_t len);
-uint64_t now_us(void);
 
 #endif

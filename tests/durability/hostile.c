@@ -224,7 +224,7 @@ walk_and_check(const char *round)
 		{ 0x1234567800000002ULL, V4, 0, 0 },
 	};
 	char		 buf[PQ_EVP_MAX + 64];
-	uint64_t	 evpid, t0 = now_us();
+	uint64_t	 evpid, t0 = qt_now_ns() / 1000;
 	int		 r, i, calls = 0, found;
 
 	w[0].len = strlen(V1);
@@ -267,7 +267,7 @@ walk_and_check(const char *round)
 		qr_check(w[i].seen, G_WALK, "%s: valid envelope %016llx not "
 		    "served", round, (unsigned long long)w[i].id);
 	printf("  %s: walk over in %d requests, %.1f ms\n", round, calls,
-	    (now_us() - t0) / 1000.0);
+	    ((qt_now_ns() / 1000) - t0) / 1000.0);
 }
 
 static void

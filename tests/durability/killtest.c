@@ -298,7 +298,7 @@ static int
 req_end(uint32_t type, int ret, uint64_t start)
 {
 	int	fired = killpoints ? 0 : disarm();
-	uint64_t t = now_us() - start;
+	uint64_t t = qt_now_ns() / 1000 - start;
 
 	last_fired = fired;
 	if (ret != PQ_EPROTO) {
@@ -325,7 +325,7 @@ req_end(uint32_t type, int ret, uint64_t start)
 }
 
 #define CALL(type, expr) __extension__ ({				\
-	uint64_t _s = now_us();						\
+	uint64_t _s = qt_now_ns() / 1000;				\
 	int _r;								\
 	req_begin(type);						\
 	_r = (expr);							\
@@ -1116,7 +1116,7 @@ main(int argc, char **argv)
 	const char		*phases = getenv("KILLTEST_PHASES");
 	const char		*s;
 	unsigned long		 target = 1000, kills;
-	uint64_t		 seed, t0 = now_us();
+	uint64_t		 seed, t0 = qt_now_ns() / 1000;
 	int			 i;
 
 	qd_launcher(argc, argv);
@@ -1184,7 +1184,7 @@ main(int argc, char **argv)
 		printf("killtest: random: %lu lifecycles completed (%lu cut "
 		    "short by a kill, %lu rolled back), %lu requests, %.1f s\n",
 		    st.lifecycles, st.aborted, st.rollbacks, st.requests,
-		    (now_us() - t0) / 1e6);
+		    ((qt_now_ns() / 1000) - t0) / 1e6);
 		printf("killtest: random: %lu kills: %lu during a request, "
 		    "%lu after its answer, %lu between requests, %lu while "
 		    "starting; %lu restarts\n", kills, st.kills_during,

@@ -43,12 +43,18 @@ qt_fail(const char *fmt, ...)
 }
 
 uint64_t
-qt_now_ms(void)
+qt_now_ns(void)
 {
 	struct timespec	ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t
+qt_now_ms(void)
+{
+	return qt_now_ns() / 1000000;
 }
 
 const char *

@@ -26,7 +26,8 @@ extern char	qt_error[512];
 int	qt_fail(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
 
-uint64_t	 qt_now_ms(void);		/* CLOCK_MONOTONIC */
+uint64_t	 qt_now_ns(void);		/* CLOCK_MONOTONIC */
+uint64_t	 qt_now_ms(void);
 const char	*qt_daemon_path(void);	/* $QFP_DAEMON or the built one */
 
 /* The user exists (useradd -r -M if not); uid and gid may be NULL. */
