@@ -2,8 +2,7 @@
  * qfp-bench's parts (see qfp-bench.c): options and errors (qfp-bench.c),
  * the two ways of reaching the store (bench_backend.c), statistics and
  * the table (bench_stats.c), the ingestion and IPC workloads
- * (bench_ingest.c), the start-up walk (bench_walk.c) and the fresh ext4
- * the spools live on (bench_fs.c).
+ * (bench_ingest.c) and the start-up walk (bench_walk.c).
  */
 #ifndef QFP_BENCH_H
 #define QFP_BENCH_H
@@ -158,9 +157,5 @@ const char *fmt(char *, size_t, const char *, ...)
 void	print_pings(struct ping_result *);
 void	print_mode(struct mode_result *);
 void	print_walk(struct walk_result *);
-
-/* ---- the fresh ext4 (bench_fs.c) */
-void	fresh_fs(void);
-void	fresh_fs_done(void);
 
 #endif

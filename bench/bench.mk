@@ -5,7 +5,7 @@
 #   make bench-quick                a short run of each (does it work?)
 BENCH_PROGS =	bench/qfp-bench
 BENCH_SRCS =	bench/qfp-bench.c bench/bench_backend.c bench/bench_stats.c \
-		bench/bench_ingest.c bench/bench_walk.c bench/bench_fs.c
+		bench/bench_ingest.c bench/bench_walk.c
 BENCH_ARGS ?=
 E2E_BENCH_ARGS ?=
 

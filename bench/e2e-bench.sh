@@ -143,21 +143,14 @@ setup_helper || die "cannot put $HELPER_BUILD in place of $LIBEXEC/queue-fs-proc
 # --rootfs, an empty $SPOOL on the root file system.  The ext4 is mounted
 # on $SPOOL's parent: a mount on $SPOOL itself would be detached from
 # under smtpd should anything outside remove /var/spool/smtpd meanwhile.
-IMG=
 MNT=$(dirname "$SPOOL")
 fresh_spool() {
 	umount_spool
 	if [ $ROOTFS = 1 ]; then rm -rf "$SPOOL"; return 0; fi
-	IMG=$(mktemp /var/tmp/qfp-e2e-bench-fs.XXXXXX) || return 1
-	truncate -s "${FS_GB}G" "$IMG" &&
-	    mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 "$IMG" &&
-	    mount -o loop,noinit_itable "$IMG" "$MNT" &&
-	    losetup --direct-io=on "$(findmnt -n -o SOURCE "$MNT")" &&
+	sh "$REPO/tests/lib/loop-ext4.sh" -d -t /var/tmp "${FS_GB}G" "$MNT" &&
 	    chmod 0755 "$MNT" && rmdir "$MNT/lost+found" &&
 	    mkdir -m 0711 "$SPOOL" ||
 	    { note "cannot mount a fresh ext4 on $MNT (--rootfs works without)"; return 1; }
-	rm -f "$IMG"	# the loop device keeps it until umount
-	IMG=
 }
 umount_spool() {
 	[ $ROOTFS = 1 ] && return 0
@@ -165,8 +158,6 @@ umount_spool() {
 	    [ "$(findmnt -n -o SOURCE "$MNT" 2>/dev/null | cut -c1-9)" = /dev/loop ]; then
 		umount "$MNT" || umount -l "$MNT"
 	fi
-	[ -n "$IMG" ] && rm -f "$IMG"
-	IMG=
 }
 
 cleanup() {

@@ -76,40 +76,26 @@ dur_private_fs_release(void)
 const char *
 dur_private_fs(unsigned mb)
 {
-	char	img[160], cmd[512];
-	int	fd;
+	char	cmd[512];
 
 	snprintf(private_mnt, sizeof(private_mnt), "/tmp/qfp-durfs.XXXXXX");
 	if (mkdtemp(private_mnt) == NULL) {
 		private_mnt[0] = '\0';
 		return NULL;
 	}
-	snprintf(img, sizeof(img), "%s.img", private_mnt);
-	if ((fd = open(img, O_WRONLY | O_CREAT | O_EXCL, 0600)) == -1 ||
-	    ftruncate(fd, (off_t)mb << 20) == -1) {
-		if (fd != -1)
-			close(fd);
-		rmdir(private_mnt);
-		private_mnt[0] = '\0';
-		return NULL;
-	}
-	close(fd);
 	signal(SIGSEGV, fatal_signal);
 	signal(SIGABRT, fatal_signal);
 	signal(SIGTERM, fatal_signal);
 	signal(SIGINT, fatal_signal);
 	signal(SIGBUS, fatal_signal);
 	atexit(dur_private_fs_release);
-	snprintf(cmd, sizeof(cmd), "mkfs.ext4 -q -F '%s' >/dev/null 2>&1 && "
-	    "mount -o loop '%s' '%s'", img, img, private_mnt);
+	snprintf(cmd, sizeof(cmd), "sh tests/lib/loop-ext4.sh %uM '%s'", mb,
+	    private_mnt);
 	if (system(cmd) != 0) {
-		unlink(img);
 		rmdir(private_mnt);
 		private_mnt[0] = '\0';
 		return NULL;
 	}
-	/* the mount keeps the image alive; unlinked, it cannot leak */
-	unlink(img);
 	return private_mnt;
 }
 
