@@ -126,21 +126,9 @@ build_walk_spool(const char *spool, long envelopes, double *secs)
 static long
 proc_kb(pid_t pid, const char *field)
 {
-	char	 path[64], line[256];
-	size_t	 flen = strlen(field);
-	long	 v = -1;
-	FILE	*f;
+	const char	*v = qt_proc_status(pid, field);
 
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
-			v = strtol(line + flen + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return v;
+	return v != NULL ? strtol(v, NULL, 10) : -1;
 }
 
 static void

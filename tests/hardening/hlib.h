@@ -10,8 +10,6 @@
 #include "qt_daemon.h"
 #include "qt_work.h"
 
-/* /proc/PID/status field value ("Seccomp" -> "2"), or NULL. */
-const char *hd_status(pid_t, const char *field);
 int	hd_count_fds(pid_t);			/* entries of /proc/PID/fd */
 int	hd_limits_zero(pid_t, int *nproc, int *core);	/* /proc/PID/limits */
 char	*hd_list_fds(pid_t);			/* "0 -> socket:[..]\n..." */

@@ -46,7 +46,7 @@ start(const char *opts, enum imsg_dialect dialect)
 static void
 expect_field(pid_t pid, const char *field, const char *want)
 {
-	const char	*v = hd_status(pid, field);
+	const char	*v = qt_proc_status(pid, field);
 
 	if (v == NULL || strcmp(v, want) != 0)
 		fail_msg("/proc/%ld/status %s: \"%s\", want \"%s\"", (long)pid,
@@ -118,7 +118,7 @@ test_no_filter_option(void **state)
 	expect_field(h->pid, "CapBnd", "0000000000000000");
 	assert_int_equal(qt_proc_root(h->pid, root, sizeof(root)), 0);
 	assert_string_equal(root, h->spool);
-	assert_true(strcmp(hd_status(h->pid, "Uid"), "0\t0\t0\t0") != 0);
+	assert_true(strcmp(qt_proc_status(h->pid, "Uid"), "0\t0\t0\t0") != 0);
 	assert_true(qd_log_has(h, "system call filter disabled", NULL, NULL));
 	assert_int_equal(qd_stop(h), 0);
 	qd_free(h);
@@ -247,7 +247,7 @@ syslog_child(void)
 			printf("syslog: lifecycle: %s\n", qt_error);
 			return 1;
 		}
-	if (strcmp(hd_status(h.pid, "Seccomp"), "2") != 0) {
+	if (strcmp(qt_proc_status(h.pid, "Seccomp"), "2") != 0) {
 		printf("syslog: daemon not sandboxed\n");
 		return 1;
 	}

@@ -393,6 +393,35 @@ qt_proc_root(pid_t pid, char *buf, size_t size)
 	return 0;
 }
 
+const char *
+qt_proc_status(pid_t pid, const char *field)
+{
+	static char	value[256];
+	char		path[64], line[512];
+	size_t		flen = strlen(field);
+	FILE		*f;
+	const char	*v = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return NULL;
+	while (v == NULL && fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, field, flen) != 0 || line[flen] != ':')
+			continue;
+		v = line + flen + 1;
+		v += strspn(v, " \t");
+		snprintf(value, sizeof(value), "%s", v);
+		value[strcspn(value, "\n")] = '\0';
+		/* Groups: ends with a space */
+		for (flen = strlen(value); flen > 0 &&
+		    (value[flen - 1] == ' ' || value[flen - 1] == '\t'); flen--)
+			value[flen - 1] = '\0';
+		v = value;
+	}
+	fclose(f);
+	return v;
+}
+
 /* ---- files ------------------------------------------------------------- */
 
 static char *

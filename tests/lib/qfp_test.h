@@ -84,6 +84,8 @@ int	qt_stop(pid_t *pid, int *sock, int *status, int timeout_ms);
 int	qt_exit_code(int status);	/* exit code, or 128 + signal */
 void	qt_close(int *fd);		/* close if open, mark closed */
 int	qt_proc_root(pid_t, char *buf, size_t size);	/* /proc/PID/root */
+/* A /proc/PID/status field's value ("Seccomp" -> "2"), or NULL. */
+const char *qt_proc_status(pid_t, const char *field);
 /* One sendmsg() of buf, with fd (if not -1) attached: raw requests. */
 ssize_t	qt_send(int sock, const void *buf, size_t len, int fd);
 #define QT_MAXFDS	32		/* fds in one qt_send_fds() */
