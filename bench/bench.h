@@ -98,7 +98,7 @@ int	b_envelope_delete(struct backend *, uint64_t);
 int	b_envelope_walk(struct backend *, uint64_t *, char *, size_t);
 
 #define TIMED(b, o, call) __extension__ ({				\
-	uint64_t	t0_ = qt_now_ns();					\
+	uint64_t	t0_ = qt_now_ns();				\
 	int		r_ = (call);					\
 	sample_add(&(b)->lat[o], (double)(qt_now_ns() - t0_) / 1000.0);	\
 	r_;								\

@@ -136,7 +136,8 @@ print_mode(struct mode_result *m)
 		os = (double)ls->n / (ls->sum / 1e6);
 		oi = (double)li->n / (li->sum / 1e6);
 		row(m->mode, fmt(t, sizeof(t), "%s ops/s", op_names[o]),
-		    fmt(a, sizeof(a), "%.0f", os), fmt(b, sizeof(b), "%.0f", oi),
+		    fmt(a, sizeof(a), "%.0f", os),
+		    fmt(b, sizeof(b), "%.0f", oi),
 		    fmt(c, sizeof(c), "%.3fx", os / oi), "", "");
 		row(m->mode, "  p50 / p99 us",
 		    fmt(a, sizeof(a), "%.1f / %.1f", pct(ls, 50), pct(ls, 99)),

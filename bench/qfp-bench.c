@@ -60,16 +60,23 @@ uid_t	 q_uid;
 gid_t	 q_gid;
 char	 fs_mnt[256];
 
+/* One line on stderr: prefix, then the formatted text. */
+static void
+say(const char *prefix, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s", prefix);
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+}
+
 void
 die(const char *fmt, ...)
 {
 	va_list	ap;
 
-	fprintf(stderr, "qfp-bench: ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say("qfp-bench: ", fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n");
 	qd_kill_all();
 	if (workdir[0])
 		fprintf(stderr, "qfp-bench: work directory left: %s\n",
@@ -82,11 +89,9 @@ progress(const char *fmt, ...)
 {
 	va_list	ap;
 
-	fprintf(stderr, "# ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say("# ", fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n");
 }
 
 static void

@@ -14,7 +14,8 @@
 
 /* Send MESSAGE_FD_R; the answer's header and fd (-1 if none). */
 static inline int
-fd_r_raw(struct qt_daemon *q, uint32_t msgid, unsigned char hdr[IMSG_HEADER_SIZE])
+fd_r_raw(struct qt_daemon *q, uint32_t msgid,
+    unsigned char hdr[IMSG_HEADER_SIZE])
 {
 	int	fd;
 

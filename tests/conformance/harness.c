@@ -254,7 +254,8 @@ make_message_seed(struct qt_daemon *q, const char *content, int nevp,
 }
 
 uint32_t
-make_message(struct qt_daemon *q, const char *content, int nevp, uint64_t *evpids)
+make_message(struct qt_daemon *q, const char *content, int nevp,
+    uint64_t *evpids)
 {
 	return make_message_seed(q, content, nevp, evpids, 1);
 }

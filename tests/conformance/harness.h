@@ -46,7 +46,8 @@ void	qfp_restart(struct qt_daemon *);	/* stop (exit 0), start, INIT */
 /* The file's bytes (NUL added, not counted), or NULL if unreadable. */
 #define spool_read(q, len, ...)	\
 	qt_read_file(spool_path(q, __VA_ARGS__), len)
-int	spool_count(struct qt_daemon *, const char *dir);	/* entries, no dots */
+/* entries, no dots */
+int	spool_count(struct qt_daemon *, const char *dir);
 int	spool_count_evps(struct qt_daemon *, uint32_t msgid);
 int	spool_count_incoming(struct qt_daemon *);	/* non-empty entries */
 char	*spool_listing(struct qt_daemon *);	/* one sorted line per entry */

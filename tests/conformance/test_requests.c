@@ -59,7 +59,8 @@ assert_spool_file(struct qt_daemon *q, const char *want, size_t wantlen,
 }
 
 static void
-assert_load(struct qt_daemon *q, uint64_t evpid, const char *want, size_t wantlen)
+assert_load(struct qt_daemon *q, uint64_t evpid, const char *want,
+    size_t wantlen)
 {
 	char	buf[PQ_EVP_MAX + 64];
 	int	n;
@@ -70,7 +71,8 @@ assert_load(struct qt_daemon *q, uint64_t evpid, const char *want, size_t wantle
 }
 
 static void
-assert_fd_r(struct qt_daemon *q, uint32_t msgid, const char *want, size_t wantlen)
+assert_fd_r(struct qt_daemon *q, uint32_t msgid, const char *want,
+    size_t wantlen)
 {
 	size_t	 len;
 	char	*got;

@@ -166,7 +166,8 @@ refused:
  * refused, all answers well-formed, nothing acknowledged damaged.
  */
 static void
-totally_full(struct qt_daemon *d, const char *mnt, const char *name, int restart)
+totally_full(struct qt_daemon *d, const char *mnt, const char *name,
+    int restart)
 {
 	struct statvfs	 sv;
 	const char	*what;
@@ -327,8 +328,8 @@ fulldisk(const char *mnt, int reserve, const char *kind)
 	/* refusals go on, well-formed, while it is full */
 	for (i = 0; i < 5; i++) {
 		r = try_message(&d, tmpdir, blen, nev, &what);
-		qr_check(r == 0 || r == 1, name, "request without a well-formed "
-		    "answer on a full disk (%s)", what);
+		qr_check(r == 0 || r == 1, name, "request without a "
+		    "well-formed answer on a full disk (%s)", what);
 		if (r == 1)
 			accepted++;
 	}
@@ -350,11 +351,12 @@ fulldisk(const char *mnt, int reserve, const char *kind)
 	    dur_log_count(d.log, "No space left on device", NULL);
 	qr_check(lines > 0, name, "no log line about the full disk");
 	if (reserve > 0)
-		qr_check(dur_log_count(d.log, "not enough", "temporarily rejecting")
-		    > 0, name, "no reserve refusal logged");
+		qr_check(dur_log_count(d.log, "not enough",
+		    "temporarily rejecting") > 0, name,
+		    "no reserve refusal logged");
 	else
-		qr_check(dur_log_count(d.log, "No space left on device", NULL) > 0,
-		    name, "no ENOSPC warning logged");
+		qr_check(dur_log_count(d.log, "No space left on device",
+		    NULL) > 0, name, "no ENOSPC warning logged");
 	fflush(stdout);
 	{
 		char	cmd[600];

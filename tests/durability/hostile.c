@@ -249,8 +249,9 @@ walk_and_check(const char *round)
 		for (i = 0, found = 0; i < 4; i++)
 			if (w[i].id == evpid) {
 				found = 1;
-				qr_check(!w[i].seen, G_WALK, "%s: %016llx served "
-				    "twice", round, (unsigned long long)evpid);
+				qr_check(!w[i].seen, G_WALK, "%s: %016llx "
+				    "served twice", round,
+				    (unsigned long long)evpid);
 				w[i].seen = 1;
 				qr_check((size_t)r == w[i].len &&
 				    memcmp(buf, w[i].data, w[i].len) == 0,
@@ -277,8 +278,9 @@ load_refused(uint64_t id, const char *what)
 	int	r;
 
 	r = pq_envelope_load(&D.c, id, buf, sizeof(buf));
-	qr_check(r == 0, G_LOAD, "LOAD %016llx (%s): %s", (unsigned long long)id,
-	    what, r == PQ_EPROTO ? "no well-formed answer" : "served");
+	qr_check(r == 0, G_LOAD, "LOAD %016llx (%s): %s",
+	    (unsigned long long)id, what, r == PQ_EPROTO ?
+	    "no well-formed answer" : "served");
 	if (r > 0)
 		qr_check(memmem(buf, (size_t)r, "SECRET", 6) == NULL, G_LINK,
 		    "LOAD %016llx (%s) served a symlink target",
@@ -298,9 +300,9 @@ fdr(uint32_t id, const char *want, const char *what)
 		    fd == PQ_EPROTO ? "no well-formed answer" : "an fd");
 		if (fd >= 0) {
 			data = qt_read_fd(fd, &len);
-			qr_check(data == NULL || memmem(data, len, "SECRET", 6) ==
-			    NULL, G_LINK, "FD_R %08x served a symlink target",
-			    id);
+			qr_check(data == NULL ||
+			    memmem(data, len, "SECRET", 6) == NULL, G_LINK,
+			    "FD_R %08x served a symlink target", id);
 			free(data);
 			close(fd);
 		}
@@ -318,8 +320,8 @@ fdr(uint32_t id, const char *want, const char *what)
 static void
 logged(const char *name, const char *what)
 {
-	qr_check(dur_log_count(D.log, name, NULL) > 0, G_LOG, "no log line names "
-	    "%s (%s)", name, what);
+	qr_check(dur_log_count(D.log, name, NULL) > 0, G_LOG, "no log line "
+	    "names %s (%s)", name, what);
 }
 
 static void
@@ -403,7 +405,8 @@ main(int argc, char **argv)
 		fdr(0x34000003, NULL, "message is a FIFO");
 		fdr(0x34000004, NULL, "message is a symlink");
 		fdr(0x34000001, NULL, "no message file");
-		qr_check(pq_close(&D.c) == 1, G_ALIVE, "no answer after the walk");
+		qr_check(pq_close(&D.c) == 1, G_ALIVE,
+		    "no answer after the walk");
 		st = qd_stop(&D);
 		qr_check(st == 0, G_ALIVE, "daemon ended with exit %d", st);
 	}

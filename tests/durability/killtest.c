@@ -318,8 +318,8 @@ req_end(uint32_t type, int ret, uint64_t start)
 		st.kills_during++;
 	else {
 		st.unexpected_deaths++;
-		qr_check(0, "killtest-daemon-alive", "%s: no answer and no kill "
-		    "sent (error %d)", pq_type_name(type), D.c.error);
+		qr_check(0, "killtest-daemon-alive", "%s: no answer and no "
+		    "kill sent (error %d)", pq_type_name(type), D.c.error);
 	}
 	return 0;
 }
@@ -488,8 +488,9 @@ step(struct msg *m)
 		r = CALL(PQ_MESSAGE_FD_R, pq_message_fd_r(&D.c, m->id));
 		if (r != PQ_EPROTO) {
 			buf = r >= 0 ? qt_read_fd(r, &len) : NULL;
-			qr_check(buf != NULL && same(buf, len, m->body, m->blen),
-			    "killtest-online", "FD_R %08x: %s", m->id,
+			qr_check(buf != NULL &&
+			    same(buf, len, m->body, m->blen), "killtest-online",
+			    "FD_R %08x: %s", m->id,
 			    r < 0 ? "no fd" : "wrong bytes");
 			free(buf);
 			if (r >= 0)
@@ -765,8 +766,8 @@ verify(void)
 		if (m->st == M_COMMITTING) {
 			if (!any) {
 				st.commit_lost++;
-				qr_check(!qt_exists(qd_path(&D, "queue/%02x/%08x",
-				    m->id >> 24, m->id)),
+				qr_check(!qt_exists(qd_path(&D,
+				    "queue/%02x/%08x", m->id >> 24, m->id)),
 				    "killtest-commit-atomic", "interrupted "
 				    "commit %08x: in queue/ but nothing served",
 				    m->id);

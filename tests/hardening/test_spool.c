@@ -103,7 +103,8 @@ refused(struct qt_daemon *h, const char *sp, const char *why)
 		fail_msg("spool %s: exit %d, want 1 (%s)", sp, code, why);
 	if (!qd_log_has(h, why, NULL, NULL))
 		fail_msg("spool %s: no \"%s\" on stderr", sp, why);
-	assert_true(qd_log_has(h, "fatal: queue-fs-proc: cannot use spool", NULL, NULL));
+	assert_true(qd_log_has(h, "fatal: queue-fs-proc: cannot use spool",
+	    NULL, NULL));
 }
 
 static void

@@ -178,7 +178,7 @@ child(const struct qt_spawn *sp, int sock)
 		_exit(127);
 	fcntl(0, F_SETFD, 0);
 	closefrom(3);
-	/* smtpd's child starts with default dispositions, ours are the test's */
+	/* smtpd's child starts with default dispositions, not the test's */
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGALRM, SIG_DFL);
 	if (sp->exec != NULL)

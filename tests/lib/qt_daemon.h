@@ -25,17 +25,17 @@
 struct qt_daemon {
 	pid_t			 pid;		/* what we forked, -1: none */
 	int			 sock;		/* our end, -1 when closed */
-	int			 status;	/* wait status of the last run */
+	int			 status;	/* wait status, last run */
 	enum imsg_dialect	 dialect;	/* the client's framing */
 	int			 timeout_ms;	/* answers, exits */
-	char			 dir[256];	/* work dir, removed at the end */
+	char			 dir[256];	/* work dir, removed */
 	char			 spool[288];
-	char			 log[288];	/* the daemon's stdout, stderr */
+	char			 log[288];	/* daemon's stdout, stderr */
 	long			 logmark;	/* where qd_log_has() starts */
-	char			 opts[256];	/* after "-d -s SPOOL -u USER" */
+	char			 opts[256];	/* after -d -s SPOOL -u USER */
 	const char		*user;		/* NULL: QT_USER */
 	const char		*daemon;	/* NULL: qt_daemon_path() */
-	int			 syslog;	/* no -d: the daemon uses syslog */
+	int			 syslog;	/* no -d: daemon uses syslog */
 	/*
 	 * Run under this command (valgrind ...): argv[0] is then the
 	 * binary's path, so the options are passed split.  NULL: none.
