@@ -2,13 +2,17 @@
 #   make bench                      both benchmarks, default sizes
 #   make bench BENCH_ARGS=--big     qfp-bench with a 1,000,000-envelope walk
 #   make bench-qfp / bench-e2e      one of them
+#   make bench-quick                a short run of each (does it work?)
 BENCH_PROGS =	bench/qfp-bench
+BENCH_SRCS =	bench/qfp-bench.c bench/bench_backend.c bench/bench_stats.c \
+		bench/bench_ingest.c bench/bench_walk.c
 BENCH_ARGS ?=
 E2E_BENCH_ARGS ?=
 
-bench/qfp-bench: bench/qfp-bench.c $(LIBQFP)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ bench/qfp-bench.c $(TEST_LIBS) \
-	    $(LDFLAGS)
+# tests/lib's daemon handle starts the daemon as the test suites do
+bench/qfp-bench: $(BENCH_SRCS) bench/bench.h $(QT_DEPS) $(LIBQFP)
+	$(CC) $(CPPFLAGS) $(QT_CPPFLAGS) $(ALL_CFLAGS) -o $@ $(BENCH_SRCS) \
+	    $(QT_SRCS) $(TEST_LIBS) $(LDFLAGS)
 
 bench: deps
 	$(MAKE) $(DAEMON) $(BENCH_PROGS)
@@ -21,4 +25,10 @@ bench-qfp: $(DAEMON) $(BENCH_PROGS)
 bench-e2e: $(DAEMON)
 	bash bench/e2e-bench.sh $(E2E_BENCH_ARGS)
 
-.PHONY: bench bench-qfp bench-e2e
+bench-quick: $(DAEMON) $(BENCH_PROGS)
+	./bench/qfp-bench --rootfs --pairs 1 --n-full 10 --n-none 20 \
+	    --walk 2000 --walk-pairs 1 --pings 200
+	bash bench/e2e-bench.sh --rootfs --pairs 1 --msgs 100 \
+	    --modes durable
+
+.PHONY: bench bench-qfp bench-e2e bench-quick

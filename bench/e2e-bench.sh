@@ -13,6 +13,9 @@
 # Everything runs inside a private network namespace (loopback only) and
 # holds the e2e tests' lock (/run/lock/qfp-e2e.lock), since smtpd's spool
 # (/var/spool/smtpd, wiped between runs) and control socket are fixed.
+# smtpd is started, stopped and given the helper by the e2e tests' own
+# functions (tests/e2e/lib.sh): the build is bind-mounted over the
+# installed helper inside the private mount namespace only.
 #
 # usage: bash bench/e2e-bench.sh [--pairs N] [--msgs N] [--sessions N]
 #            [--size BYTES] [--rcpts N] [--modes durable,relaxed]
@@ -38,21 +41,21 @@ MODES=durable,relaxed
 KEEP=0
 ROOTFS=0
 FS_GB=4
-PORT=2525
-RELAY_PORT=2599
 RUN_TIMEOUT=180		# one smtp-source run, seconds
 TOTAL_TIMEOUT=1500	# the whole benchmark, seconds
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HELPER_BUILD=$REPO/queue-fs-proc/queue-fs-proc
-LIBEXEC=/usr/libexec/opensmtpd
-SPOOL=/var/spool/smtpd
-CTL_SOCK=/var/run/smtpd.sock
-LOCKFILE=/run/lock/qfp-e2e.lock
 CACHE=${QFP_BENCH_CACHE:-/var/tmp/qfp-bench-postfix}
+# smtpd's spool, control socket, helper directory, the lock, and
+# descendants, proc_alive, port_open, start_smtpd, stop_smtpd, ...
+QFP_E2E_BACKEND=fs-proc
+QFP_E2E_HELPER=$HELPER_BUILD
+. "$REPO/tests/e2e/lib.sh"
+PORT=$QFP_E2E_PORT
+RELAY_PORT=$QFP_E2E_RELAY_PORT
 
 die() { echo "e2e-bench: $*" >&2; exit 1; }
-note() { echo "# $*" >&2; }
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -113,10 +116,6 @@ if [ "${QFP_BENCH_NETNS:-}" != 1 ]; then
 	[ -x "$HELPER_BUILD" ] || die "no helper at $HELPER_BUILD (run make)"
 	find_smtp_source
 	smtp_source_ok || die "$SMTP_SOURCE does not run"
-	# smtpd -B queue=fs-proc execs $LIBEXEC/queue-fs-proc: our build.
-	install -m 0755 "$HELPER_BUILD" "$LIBEXEC/queue-fs-proc" ||
-	    die "cannot install $LIBEXEC/queue-fs-proc"
-	note "installed $HELPER_BUILD as $LIBEXEC/queue-fs-proc"
 	exec timeout -k 20 "$TOTAL_TIMEOUT" unshare -n -m -- env QFP_BENCH_NETNS=1 \
 	    bash "$0" --pairs "$PAIRS" --msgs "$MSGS" --sessions "$SESSIONS" \
 	    --size "$SIZE" --rcpts "$RCPTS" --modes "$MODES" --fs-gb "$FS_GB" \
@@ -137,76 +136,21 @@ fi
 
 WORK=$(mktemp -d /tmp/qfp-e2e-bench.XXXXXX) || die mktemp
 chmod 0755 "$WORK"
-SMTPD_PID=
-
-descendants() {	# every live descendant of PID
-	ps -e -o pid=,ppid= 2>/dev/null | awk -v root="$1" '
-		{ parent[$1] = $2 }
-		END { for (p in parent) { q = parent[p]; n = 0
-			while (q != "" && q != 0 && q != root && n++ < 64) q = parent[q]
-			if (q == root) print p } }'
-}
-
-alive() {	# exists and is not a zombie
-	local st
-	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
-	[ -n "$st" ] && [ "$st" != Z ]
-}
-
-wait_dead() {	# wait_dead PID SECONDS
-	local end=$((SECONDS + $2))
-	while alive "$1"; do
-		[ $SECONDS -ge "$end" ] && return 1
-		sleep 0.1
-	done
-	return 0
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-stop_smtpd() {	# SIGTERM by pid, bounded waits, SIGKILL as a last resort
-	local pid=$SMTPD_PID kids p
-	[ -n "$pid" ] || return 0
-	kids=$(descendants "$pid")
-	kill -TERM "$pid" 2>/dev/null
-	if ! wait_dead "$pid" 15; then
-		note "smtpd $pid alive 15 s after SIGTERM: SIGKILL"
-		kill -KILL "$pid" 2>/dev/null
-		wait_dead "$pid" 5
-	fi
-	wait "$pid" 2>/dev/null
-	for p in $kids; do
-		if ! wait_dead "$p" 10; then
-			note "smtpd child $p survived: SIGKILL"
-			kill -KILL "$p" 2>/dev/null
-		fi
-	done
-	SMTPD_PID=
-	local end=$((SECONDS + 5))
-	while smtpctl show status >/dev/null 2>&1 && [ $SECONDS -lt $end ]; do
-		sleep 0.1
-	done
-}
+# smtpd -B queue=fs-proc execs $LIBEXEC/queue-fs-proc: our build, here only
+setup_helper || die "cannot put $HELPER_BUILD in place of $LIBEXEC/queue-fs-proc"
 
 # A fresh journaled ext4 on $SPOOL (private mount namespace), or, with
 # --rootfs, an empty $SPOOL on the root file system.  The ext4 is mounted
 # on $SPOOL's parent: a mount on $SPOOL itself would be detached from
 # under smtpd should anything outside remove /var/spool/smtpd meanwhile.
-IMG=
 MNT=$(dirname "$SPOOL")
 fresh_spool() {
 	umount_spool
 	if [ $ROOTFS = 1 ]; then rm -rf "$SPOOL"; return 0; fi
-	IMG=$(mktemp /var/tmp/qfp-e2e-bench-fs.XXXXXX) || return 1
-	truncate -s "${FS_GB}G" "$IMG" &&
-	    mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 "$IMG" &&
-	    mount -o loop,noinit_itable "$IMG" "$MNT" &&
-	    losetup --direct-io=on "$(findmnt -n -o SOURCE "$MNT")" &&
+	sh "$REPO/tests/lib/loop-ext4.sh" -d -t /var/tmp "${FS_GB}G" "$MNT" &&
 	    chmod 0755 "$MNT" && rmdir "$MNT/lost+found" &&
 	    mkdir -m 0711 "$SPOOL" ||
 	    { note "cannot mount a fresh ext4 on $MNT (--rootfs works without)"; return 1; }
-	rm -f "$IMG"	# the loop device keeps it until umount
-	IMG=
 }
 umount_spool() {
 	[ $ROOTFS = 1 ] && return 0
@@ -214,13 +158,12 @@ umount_spool() {
 	    [ "$(findmnt -n -o SOURCE "$MNT" 2>/dev/null | cut -c1-9)" = /dev/loop ]; then
 		umount "$MNT" || umount -l "$MNT"
 	fi
-	[ -n "$IMG" ] && rm -f "$IMG"
-	IMG=
 }
 
 cleanup() {
-	stop_smtpd
+	stop_smtpd quiet
 	umount_spool
+	umount "$LIBEXEC" 2>/dev/null
 	[ $ROOTFS = 1 ] && rm -rf "$SPOOL"
 	if [ $KEEP = 1 ]; then note "kept $WORK"; else rm -rf "$WORK"; fi
 }
@@ -244,21 +187,9 @@ RATE=
 run_one() {
 	local backend=$1 log t0 t1 n rc
 	RUN=$((RUN + 1))
-	log=$WORK/smtpd-$RUN-${backend%%:*}.log
 	fresh_spool || return 1
-	port_open $PORT && { note "port $PORT busy"; return 1; }
-	smtpd -d -f "$CONF" -B "queue=$backend" >"$log" 2>&1 </dev/null &
-	SMTPD_PID=$!
-	local end=$((SECONDS + 20))
-	until port_open $PORT && smtpctl show status >/dev/null 2>&1; do
-		if ! alive "$SMTPD_PID" || [ $SECONDS -ge $end ]; then
-			note "smtpd -B queue=$backend did not start; log:"
-			tail -20 "$log" >&2
-			stop_smtpd
-			return 1
-		fi
-		sleep 0.1
-	done
+	start_smtpd "$backend" "bench-run$RUN-${backend%%:*}-start" || return 1
+	log=$SMTPD_LOG
 	t0=$(date +%s.%N)
 	LD_LIBRARY_PATH=$SMTP_SOURCE_LIBS timeout -k 5 $RUN_TIMEOUT \
 	    "$SMTP_SOURCE" -d -s "$SESSIONS" -m "$MSGS" -l "$SIZE" \
@@ -268,7 +199,7 @@ run_one() {
 	t1=$(date +%s.%N)
 	# ground truth: messages in the queue (same layout for both backends)
 	n=$(find "$SPOOL/queue" -mindepth 3 -maxdepth 3 -name message 2>/dev/null | wc -l)
-	stop_smtpd
+	stop_smtpd quiet
 	if grep -q -E 'fatal|lost child|abnormally' "$log"; then
 		note "run $RUN ($backend): smtpd log has errors:"
 		grep -E 'fatal|lost child|abnormally' "$log" | head -5 >&2

@@ -43,9 +43,9 @@ teardown(void **state)
 
 /* The daemon is still up and still answers. */
 static inline void
-assert_alive(struct qfp *q)
+assert_alive(struct qt_daemon *q)
 {
-	assert_true(qfp_running(q));
+	assert_true(qd_alive(q));
 	assert_int_equal(pq_close(&q->c), 1);
 }
 

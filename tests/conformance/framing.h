@@ -14,7 +14,8 @@
 
 /* Send MESSAGE_FD_R; the answer's header and fd (-1 if none). */
 static inline int
-fd_r_raw(struct qfp *q, uint32_t msgid, unsigned char hdr[IMSG_HEADER_SIZE])
+fd_r_raw(struct qt_daemon *q, uint32_t msgid,
+    unsigned char hdr[IMSG_HEADER_SIZE])
 {
 	int	fd;
 
@@ -49,7 +50,7 @@ assert_fd_r_header(const unsigned char hdr[IMSG_HEADER_SIZE],
 
 /* FD_R of msgid answers in dialect d with an fd reading content. */
 static inline void
-assert_fd_r_dialect(struct qfp *q, uint32_t msgid, enum imsg_dialect d,
+assert_fd_r_dialect(struct qt_daemon *q, uint32_t msgid, enum imsg_dialect d,
     const char *content)
 {
 	unsigned char	 hdr[IMSG_HEADER_SIZE];

@@ -1,6 +1,6 @@
 /*
- * Conformance harness (see harness.h): tests/lib's daemon and spool
- * helpers with every failure turned into a failed cmocka test.  The log
+ * Conformance harness (see harness.h): tests/lib's daemon handle and
+ * spool helpers with every failure turned into a failed cmocka test.  The log
  * is the daemon's stdout and stderr (smtpd -d's log pipe); our end of
  * the socket has a receive timeout, so a daemon that stops answering
  * fails the test instead of hanging it.
@@ -25,60 +25,25 @@
 
 #include "harness.h"
 
-struct qfp *
+struct qt_daemon *
 qfp_new(const char *opts, enum imsg_dialect dialect)
 {
-	struct qfp	*q;
+	struct qt_daemon	*q;
 
-	q = calloc(1, sizeof(*q));
-	assert_non_null(q);
-	q->pid = -1;
-	q->sock = -1;
-	q->dialect = dialect;
-	snprintf(q->opts, sizeof(q->opts), "%s", opts ? opts : "");
-	snprintf(q->spool, sizeof(q->spool), "/tmp/qfp-spool.XXXXXX");
-	snprintf(q->log, sizeof(q->log), "/tmp/qfp-log.XXXXXX");
-	if (qt_spool_new(q->spool) == -1 || qt_log_new(q->log) == -1)
+	if ((q = qd_new(opts, dialect, QFP_TIMEOUT_MS)) == NULL)
 		fail_msg("%s", qt_error);
-	qfp_start_init(q);
 	return q;
 }
 
 void
-qfp_free(struct qfp *q)
+qfp_start(struct qt_daemon *q)
 {
-	if (q == NULL)
-		return;
-	qt_stop(&q->pid, &q->sock, &q->status, QFP_TIMEOUT_MS);
-	if (getenv("QFP_KEEP") != NULL)
-		fprintf(stderr, "kept spool %s, log %s\n", q->spool, q->log);
-	else {
-		qt_rmtree(q->spool);
-		unlink(q->log);
-	}
-	free(q);
-}
-
-void
-qfp_start(struct qfp *q)
-{
-	struct qt_spawn	 sp = { .timeout_ms = QFP_TIMEOUT_MS };
-	char		 opts[512];
-
-	assert_int_equal(q->pid, -1);
-	qt_options(opts, sizeof(opts), 1, q->spool, QFP_USER, q->opts);
-	sp.argv1 = opts;
-	sp.logfd = open(q->log, O_WRONLY | O_APPEND | O_CLOEXEC);
-	assert_true(sp.logfd >= 0);
-	q->pid = qt_spawn(&sp, &q->sock);
-	close(sp.logfd);
-	if (q->pid == -1)
+	if (qd_start(q) == -1)
 		fail_msg("%s", qt_error);
-	pq_client_init(&q->c, q->sock, q->dialect);
 }
 
 void
-qfp_start_init(struct qfp *q)
+qfp_start_init(struct qt_daemon *q)
 {
 	qfp_start(q);
 	assert_int_equal(pq_init(&q->c), 1);
@@ -90,7 +55,7 @@ qfp_start_init(struct qfp *q)
  * what requests do to it without sending INIT.
  */
 void
-qfp_wait_ready(struct qfp *q)
+qfp_wait_ready(struct qt_daemon *q)
 {
 	uint64_t	deadline = qt_now_ms() + QFP_TIMEOUT_MS;
 	char		root[PATH_MAX];
@@ -106,78 +71,19 @@ qfp_wait_ready(struct qfp *q)
 	}
 }
 
-int
-qfp_wait(struct qfp *q, int timeout_ms)
-{
-	if (q->pid == -1)
-		return q->status;
-	if (qt_wait(&q->pid, &q->status, timeout_ms) == 0)
-		return q->status;
-	if (errno != ETIMEDOUT)
-		fail_msg("%s", qt_error);
-	return -1;
-}
-
-/* Exit code of the daemon, 128 + signal if killed, -1 if still up. */
-int
-qfp_exit_code(struct qfp *q, int timeout_ms)
-{
-	int	st;
-
-	if ((st = qfp_wait(q, timeout_ms)) == -1)
-		return -1;
-	return qt_exit_code(st);
-}
-
-int
-qfp_running(struct qfp *q)
-{
-	return q->pid != -1 && qfp_wait(q, 0) == -1;
-}
-
-/* smtpd going away: the daemon sees end of stream and must exit 0. */
-int
-qfp_stop(struct qfp *q)
-{
-	if (qt_stop(&q->pid, &q->sock, &q->status, QFP_TIMEOUT_MS) == -1)
-		return -1;
-	return qt_exit_code(q->status);
-}
-
+/* smtpd going away and coming back: exit 0, then a daemon that INITs. */
 void
-qfp_kill(struct qfp *q)
+qfp_restart(struct qt_daemon *q)
 {
-	qt_kill(&q->pid, &q->status);
-	qt_close(&q->sock);
-}
-
-void
-qfp_restart(struct qfp *q)
-{
-	assert_int_equal(qfp_stop(q), 0);
+	assert_int_equal(qd_stop(q), 0);
 	qfp_start_init(q);
-}
-
-void
-qfp_log_mark(struct qfp *q)
-{
-	struct stat	sb;
-
-	assert_int_equal(stat(q->log, &sb), 0);
-	q->logmark = (long)sb.st_size;
-}
-
-int
-qfp_log_has(struct qfp *q, const char *w1, const char *w2, const char *w3)
-{
-	return qt_log_count(q->log, q->logmark, w1, w2, w3) > 0;
 }
 
 /* ---- spool ------------------------------------------------------------ */
 
 /* Entries of a spool directory, -1 if it does not exist. */
 int
-spool_count(struct qfp *q, const char *dir)
+spool_count(struct qt_daemon *q, const char *dir)
 {
 	return qt_count_entries(spool_path(q, "%s", dir));
 }
@@ -189,7 +95,7 @@ spool_count(struct qfp *q, const char *dir)
  * work finish; empty directories are then not counted.
  */
 int
-spool_count_incoming(struct qfp *q)
+spool_count_incoming(struct qt_daemon *q)
 {
 	assert_int_equal(pq_init(&q->c), 1);
 	return qt_count_nonempty(spool_path(q, "incoming"));
@@ -197,7 +103,7 @@ spool_count_incoming(struct qfp *q)
 
 /* Envelope files of a queued message, -1 if its directory is gone. */
 int
-spool_count_evps(struct qfp *q, uint32_t msgid)
+spool_count_evps(struct qt_daemon *q, uint32_t msgid)
 {
 	char	prefix[9];
 
@@ -260,7 +166,7 @@ cmp_str(const void *a, const void *b)
 
 /* Everything in the spool, one sorted line per entry: for "unchanged". */
 char *
-spool_listing(struct qfp *q)
+spool_listing(struct qt_daemon *q)
 {
 	char	*out = NULL;
 	size_t	 i, outlen = 0;
@@ -322,7 +228,7 @@ evp_text(uint32_t seed, size_t *len)
  * and commit it; evpids gets their ids if not NULL.
  */
 uint32_t
-make_message_seed(struct qfp *q, const char *content, int nevp,
+make_message_seed(struct qt_daemon *q, const char *content, int nevp,
     uint64_t *evpids, uint32_t seed)
 {
 	uint32_t	 msgid;
@@ -348,7 +254,8 @@ make_message_seed(struct qfp *q, const char *content, int nevp,
 }
 
 uint32_t
-make_message(struct qfp *q, const char *content, int nevp, uint64_t *evpids)
+make_message(struct qt_daemon *q, const char *content, int nevp,
+    uint64_t *evpids)
 {
 	return make_message_seed(q, content, nevp, evpids, 1);
 }
@@ -364,7 +271,7 @@ raw_hdr(unsigned char out[IMSG_HEADER_SIZE], enum imsg_dialect d,
 }
 
 void
-raw_send(struct qfp *q, const void *buf, size_t len, int fd)
+raw_send(struct qt_daemon *q, const void *buf, size_t len, int fd)
 {
 	assert_int_equal(qt_send(q->sock, buf, len, fd), (ssize_t)len);
 }
@@ -374,7 +281,7 @@ raw_send(struct qfp *q, const void *buf, size_t len, int fd)
  * fd that comes with them goes to *fd (-1 if none).  Returns the count.
  */
 ssize_t
-raw_recv(struct qfp *q, void *buf, size_t len, int *fd)
+raw_recv(struct qt_daemon *q, void *buf, size_t len, int *fd)
 {
 	return qt_recv(q->sock, buf, len, fd);
 }

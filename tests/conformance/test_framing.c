@@ -25,7 +25,7 @@ setup_auto_B(void **state)
 }
 
 static void
-set_opts(struct qfp *q, const char *opts)
+set_opts(struct qt_daemon *q, const char *opts)
 {
 	snprintf(q->opts, sizeof(q->opts), "%s", opts);
 }
@@ -33,7 +33,7 @@ set_opts(struct qfp *q, const char *opts)
 static void
 test_auto_follows_commit_A(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	uint32_t	 msgid;
 
 	msgid = make_message(q, BODY, 1, NULL);
@@ -44,7 +44,7 @@ test_auto_follows_commit_A(void **state)
 static void
 test_auto_follows_commit_B(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	uint32_t	 msgid;
 	int		 fd;
 
@@ -60,7 +60,7 @@ test_auto_follows_commit_B(void **state)
 static void
 test_forced_B_no_commit(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	uint32_t	 msgid;
 
 	msgid = make_message(q, BODY, 1, NULL);
@@ -73,7 +73,7 @@ test_forced_B_no_commit(void **state)
 static void
 test_forced_A_no_commit(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	uint32_t	 msgid;
 
 	msgid = make_message(q, BODY, 1, NULL);
@@ -92,7 +92,7 @@ test_forced_A_no_commit(void **state)
 static void
 test_auto_restart_defaults_A(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	uint32_t	 old, msgid;
 
 	old = make_message(q, BODY, 1, NULL);
@@ -110,7 +110,7 @@ test_auto_restart_defaults_A(void **state)
 static void
 test_fd_r_failure_header(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	unsigned char	 hdr[IMSG_HEADER_SIZE];
 	uint32_t	 msgid, type, v;
 

@@ -29,15 +29,15 @@ setup_verbose(void **state)
 static void
 test_guess_B_from_peer_binary(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	uint32_t	 msgid;
 
 	/* no commit in the run that serves FD_R */
 	msgid = make_message(q, BODY, 1, NULL);
 	assert_fd_r_dialect(q, msgid, IMSG_DIALECT_A, BODY);
-	qfp_log_mark(q);
+	qd_log_mark(q);
 	qfp_restart(q);
-	assert_true(qfp_log_has(q, "7.7.0p0", "dialect B", NULL));
+	assert_true(qd_log_has(q, "7.7.0p0", "dialect B", NULL));
 	assert_fd_r_dialect(q, msgid, IMSG_DIALECT_B, BODY);
 	assert_alive(q);
 }

@@ -23,7 +23,7 @@ struct target {
 };
 
 static void
-make_target(struct qfp *q, struct target *t)
+make_target(struct qt_daemon *q, struct target *t)
 {
 	t->msgid = make_message(q, "Subject: target\n\nbody\n", 2, t->evpids);
 }
@@ -34,7 +34,7 @@ make_target(struct qfp *q, struct target *t)
  * the spool as it was.
  */
 static void
-expect_malformed(struct qfp *q, const void *buf, size_t len, int fd,
+expect_malformed(struct qt_daemon *q, const void *buf, size_t len, int fd,
     const char *word, const char *word2)
 {
 	char	*before, *after, answer[16];
@@ -43,10 +43,10 @@ expect_malformed(struct qfp *q, const void *buf, size_t len, int fd,
 	/* let the work done after the last answer finish first */
 	assert_int_equal(pq_init(&q->c), 1);
 	before = spool_listing(q);
-	qfp_log_mark(q);
+	qd_log_mark(q);
 	raw_send(q, buf, len, fd);
-	assert_int_equal(qfp_exit_code(q, EXIT_MS), 1);
-	if (!qfp_log_has(q, "malformed", word, word2))
+	assert_int_equal(qd_exit_code(q, EXIT_MS), 1);
+	if (!qd_log_has(q, "malformed", word, word2))
 		fail_msg("no \"malformed ... %s ... %s\" line in %s",
 		    word ? word : "", word2 ? word2 : "", q->log);
 	/* nothing was answered: end of stream straight away */
@@ -72,7 +72,7 @@ build(unsigned char *buf, enum imsg_dialect d, uint32_t type,
 static void
 unknown_type(void **state, uint32_t type, const char *word)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	struct target	 t;
 	unsigned char	 buf[64];
 	size_t		 n;
@@ -107,7 +107,7 @@ test_type_ok_fail(void **state)
 static void
 delete_len(void **state, size_t plen, const char *word)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	struct target	 t;
 	unsigned char	 buf[64], p[8];
 	size_t		 n;
@@ -146,7 +146,7 @@ test_wrong_lengths(void **state)
 		{ PQ_ENVELOPE_LOAD, 7 }, { PQ_ENVELOPE_UPDATE, 7 },
 		{ PQ_ENVELOPE_WALK, 1 },
 	};
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	struct target	 t;
 	unsigned char	 buf[64], p[16];
 	char		 word[32], word2[32];
@@ -177,7 +177,7 @@ test_wrong_lengths(void **state)
 static void
 fd_r_with_fd(void **state, enum imsg_dialect d)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	struct target	 t;
 	unsigned char	 buf[64];
 	size_t		 n;
@@ -206,7 +206,7 @@ test_fd_r_with_fd_B(void **state)
 static void
 test_commit_without_fd(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	unsigned char	 buf[64];
 	uint32_t	 msgid;
 	uint64_t	 evpid;
@@ -223,7 +223,7 @@ test_commit_without_fd(void **state)
 static void
 test_commit_fd_flag_no_fd(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	unsigned char	 buf[64];
 	uint32_t	 msgid;
 	size_t		 n;
@@ -237,14 +237,14 @@ test_commit_fd_flag_no_fd(void **state)
 static void
 test_init_version_3(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	unsigned char	 buf[64];
 	uint32_t	 version = 3;
 	size_t		 n;
 
 	/* as the first request of a new daemon, as smtpd would send it */
 	make_message(q, "x\n", 1, NULL);
-	assert_int_equal(qfp_stop(q), 0);
+	assert_int_equal(qd_stop(q), 0);
 	qfp_start(q);
 	qfp_wait_ready(q);
 	n = build(buf, IMSG_DIALECT_A, PQ_INIT, &version, 4, 0);
@@ -255,7 +255,7 @@ test_init_version_3(void **state)
 static void
 test_bad_header(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	unsigned char	 buf[IMSG_HEADER_SIZE];
 	uint32_t	 len;
 
@@ -279,7 +279,7 @@ test_bad_header(void **state)
 static void
 test_stray_fd_init(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	unsigned char	 buf[64];
 	uint32_t	 version = PROC_QUEUE_API_VERSION;
 	size_t		 n;
@@ -296,7 +296,7 @@ test_stray_fd_init(void **state)
 static void
 test_stray_fd_delete(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	struct target	 t;
 	unsigned char	 buf[64];
 	size_t		 n;
@@ -314,7 +314,7 @@ test_stray_fd_delete(void **state)
 static void
 test_init_with_fd(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	unsigned char	 buf[64];
 	uint32_t	 version = PROC_QUEUE_API_VERSION;
 	size_t		 n;

@@ -47,7 +47,7 @@ make_body(size_t *len)
 }
 
 static void
-assert_spool_file(struct qfp *q, const char *want, size_t wantlen,
+assert_spool_file(struct qt_daemon *q, const char *want, size_t wantlen,
     const char *path)
 {
 	size_t	 len;
@@ -59,7 +59,8 @@ assert_spool_file(struct qfp *q, const char *want, size_t wantlen,
 }
 
 static void
-assert_load(struct qfp *q, uint64_t evpid, const char *want, size_t wantlen)
+assert_load(struct qt_daemon *q, uint64_t evpid, const char *want,
+    size_t wantlen)
 {
 	char	buf[PQ_EVP_MAX + 64];
 	int	n;
@@ -70,7 +71,8 @@ assert_load(struct qfp *q, uint64_t evpid, const char *want, size_t wantlen)
 }
 
 static void
-assert_fd_r(struct qfp *q, uint32_t msgid, const char *want, size_t wantlen)
+assert_fd_r(struct qt_daemon *q, uint32_t msgid, const char *want,
+    size_t wantlen)
 {
 	size_t	 len;
 	char	*got;
@@ -94,7 +96,7 @@ evp_path(uint32_t msgid, uint64_t evpid)
 
 /* create, 3 envelopes while incoming, commit: what is in the spool. */
 static uint32_t
-lifecycle_commit(struct qfp *q, const char *body, size_t bodylen,
+lifecycle_commit(struct qt_daemon *q, const char *body, size_t bodylen,
     uint64_t *evpids, char **evps, size_t *evplens)
 {
 	uint32_t	msgid;
@@ -129,7 +131,7 @@ lifecycle_commit(struct qfp *q, const char *body, size_t bodylen,
 static void
 lifecycle(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	uint64_t	 evpids[NEVP + 1];
 	char		*evps[NEVP + 1], *body, *upd;
 	size_t		 evplens[NEVP + 1], bodylen, updlen;
@@ -175,7 +177,7 @@ lifecycle(void **state)
 	assert_int_equal(pq_message_fd_r(&q->c, msgid), -1);
 	assert_int_equal(pq_envelope_load(&q->c, evpids[1], buf, sizeof(buf)),
 	    0);
-	assert_int_equal(qfp_stop(q), 0);
+	assert_int_equal(qd_stop(q), 0);
 
 	for (i = 0; i <= NEVP; i++)
 		free(evps[i]);
@@ -197,7 +199,7 @@ test_lifecycle_B(void **state)
 
 /* The built-in queue's ownership: smtpd (queue user) must use it too. */
 static void
-assert_owned(struct qfp *q, const char *rel, uid_t uid, mode_t type)
+assert_owned(struct qt_daemon *q, const char *rel, uid_t uid, mode_t type)
 {
 	struct stat	sb;
 
@@ -209,7 +211,7 @@ assert_owned(struct qfp *q, const char *rel, uid_t uid, mode_t type)
 }
 
 static void
-assert_queue_dir(struct qfp *q, const char *rel, uid_t uid)
+assert_queue_dir(struct qt_daemon *q, const char *rel, uid_t uid)
 {
 	struct stat	sb;
 
@@ -223,7 +225,7 @@ assert_queue_dir(struct qfp *q, const char *rel, uid_t uid)
 static void
 test_spool_layout(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	struct passwd	*pw = getpwnam(QFP_USER);
 	struct stat	 sb;
 	uint64_t	 evpids[2], inevpid;
@@ -264,7 +266,7 @@ test_spool_layout(void **state)
 static void
 test_unknown_ids(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	uint64_t	 evpid, evpids[2], bogus;
 	uint32_t	 msgid, other;
 	char		 buf[256], *before;
@@ -295,13 +297,13 @@ test_unknown_ids(void **state)
 	assert_string_equal(spool_listing(q), before);
 	free(before);
 	assert_alive(q);
-	assert_int_equal(qfp_stop(q), 0);
+	assert_int_equal(qd_stop(q), 0);
 }
 
 static void
 test_delete_twice(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	uint64_t	 evpids[3];
 	uint32_t	 msgid;
 	char		 buf[256];
@@ -333,7 +335,7 @@ test_delete_twice(void **state)
 static void
 test_zero_ids(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	uint64_t	 evpids[1], evpid, lowzero, highzero;
 	uint32_t	 msgid;
 	char		 buf[256], *before;
@@ -368,7 +370,7 @@ test_zero_ids(void **state)
 static void
 test_envelope_sizes(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	char		*big, buf[PQ_EVP_MAX + 64];
 	uint64_t	 evpid, evpid2, walked;
 	uint32_t	 msgid;
@@ -430,7 +432,7 @@ test_envelope_sizes(void **state)
 static void
 test_incoming_write_fails(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	uint64_t	 evpid, evpids[NEVP];
 	char		*evps[NEVP];
 	size_t		 evplens[NEVP];
@@ -441,13 +443,13 @@ test_incoming_write_fails(void **state)
 	/* the daemon is the queue user: it cannot write there now */
 	assert_int_equal(chmod(spool_path(q, "incoming/%08x", msgid), 0500),
 	    0);
-	qfp_log_mark(q);
+	qd_log_mark(q);
 	assert_int_equal(pq_envelope_create(&q->c, msgid, "a", 1, &evpid), 1);
 	assert_int_equal(evpid >> 32, msgid);
 	fd = tmp_message("x\n", 2);
 	assert_int_equal(pq_message_commit(&q->c, msgid, fd), 0);
 	close(fd);
-	assert_true(qfp_log_has(q, "withdrawing", NULL, NULL));
+	assert_true(qd_log_has(q, "withdrawing", NULL, NULL));
 	assert_false(spool_exists(q, "incoming/%08x", msgid));
 	assert_false(spool_exists(q, "%s", msgdir(msgid)));
 	assert_int_equal(pq_envelope_create(&q->c, msgid, "b", 1, &evpid), 0);
@@ -463,7 +465,7 @@ test_incoming_write_fails(void **state)
 static void
 test_rollback(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	uint64_t	 evpid;
 	uint32_t	 msgid;
 	int		 fd;
@@ -490,7 +492,7 @@ test_rollback(void **state)
 static void
 test_commit_twice(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	uint32_t	 msgid;
 	char		*got;
 	size_t		 len;
@@ -514,7 +516,7 @@ test_commit_twice(void **state)
 static void
 test_commit_not_regular(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	uint64_t	 evpid;
 	uint32_t	 msgid;
 	int		 p[2], fd;
@@ -552,25 +554,25 @@ test_commit_not_regular(void **state)
 static void
 test_peer_close(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	uint32_t	 msgid;
 
 	make_message(q, "x\n", 1, NULL);
 	/* with a message half received, too */
 	assert_int_equal(pq_message_create(&q->c, &msgid), 1);
-	assert_int_equal(qfp_stop(q), 0);
-	assert_false(qfp_log_has(q, "malformed", NULL, NULL));
+	assert_int_equal(qd_stop(q), 0);
+	assert_false(qd_log_has(q, "malformed", NULL, NULL));
 	/* the directory made in advance for the next message went too */
 	assert_int_equal(spool_count(q, "incoming"), 1);
 	assert_true(spool_exists(q, "incoming/%08x", msgid));
 
 	/* and right after INIT, with nothing done */
 	qfp_start_init(q);
-	assert_int_equal(qfp_stop(q), 0);
+	assert_int_equal(qd_stop(q), 0);
 
 	/* and before INIT */
 	qfp_start(q);
-	assert_int_equal(qfp_stop(q), 0);
+	assert_int_equal(qd_stop(q), 0);
 }
 
 int

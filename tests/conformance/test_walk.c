@@ -36,7 +36,7 @@ struct walkstate {
 };
 
 static void
-fill_spool(struct qfp *q, struct walkstate *w)
+fill_spool(struct qt_daemon *q, struct walkstate *w)
 {
 	uint64_t	evpids[NEVP];
 	uint32_t	seed;
@@ -71,7 +71,7 @@ find(struct walkstate *w, uint64_t evpid)
  * back; returns r (> 0 or -1).
  */
 static int
-walk_step(struct qfp *q, struct walkstate *w)
+walk_step(struct qt_daemon *q, struct walkstate *w)
 {
 	char		 buf[PQ_EVP_MAX], *want;
 	struct expect	*e;
@@ -102,7 +102,7 @@ walk_step(struct qfp *q, struct walkstate *w)
 
 /* The first step of a walk over a spool that is not empty. */
 static void
-walk_first(struct qfp *q, struct walkstate *w)
+walk_first(struct qt_daemon *q, struct walkstate *w)
 {
 	if (walk_step(q, w) == -1)
 		fail_msg("walk over at once, with %d envelopes in the spool",
@@ -111,7 +111,7 @@ walk_first(struct qfp *q, struct walkstate *w)
 
 /* The walk is over: everything due was seen once, and it stays over. */
 static void
-walk_finish(struct qfp *q, struct walkstate *w, int nmsg)
+walk_finish(struct qt_daemon *q, struct walkstate *w, int nmsg)
 {
 	char		buf[64];
 	uint64_t	evpid;
@@ -136,7 +136,7 @@ walk_finish(struct qfp *q, struct walkstate *w, int nmsg)
 static void
 test_walk_all(void **state)
 {
-	struct qfp		*q = *state;
+	struct qt_daemon		*q = *state;
 	struct walkstate	 w;
 	uint32_t		 msgid;
 	char			 buf[64];
@@ -200,7 +200,7 @@ unreached_msg(struct walkstate *w, int skip)
 static void
 test_walk_skips_new(void **state)
 {
-	struct qfp		*q = *state;
+	struct qt_daemon		*q = *state;
 	struct walkstate	 w;
 	uint64_t		 evpid, fresh[2];
 	uint32_t		 msgid;
@@ -254,7 +254,7 @@ test_walk_skips_new(void **state)
 static void
 test_walk_sees_changes(void **state)
 {
-	struct qfp		*q = *state;
+	struct qt_daemon		*q = *state;
 	struct walkstate	 w;
 	struct expect		*e;
 	char			*evp;
@@ -288,7 +288,7 @@ test_walk_sees_changes(void **state)
 static void
 test_walk_skips_deleted(void **state)
 {
-	struct qfp		*q = *state;
+	struct qt_daemon		*q = *state;
 	struct walkstate	 w;
 	int			 y, z, j;
 
@@ -319,7 +319,7 @@ test_walk_skips_deleted(void **state)
 static void
 test_last_delete_after_restart(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	uint64_t	 evpids[2];
 	uint32_t	 msgid;
 
@@ -337,7 +337,7 @@ test_last_delete_after_restart(void **state)
  * purge/incoming.<random>.<name>, with its contents.
  */
 static int
-purged(struct qfp *q, const char *name, const char *inside)
+purged(struct qt_daemon *q, const char *name, const char *inside)
 {
 	struct dirent	*dp;
 	DIR		*d;
@@ -360,7 +360,7 @@ purged(struct qfp *q, const char *name, const char *inside)
 static void
 test_incoming_purged(void **state)
 {
-	struct qfp	*q = *state;
+	struct qt_daemon	*q = *state;
 	uint64_t	 evpids[2], evpid;
 	uint32_t	 msgid, inmsgid;
 	char		 buf[256], name[16], evpname[17];
@@ -372,7 +372,7 @@ test_incoming_purged(void **state)
 	    1);
 	/* the envelope is written after its answer: wait for that */
 	assert_int_equal(pq_init(&q->c), 1);
-	qfp_kill(q);
+	qd_kill(q);
 	assert_true(spool_exists(q, "incoming/%08x/%016llx", inmsgid,
 	    (unsigned long long)evpid));
 

@@ -54,8 +54,8 @@
 #define G_OUTSIDE	"hostile-outside-untouched"
 #define G_LINK		"hostile-no-symlink-content"
 
-static struct dd	 D;
-static char		 outside[256];
+static struct qt_daemon	 D;
+static char		 outside[sizeof(D.dir) + 16];
 static int		 plant_errors;
 
 static const char	*V1 = "envelope one of abcdef01";
@@ -77,7 +77,7 @@ own(const char *path)
 static void
 pdir(const char *rel)
 {
-	char	*p = spath(&D, "%s", rel);
+	char	*p = qd_path(&D, "%s", rel);
 
 	if (mkdir(p, 0700) == -1 && errno != EEXIST) {
 		printf("  plant: mkdir %s: %s\n", p, strerror(errno));
@@ -89,7 +89,7 @@ pdir(const char *rel)
 static void
 pfile(const char *rel, const void *buf, size_t len, mode_t mode)
 {
-	char	*p = spath(&D, "%s", rel);
+	char	*p = qd_path(&D, "%s", rel);
 
 	if (write_file(p, buf, len, 0600) == -1) {
 		printf("  plant: %s: %s\n", p, strerror(errno));
@@ -102,7 +102,7 @@ pfile(const char *rel, const void *buf, size_t len, mode_t mode)
 static void
 plink(const char *rel, const char *target)
 {
-	char	*p = spath(&D, "%s", rel);
+	char	*p = qd_path(&D, "%s", rel);
 
 	if (symlink(target, p) == -1) {
 		printf("  plant: symlink %s: %s\n", p, strerror(errno));
@@ -114,7 +114,7 @@ plink(const char *rel, const char *target)
 static void
 pfifo(const char *rel)
 {
-	char	*p = spath(&D, "%s", rel);
+	char	*p = qd_path(&D, "%s", rel);
 
 	if (mkfifo(p, 0600) == -1) {
 		printf("  plant: mkfifo %s: %s\n", p, strerror(errno));
@@ -151,7 +151,7 @@ plant(void)
 	write_file(opath("msg/abcdef0300000001"), SECRET, strlen(SECRET),
 	    0644);
 	/* in the spool's root, outside queue/ */
-	write_file(spath(&D, "passwd-copy"), ROOTSECRET, strlen(ROOTSECRET),
+	write_file(qd_path(&D, "passwd-copy"), ROOTSECRET, strlen(ROOTSECRET),
 	    0644);
 
 	/* valid */
@@ -224,7 +224,7 @@ walk_and_check(const char *round)
 		{ 0x1234567800000002ULL, V4, 0, 0 },
 	};
 	char		 buf[PQ_EVP_MAX + 64];
-	uint64_t	 evpid, t0 = now_us();
+	uint64_t	 evpid, t0 = qt_now_ns() / 1000;
 	int		 r, i, calls = 0, found;
 
 	w[0].len = strlen(V1);
@@ -235,39 +235,40 @@ walk_and_check(const char *round)
 		if (r == -1)
 			break;
 		if (r == PQ_EPROTO) {
-			check(0, G_ALIVE, "%s: walk request %d got no "
+			qr_check(0, G_ALIVE, "%s: walk request %d got no "
 			    "well-formed answer within %d ms (error %d)", round,
 			    calls, D.timeout_ms, D.c.error);
 			return;
 		}
 		if (r == 0)
 			continue;
-		check(memmem(buf, (size_t)r, "SECRET", 6) == NULL &&
+		qr_check(memmem(buf, (size_t)r, "SECRET", 6) == NULL &&
 		    memmem(buf, (size_t)r, "root:x:", 7) == NULL, G_LINK,
 		    "%s: walk served %016llx with a symlink target's bytes",
 		    round, (unsigned long long)evpid);
 		for (i = 0, found = 0; i < 4; i++)
 			if (w[i].id == evpid) {
 				found = 1;
-				check(!w[i].seen, G_WALK, "%s: %016llx served "
-				    "twice", round, (unsigned long long)evpid);
+				qr_check(!w[i].seen, G_WALK, "%s: %016llx "
+				    "served twice", round,
+				    (unsigned long long)evpid);
 				w[i].seen = 1;
-				check((size_t)r == w[i].len &&
+				qr_check((size_t)r == w[i].len &&
 				    memcmp(buf, w[i].data, w[i].len) == 0,
 				    G_WALK, "%s: %016llx served with other "
 				    "bytes (%d)", round,
 				    (unsigned long long)evpid, r);
 			}
-		check(found, G_WALK, "%s: walk served %016llx (%d bytes), "
+		qr_check(found, G_WALK, "%s: walk served %016llx (%d bytes), "
 		    "not a valid envelope", round, (unsigned long long)evpid,
 		    r);
 	}
-	check(calls < 10000, G_WALK, "%s: the walk does not end", round);
+	qr_check(calls < 10000, G_WALK, "%s: the walk does not end", round);
 	for (i = 0; i < 4; i++)
-		check(w[i].seen, G_WALK, "%s: valid envelope %016llx not "
+		qr_check(w[i].seen, G_WALK, "%s: valid envelope %016llx not "
 		    "served", round, (unsigned long long)w[i].id);
 	printf("  %s: walk over in %d requests, %.1f ms\n", round, calls,
-	    (now_us() - t0) / 1000.0);
+	    ((qt_now_ns() / 1000) - t0) / 1000.0);
 }
 
 static void
@@ -277,10 +278,11 @@ load_refused(uint64_t id, const char *what)
 	int	r;
 
 	r = pq_envelope_load(&D.c, id, buf, sizeof(buf));
-	check(r == 0, G_LOAD, "LOAD %016llx (%s): %s", (unsigned long long)id,
-	    what, r == PQ_EPROTO ? "no well-formed answer" : "served");
+	qr_check(r == 0, G_LOAD, "LOAD %016llx (%s): %s",
+	    (unsigned long long)id, what, r == PQ_EPROTO ?
+	    "no well-formed answer" : "served");
 	if (r > 0)
-		check(memmem(buf, (size_t)r, "SECRET", 6) == NULL, G_LINK,
+		qr_check(memmem(buf, (size_t)r, "SECRET", 6) == NULL, G_LINK,
 		    "LOAD %016llx (%s) served a symlink target",
 		    (unsigned long long)id, what);
 }
@@ -294,20 +296,20 @@ fdr(uint32_t id, const char *want, const char *what)
 
 	fd = pq_message_fd_r(&D.c, id);
 	if (want == NULL) {
-		check(fd == -1, G_LOAD, "FD_R %08x (%s): %s", id, what,
+		qr_check(fd == -1, G_LOAD, "FD_R %08x (%s): %s", id, what,
 		    fd == PQ_EPROTO ? "no well-formed answer" : "an fd");
 		if (fd >= 0) {
 			data = qt_read_fd(fd, &len);
-			check(data == NULL || memmem(data, len, "SECRET", 6) ==
-			    NULL, G_LINK, "FD_R %08x served a symlink target",
-			    id);
+			qr_check(data == NULL ||
+			    memmem(data, len, "SECRET", 6) == NULL, G_LINK,
+			    "FD_R %08x served a symlink target", id);
 			free(data);
 			close(fd);
 		}
 		return;
 	}
 	data = fd >= 0 ? qt_read_fd(fd, &len) : NULL;
-	check(data != NULL && len == strlen(want) &&
+	qr_check(data != NULL && len == strlen(want) &&
 	    memcmp(data, want, len) == 0, G_WALK, "FD_R %08x (%s): %s", id,
 	    what, fd < 0 ? "no fd" : "wrong bytes");
 	free(data);
@@ -318,14 +320,14 @@ fdr(uint32_t id, const char *want, const char *what)
 static void
 logged(const char *name, const char *what)
 {
-	check(log_count(D.log, name, NULL) > 0, G_LOG, "no log line names "
-	    "%s (%s)", name, what);
+	qr_check(dur_log_count(D.log, name, NULL) > 0, G_LOG, "no log line "
+	    "names %s (%s)", name, what);
 }
 
 static void
 exists(const char *rel, int want, const char *group)
 {
-	check(qt_exists(spath(&D, "%s", rel)) == want, group, "%s %s",
+	qr_check(qt_exists(qd_path(&D, "%s", rel)) == want, group, "%s %s",
 	    rel, want ? "is gone" : "is still there");
 }
 
@@ -336,16 +338,16 @@ outside_intact(void)
 	size_t	 len;
 
 	data = qt_read_file(opath("passwd-copy"), &len);
-	check(data != NULL && len == strlen(SECRET), G_OUTSIDE,
+	qr_check(data != NULL && len == strlen(SECRET), G_OUTSIDE,
 	    "outside/passwd-copy changed or gone");
 	free(data);
-	check(qt_exists(opath("bucket/ef000001/ef00000100000001")) &&
+	qr_check(qt_exists(opath("bucket/ef000001/ef00000100000001")) &&
 	    qt_exists(opath("bucket/ef000001/message")), G_OUTSIDE,
 	    "outside/bucket changed");
-	check(qt_exists(opath("msg/abcdef0300000001")) &&
+	qr_check(qt_exists(opath("msg/abcdef0300000001")) &&
 	    qt_exists(opath("msg/message")), G_OUTSIDE,
 	    "outside/msg changed");
-	check(qt_exists(spath(&D, "passwd-copy")), G_OUTSIDE,
+	qr_check(qt_exists(qd_path(&D, "passwd-copy")), G_OUTSIDE,
 	    "spool/passwd-copy gone");
 }
 
@@ -354,34 +356,34 @@ main(int argc, char **argv)
 {
 	int	st;
 
-	dur_launcher(argc, argv);
+	qd_launcher(argc, argv);
 	if (dur_setup("hostile", 300) == -1)
 		return 1;
-	if (dd_init(&D, NULL, 0, "") == -1) {
-		printf("FAIL: hostile: work dir\n");
+	if (dur_daemon(&D, NULL, "") == -1) {
+		qr_fail("hostile", "work dir");
 		return 1;
 	}
 	chmod(D.dir, 0755);
 	D.timeout_ms = 5000;	/* a FIFO that blocks fails a request */
 	/* the daemon makes the spool's directories, as on a first start */
-	if (dd_start_init(&D) == -1 || dd_stop(&D) != 0) {
-		printf("FAIL: hostile: the daemon does not start on an empty "
-		    "spool\n");
-		log_tail(D.log, 10);
-		dd_cleanup(&D);
+	if (qd_start_init(&D) == -1 || qd_stop(&D) != 0) {
+		qr_fail("hostile", "the daemon does not start on an empty "
+		    "spool");
+		qd_log_show(&D, 10);
+		qd_cleanup(&D);
 		return 1;
 	}
 	plant();
-	check(plant_errors == 0, "hostile-plant", "%d planting errors",
+	qr_check(plant_errors == 0, "hostile-plant", "%d planting errors",
 	    plant_errors);
 
-	if (dd_start_init(&D) == -1) {
-		check(0, G_ALIVE, "the daemon does not start on the planted "
+	if (qd_start_init(&D) == -1) {
+		qr_check(0, G_ALIVE, "the daemon does not start on the planted "
 		    "spool");
-		log_tail(D.log, 20);
+		qd_log_show(&D, 20);
 	} else {
 		walk_and_check("first start");
-		check(dd_alive(&D), G_ALIVE, "daemon died during the walk");
+		qr_check(qd_alive(&D), G_ALIVE, "daemon died during the walk");
 		/* every hostile name, asked for directly */
 		load_refused(0xabcdef01000000e0ULL, "empty file");
 		load_refused(0xabcdef01000000e1ULL, "mode 000");
@@ -403,9 +405,10 @@ main(int argc, char **argv)
 		fdr(0x34000003, NULL, "message is a FIFO");
 		fdr(0x34000004, NULL, "message is a symlink");
 		fdr(0x34000001, NULL, "no message file");
-		check(pq_close(&D.c) == 1, G_ALIVE, "no answer after the walk");
-		st = dd_stop(&D);
-		check(st == 0, G_ALIVE, "daemon ended with status 0x%x", st);
+		qr_check(pq_close(&D.c) == 1, G_ALIVE,
+		    "no answer after the walk");
+		st = qd_stop(&D);
+		qr_check(st == 0, G_ALIVE, "daemon ended with exit %d", st);
 	}
 
 	/* what the daemon said about each thing it skipped */
@@ -450,28 +453,25 @@ main(int argc, char **argv)
 	outside_intact();
 
 	/* a second start walks the same */
-	if (dd_start_init(&D) == 0) {
+	if (qd_start_init(&D) == 0) {
 		walk_and_check("second start");
-		check(pq_close(&D.c) == 1, G_ALIVE, "no answer after the "
+		qr_check(pq_close(&D.c) == 1, G_ALIVE, "no answer after the "
 		    "second walk");
-		dd_stop(&D);
+		qd_stop(&D);
 	} else
-		check(0, G_ALIVE, "the daemon does not start a second time");
+		qr_check(0, G_ALIVE, "the daemon does not start a second time");
 	outside_intact();
 
-	if (dur_failures)
-		log_tail(D.log, 40);
-	result("hostile-plant");
-	result(G_WALK);
-	result(G_LINK);
-	result(G_LOAD);
-	result(G_ALIVE);
-	result(G_LOG);
-	result(G_CORRUPT);
-	result(G_OUTSIDE);
-	if (dur_failures && getenv("DUR_KEEP") != NULL)
-		printf("  kept %s\n", D.dir);
-	else
-		dd_cleanup(&D);
-	return dur_failures ? 1 : 0;
+	if (qr_check_failures())
+		qd_log_show(&D, 40);
+	qr_result("hostile-plant");
+	qr_result(G_WALK);
+	qr_result(G_LINK);
+	qr_result(G_LOAD);
+	qr_result(G_ALIVE);
+	qr_result(G_LOG);
+	qr_result(G_CORRUPT);
+	qr_result(G_OUTSIDE);
+	qd_cleanup(&D);
+	return qr_summary();
 }

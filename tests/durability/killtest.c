@@ -33,7 +33,7 @@
  * logic.  test-ordering.sh checks the fsyncs themselves.
  *
  * Environment: KILLTEST_LIFECYCLES (1000), KILLTEST_SEED, KILLTEST_PHASES
- * ("killpoints,random"), DUR_KEEP=1 keeps the spool.
+ * ("killpoints,random"), QFP_KEEP=1 keeps the spool.
  */
 #include <sys/types.h>
 #include <sys/prctl.h>
@@ -85,7 +85,7 @@ struct msg {
 	int		 rollback;	/* MESSAGE_DELETE while incoming */
 };
 
-static struct dd	 D;
+static struct qt_daemon	 D;
 static struct msg	*pool[POOL];
 static int		 killpoints;	/* phase: deaths come from strace */
 static int		 expect_kill = 1; /* the daemon must have died of it */
@@ -298,7 +298,7 @@ static int
 req_end(uint32_t type, int ret, uint64_t start)
 {
 	int	fired = killpoints ? 0 : disarm();
-	uint64_t t = now_us() - start;
+	uint64_t t = qt_now_ns() / 1000 - start;
 
 	last_fired = fired;
 	if (ret != PQ_EPROTO) {
@@ -318,14 +318,14 @@ req_end(uint32_t type, int ret, uint64_t start)
 		st.kills_during++;
 	else {
 		st.unexpected_deaths++;
-		check(0, "killtest-daemon-alive", "%s: no answer and no kill "
-		    "sent (error %d)", pq_type_name(type), D.c.error);
+		qr_check(0, "killtest-daemon-alive", "%s: no answer and no "
+		    "kill sent (error %d)", pq_type_name(type), D.c.error);
 	}
 	return 0;
 }
 
 #define CALL(type, expr) __extension__ ({				\
-	uint64_t _s = now_us();						\
+	uint64_t _s = qt_now_ns() / 1000;				\
 	int _r;								\
 	req_begin(type);						\
 	_r = (expr);							\
@@ -336,7 +336,7 @@ req_end(uint32_t type, int ret, uint64_t start)
 static void
 unexpected(const char *what, int r)
 {
-	check(0, "killtest-requests", "%s: r = %d", what, r);
+	qr_check(0, "killtest-requests", "%s: r = %d", what, r);
 	/* the model cannot tell what happened: in doubt, like a kill */
 	kill(D.pid, SIGKILL);
 	dead = 1;
@@ -375,7 +375,7 @@ step(struct msg *m)
 			if (r == 1) {
 				st.rollbacks++;
 				gone_add(m->id);
-				check(!qt_exists(spath(&D, "incoming/%08x",
+				qr_check(!qt_exists(qd_path(&D, "incoming/%08x",
 				    m->id)), "killtest-rollback",
 				    "incoming/%08x still there after rollback",
 				    m->id);
@@ -409,7 +409,7 @@ step(struct msg *m)
 		m->blen = body_len();
 		m->body = mkbytes(m->blen);
 		if ((fd = qt_tmp_message(D.dir, m->body, m->blen)) == -1) {
-			check(0, "killtest-setup", "tmpfile: %s",
+			qr_check(0, "killtest-setup", "tmpfile: %s",
 			    strerror(errno));
 			return 1;
 		}
@@ -477,7 +477,7 @@ step(struct msg *m)
 		r = CALL(PQ_ENVELOPE_LOAD,
 		    pq_envelope_load(&D.c, m->ev[i].id, buf, EVP_BUF));
 		if (r != PQ_EPROTO)
-			check(r > 0 && same(buf, (size_t)r, m->ev[i].data,
+			qr_check(r > 0 && same(buf, (size_t)r, m->ev[i].data,
 			    m->ev[i].len), "killtest-online",
 			    "LOAD %016llx: %d bytes, want %zu",
 			    (unsigned long long)m->ev[i].id, r, m->ev[i].len);
@@ -488,8 +488,9 @@ step(struct msg *m)
 		r = CALL(PQ_MESSAGE_FD_R, pq_message_fd_r(&D.c, m->id));
 		if (r != PQ_EPROTO) {
 			buf = r >= 0 ? qt_read_fd(r, &len) : NULL;
-			check(buf != NULL && same(buf, len, m->body, m->blen),
-			    "killtest-online", "FD_R %08x: %s", m->id,
+			qr_check(buf != NULL &&
+			    same(buf, len, m->body, m->blen), "killtest-online",
+			    "FD_R %08x: %s", m->id,
 			    r < 0 ? "no fd" : "wrong bytes");
 			free(buf);
 			if (r >= 0)
@@ -511,7 +512,7 @@ step(struct msg *m)
 		if (m->nev > 0)
 			return 0;
 		/* the last one: the message is gone, at once */
-		check(!qt_exists(spath(&D, "queue/%02x/%08x", m->id >> 24,
+		qr_check(!qt_exists(qd_path(&D, "queue/%02x/%08x", m->id >> 24,
 		    m->id)), "killtest-online", "queue/%02x/%08x still there "
 		    "after its last envelope was deleted", m->id >> 24, m->id);
 		gone_add(m->id);
@@ -547,9 +548,9 @@ check_msgdir(struct msg *m)
 	char		 name[32];
 	int		 n = 0, i, found;
 
-	if ((d = opendir(spath(&D, "queue/%02x/%08x", m->id >> 24,
+	if ((d = opendir(qd_path(&D, "queue/%02x/%08x", m->id >> 24,
 	    m->id))) == NULL) {
-		check(0, "killtest-acked-present", "queue/%02x/%08x: %s",
+		qr_check(0, "killtest-acked-present", "queue/%02x/%08x: %s",
 		    m->id >> 24, m->id, strerror(errno));
 		return;
 	}
@@ -564,12 +565,12 @@ check_msgdir(struct msg *m)
 			    (unsigned long long)m->ev[i].id);
 			found = strcmp(name, dp->d_name) == 0;
 		}
-		check(found, "killtest-no-unacked",
+		qr_check(found, "killtest-no-unacked",
 		    "queue/%02x/%08x/%s: not in the model", m->id >> 24,
 		    m->id, dp->d_name);
 	}
 	closedir(d);
-	check(n == m->nev, "killtest-acked-present", "queue/%02x/%08x: %d "
+	qr_check(n == m->nev, "killtest-acked-present", "queue/%02x/%08x: %d "
 	    "envelope files, want %d", m->id >> 24, m->id, n, m->nev);
 }
 
@@ -583,7 +584,7 @@ check_queued(struct msg *m, char *buf)
 
 	fd = pq_message_fd_r(&D.c, m->id);
 	data = fd >= 0 ? qt_read_fd(fd, &len) : NULL;
-	check(data != NULL && same(data, len, m->body, m->blen),
+	qr_check(data != NULL && same(data, len, m->body, m->blen),
 	    "killtest-acked-present", "FD_R %08x after restart: %s", m->id,
 	    fd == PQ_EPROTO ? "no answer" : fd < 0 ? "no fd" :
 	    "wrong bytes");
@@ -595,20 +596,20 @@ check_queued(struct msg *m, char *buf)
 		char		*rel;
 
 		r = pq_envelope_load(&D.c, e->id, buf, EVP_BUF);
-		check(r > 0 && same(buf, (size_t)r, e->data, e->len),
+		qr_check(r > 0 && same(buf, (size_t)r, e->data, e->len),
 		    "killtest-acked-present", "LOAD %016llx after restart: "
 		    "%d bytes, want %zu", (unsigned long long)e->id, r,
 		    e->len);
 		rel = qt_evpfile(e->id);
-		data = qt_read_file(spath(&D, "%s", rel), &len);
-		check(data != NULL && same(data, len, e->data, e->len),
+		data = qt_read_file(qd_path(&D, "%s", rel), &len);
+		qr_check(data != NULL && same(data, len, e->data, e->len),
 		    "killtest-acked-present", "%s on disk: %s", rel,
 		    data == NULL ? strerror(errno) : "wrong bytes");
 		free(data);
 	}
-	data = qt_read_file(spath(&D, "queue/%02x/%08x/message", m->id >> 24,
+	data = qt_read_file(qd_path(&D, "queue/%02x/%08x/message", m->id >> 24,
 	    m->id), &len);
-	check(data != NULL && same(data, len, m->body, m->blen),
+	qr_check(data != NULL && same(data, len, m->body, m->blen),
 	    "killtest-acked-present", "queue/%02x/%08x/message on disk: %s",
 	    m->id >> 24, m->id, data == NULL ? strerror(errno) :
 	    "wrong bytes");
@@ -639,25 +640,24 @@ check_spool(void)
 	size_t		 i;
 
 	/* each incident once: what is reported is cleared */
-	if ((q = opendir(spath(&D, "corrupt"))) != NULL) {
+	if ((q = opendir(qd_path(&D, "corrupt"))) != NULL) {
 		int	n = 0;
 
 		while ((bp = readdir(q)) != NULL) {
 			if (bp->d_name[0] == '.')
 				continue;
 			n++;
-			check(0, "killtest-no-corrupt", "after a kill, the walk "
-			    "moved %s to corrupt/ (%d entries in it)",
-			    bp->d_name, qt_count_entries(spath(&D, "corrupt/%s",
+			printf("  corrupt/%s: %d entries\n", bp->d_name,
+			    qt_count_entries(qd_path(&D, "corrupt/%s",
 			    bp->d_name)));
-			qt_rmtree(spath(&D, "corrupt/%s", bp->d_name));
+			qt_rmtree(qd_path(&D, "corrupt/%s", bp->d_name));
 		}
 		closedir(q);
-		if (n == 0)
-			check(1, "killtest-no-corrupt", "-");
+		qr_check(n == 0, "killtest-no-corrupt", "after a kill, the walk "
+		    "moved %d entries to corrupt/", n);
 	}
-	if ((q = opendir(spath(&D, "queue"))) == NULL) {
-		check(0, "killtest-spool", "queue/: %s", strerror(errno));
+	if ((q = opendir(qd_path(&D, "queue"))) == NULL) {
+		qr_check(0, "killtest-spool", "queue/: %s", strerror(errno));
 		return;
 	}
 	while ((bp = readdir(q)) != NULL) {
@@ -666,7 +666,7 @@ check_spool(void)
 		snprintf(path, sizeof(path), "%s/queue/%s", D.spool,
 		    bp->d_name);
 		if ((b = opendir(path)) == NULL) {
-			check(0, "killtest-spool", "%s: %s", path,
+			qr_check(0, "killtest-spool", "%s: %s", path,
 			    strerror(errno));
 			continue;
 		}
@@ -674,7 +674,7 @@ check_spool(void)
 			if (mp->d_name[0] == '.')
 				continue;
 			id = (uint32_t)strtoul(mp->d_name, NULL, 16);
-			check(is_pool_queued(id), "killtest-no-unacked",
+			qr_check(is_pool_queued(id), "killtest-no-unacked",
 			    "queue/%s/%s: a message the model does not hold",
 			    bp->d_name, mp->d_name);
 		}
@@ -684,7 +684,7 @@ check_spool(void)
 	/* gone messages stay gone (cheap: sorted, then stat each) */
 	qsort(gone, ngone, sizeof(*gone), cmp_u32);
 	for (i = 0; i < ngone; i++)
-		check(!qt_exists(spath(&D, "queue/%02x/%08x",
+		qr_check(!qt_exists(qd_path(&D, "queue/%02x/%08x",
 		    gone[i] >> 24, gone[i])), "killtest-deletes-stay",
 		    "message %08x, deleted or rolled back, is back", gone[i]);
 }
@@ -699,9 +699,9 @@ verify(void)
 	char		*buf = malloc(EVP_BUF);
 	int		 r, calls = 0, j, k, found;
 
-	check(qt_count_entries(spath(&D, "incoming")) == 0,
+	qr_check(qt_count_entries(qd_path(&D, "incoming")) == 0,
 	    "killtest-incoming-purged", "incoming/ holds %d entries after "
-	    "the restart", qt_count_entries(spath(&D, "incoming")));
+	    "the restart", qt_count_entries(qd_path(&D, "incoming")));
 
 	/* the whole walk */
 	while (calls++ < 100000) {
@@ -709,7 +709,7 @@ verify(void)
 		if (r == -1)
 			break;
 		if (r == PQ_EPROTO) {
-			check(0, "killtest-walk", "walk: no answer (%d)",
+			qr_check(0, "killtest-walk", "walk: no answer (%d)",
 			    D.c.error);
 			dead = 1;
 			break;
@@ -717,12 +717,12 @@ verify(void)
 		if (r == 0)
 			continue;
 		for (i = 0; i < nsv; i++)
-			check(sv[i].id != evpid, "killtest-walk",
+			qr_check(sv[i].id != evpid, "killtest-walk",
 			    "walk served %016llx twice",
 			    (unsigned long long)evpid);
 		if ((uint32_t)(evpid >> 32) != prev)
 			for (i = 0; i < nsv; i++)
-				check((uint32_t)(sv[i].id >> 32) !=
+				qr_check((uint32_t)(sv[i].id >> 32) !=
 				    (uint32_t)(evpid >> 32), "killtest-walk",
 				    "envelopes of %08x not one after another",
 				    (unsigned)(evpid >> 32));
@@ -738,7 +738,7 @@ verify(void)
 		sv[nsv].matched = 0;
 		nsv++;
 	}
-	check(calls < 100000, "killtest-walk", "walk does not end");
+	qr_check(calls < 100000, "killtest-walk", "walk does not end");
 
 	/* match what was served against the model */
 	for (j = 0; j < POOL && !dead; j++) {
@@ -751,9 +751,9 @@ verify(void)
 			if ((uint32_t)(sv[i].id >> 32) == m->id)
 				any = 1;
 		if (m->st == M_INCOMING) {
-			check(!any, "killtest-no-unacked", "walk serves "
+			qr_check(!any, "killtest-no-unacked", "walk serves "
 			    "message %08x, never committed", m->id);
-			check(!qt_exists(spath(&D, "queue/%02x/%08x",
+			qr_check(!qt_exists(qd_path(&D, "queue/%02x/%08x",
 			    m->id >> 24, m->id)), "killtest-no-unacked",
 			    "message %08x, never committed, is in queue/",
 			    m->id);
@@ -766,8 +766,8 @@ verify(void)
 		if (m->st == M_COMMITTING) {
 			if (!any) {
 				st.commit_lost++;
-				check(!qt_exists(spath(&D, "queue/%02x/%08x",
-				    m->id >> 24, m->id)),
+				qr_check(!qt_exists(qd_path(&D,
+				    "queue/%02x/%08x", m->id >> 24, m->id)),
 				    "killtest-commit-atomic", "interrupted "
 				    "commit %08x: in queue/ but nothing served",
 				    m->id);
@@ -777,8 +777,12 @@ verify(void)
 				st.aborted++;
 				continue;
 			}
+			/* served: then the commit is whole, in queue/ */
 			st.commit_kept++;
-			check(1, "killtest-commit-atomic", "-");
+			qr_check(qt_exists(qd_path(&D, "queue/%02x/%08x",
+			    m->id >> 24, m->id)), "killtest-commit-atomic",
+			    "interrupted commit %08x: served, not in queue/",
+			    m->id);
 			m->st = M_QUEUED;
 		}
 		for (k = 0; k < m->nev; k++) {
@@ -792,13 +796,21 @@ verify(void)
 				s->matched = 1;
 			switch (e->st) {
 			case E_LIVE:
-				check(s != NULL && same(s->data, s->len,
+				qr_check(s != NULL && same(s->data, s->len,
 				    e->data, e->len), "killtest-acked-present",
 				    "envelope %016llx: %s",
 				    (unsigned long long)e->id, s == NULL ?
 				    "not served" : "served with other bytes");
 				break;
 			case E_UPD:
+				/* all old bytes or all new ones */
+				qr_check(s != NULL && (same(s->data, s->len,
+				    e->alt, e->altlen) || same(s->data, s->len,
+				    e->data, e->len)), "killtest-update-atomic",
+				    "envelope %016llx after an interrupted "
+				    "update: %s", (unsigned long long)e->id,
+				    s == NULL ? "not served" :
+				    "neither old nor new bytes");
 				if (s != NULL && same(s->data, s->len, e->alt,
 				    e->altlen)) {
 					free(e->data);
@@ -806,16 +818,7 @@ verify(void)
 					e->len = e->altlen;
 					e->alt = NULL;
 					st.upd_new++;
-					check(1, "killtest-update-atomic", "-");
 				} else {
-					check(s != NULL && same(s->data,
-					    s->len, e->data, e->len),
-					    "killtest-update-atomic",
-					    "envelope %016llx after an "
-					    "interrupted update: %s",
-					    (unsigned long long)e->id,
-					    s == NULL ? "not served" :
-					    "neither old nor new bytes");
 					free(e->alt);
 					e->alt = NULL;
 					st.upd_old++;
@@ -828,7 +831,7 @@ verify(void)
 					evp_remove(m, k--);
 					continue;
 				}
-				check(same(s->data, s->len, e->data, e->len),
+				qr_check(same(s->data, s->len, e->data, e->len),
 				    "killtest-acked-present", "envelope "
 				    "%016llx, delete interrupted: other bytes",
 				    (unsigned long long)e->id);
@@ -862,7 +865,7 @@ verify(void)
 		}
 		if (m->nev == 0) {
 			/* its last delete went through: gone for good */
-			check(!qt_exists(spath(&D, "queue/%02x/%08x",
+			qr_check(!qt_exists(qd_path(&D, "queue/%02x/%08x",
 			    m->id >> 24, m->id)), "killtest-deletes-stay",
 			    "message %08x without envelopes still in queue/ "
 			    "after the walk", m->id);
@@ -875,7 +878,7 @@ verify(void)
 		check_queued(m, buf);
 	}
 	for (i = 0; i < nsv; i++) {
-		check(sv[i].matched, "killtest-no-unacked", "walk served "
+		qr_check(sv[i].matched, "killtest-no-unacked", "walk served "
 		    "%016llx (%zu bytes), never acknowledged",
 		    (unsigned long long)sv[i].id, sv[i].len);
 		free(sv[i].data);
@@ -884,9 +887,9 @@ verify(void)
 	free(buf);
 	check_spool();
 	/* what smtpd's queue process does with purge/ */
-	qt_rmtree(spath(&D, "purge"));
-	mkdir(spath(&D, "purge"), 0700);
-	chown(spath(&D, "purge"), dur_uid, 0);
+	qt_rmtree(qd_path(&D, "purge"));
+	mkdir(qd_path(&D, "purge"), 0700);
+	chown(qd_path(&D, "purge"), dur_uid, 0);
 }
 
 /* Reap the dead daemon, start a new one (sometimes killed while it
@@ -897,12 +900,12 @@ recover(void)
 	int	status, tries, r;
 
 	if (D.pid != -1) {
-		if ((status = dd_wait(&D, 60000)) == -1) {
-			check(0, "killtest-daemon-alive", "daemon does not "
+		if ((status = qd_wait(&D, 60000)) == -1) {
+			qr_check(0, "killtest-daemon-alive", "daemon does not "
 			    "die after SIGKILL");
-			dd_kill(&D);
+			qd_kill(&D);
 		} else if (expect_kill)
-			check(WIFSIGNALED(status) &&
+			qr_check(WIFSIGNALED(status) &&
 			    WTERMSIG(status) == SIGKILL,
 			    "killtest-daemon-alive", "daemon ended with "
 			    "status 0x%x, not by our SIGKILL", status);
@@ -911,8 +914,8 @@ recover(void)
 	expect_kill = 1;
 	for (tries = 0; tries < 5; tries++) {
 		st.restarts++;
-		if (dd_start(&D) == -1) {
-			check(0, "killtest-restart", "cannot start: %s",
+		if (qd_start(&D) == -1) {
+			qr_check(0, "killtest-restart", "cannot start: %s",
 			    strerror(errno));
 			return -1;
 		}
@@ -921,25 +924,27 @@ recover(void)
 			r = pq_init(&D.c);
 			if (disarm() || r != 1) {
 				st.kills_start++;
-				dd_kill(&D);
+				qd_kill(&D);
 				continue;
 			}
 			break;
 		}
 		if (pq_init(&D.c) != 1) {
-			check(0, "killtest-restart", "restarted daemon does "
+			qr_check(0, "killtest-restart", "restarted daemon does "
 			    "not answer INIT");
-			log_tail(D.log, 10);
-			dd_kill(&D);
+			qd_log_show(&D, 10);
+			qd_kill(&D);
 			return -1;
 		}
 		break;
 	}
-	check(1, "killtest-restart", "-");
+	/* the restarted daemon answered INIT and is still up */
+	qr_check(qd_alive(&D), "killtest-restart", "restarted daemon exited "
+	    "after INIT (status 0x%x)", D.status);
 	dead = 0;
 	verify();
 	if (dead) {
-		dd_kill(&D);
+		qd_kill(&D);
 		return -1;
 	}
 	return 0;
@@ -955,7 +960,7 @@ run_random(unsigned long target)
 
 	for (;;) {
 		if (guard++ > target * 200) {
-			check(0, "killtest-progress", "no progress");
+			qr_check(0, "killtest-progress", "no progress");
 			return -1;
 		}
 		active = 0;
@@ -1025,7 +1030,7 @@ scenario(void)
 	if (D.pid != -1) {
 		if (D.strace[0] != '\0') {
 			/* strace would leave the daemon behind: stop it */
-			dd_stop(&D);
+			qd_stop(&D);
 			expect_kill = 0;
 		} else
 			kill(D.pid, SIGKILL);
@@ -1046,7 +1051,7 @@ run_killpoints(void)
 	for (c = 0; c < sizeof(calls) / sizeof(calls[0]); c++) {
 		for (k = 1; k <= 200; k++) {
 			if (D.pid != -1)
-				dd_kill(&D);
+				qd_kill(&D);
 			qt_rmtree(D.spool);
 			mkdir(D.spool, 0711);
 			ngone = 0;
@@ -1056,7 +1061,7 @@ run_killpoints(void)
 			st.killpoint_runs++;
 			dead = 0;
 			died = 0;
-			if (dd_start(&D) == -1)
+			if (qd_start(&D) == -1)
 				return -1;
 			if (pq_init(&D.c) != 1) {
 				dead = 1;
@@ -1067,12 +1072,12 @@ run_killpoints(void)
 			}
 			{
 				unsigned long before = st.kills_during +
-				    st.kills_start, fails = dur_failures;
+				    st.kills_start, fails = qr_check_failures();
 
 				scenario();
 				died = st.kills_during + st.kills_start >
 				    before;
-				if (dur_failures > fails)
+				if (qr_check_failures() > fails)
 					printf("  killpoints: the failures above: "
 					    "daemon killed before %s #%d\n",
 					    calls[c], k);
@@ -1088,7 +1093,7 @@ run_killpoints(void)
 		printf("  killpoints: %-16s %d kill points\n", calls[c], k - 1);
 	}
 	if (D.pid != -1)
-		dd_kill(&D);
+		qd_kill(&D);
 	D.strace[0] = '\0';
 	return 0;
 }
@@ -1112,10 +1117,10 @@ main(int argc, char **argv)
 	const char		*phases = getenv("KILLTEST_PHASES");
 	const char		*s;
 	unsigned long		 target = 1000, kills;
-	uint64_t		 seed, t0 = now_us();
+	uint64_t		 seed, t0 = qt_now_ns() / 1000;
 	int			 i;
 
-	dur_launcher(argc, argv);
+	qd_launcher(argc, argv);
 	if (dur_setup("killtest", 1500) == -1)
 		return 1;
 	if ((s = getenv("KILLTEST_LIFECYCLES")) != NULL)
@@ -1132,7 +1137,7 @@ main(int argc, char **argv)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&kc, &ca);
 	if (pthread_create(&th, NULL, killer, NULL) != 0) {
-		printf("FAIL: killtest: pthread_create\n");
+		qr_fail("killtest", "pthread_create");
 		return 1;
 	}
 	if ((s = getenv("KILLTEST_DIR")) == NULL &&
@@ -1140,23 +1145,23 @@ main(int argc, char **argv)
 		printf("killtest: no private file system, using /tmp\n");
 	else
 		printf("killtest: spool on %s\n", s);
-	if (dd_init(&D, s, 0, "") == -1) {
-		printf("FAIL: killtest: work dir\n");
+	if (dur_daemon(&D, s, "") == -1) {
+		qr_fail("killtest", "work dir");
 		return 1;
 	}
 
 	if (strstr(phases, "killpoints") != NULL) {
 		killpoints = 1;
 		if (run_killpoints() == -1)
-			check(0, "killtest-restart", "killpoints phase "
+			qr_check(0, "killtest-restart", "killpoints phase "
 			    "stopped");
 		killpoints = 0;
 		printf("killtest: killpoints: %lu runs, %lu kills in a "
 		    "request, %lu at start, %lu checks so far\n",
 		    st.killpoint_runs, st.kills_during, st.kills_start,
-		    dur_checks);
+		    qr_checks());
 		print_resolved("killpoints");
-		check(st.killpoint_runs > 50, "killtest-killpoints",
+		qr_check(st.killpoint_runs > 50, "killtest-killpoints",
 		    "only %lu kill points", st.killpoint_runs);
 	}
 
@@ -1167,8 +1172,8 @@ main(int argc, char **argv)
 		ngone = 0;
 		for (i = 0; i < POOL; i++)
 			pool[i] = NULL;
-		if (dd_start_init(&D) == -1) {
-			check(0, "killtest-restart", "cannot start");
+		if (qd_start_init(&D) == -1) {
+			qr_check(0, "killtest-restart", "cannot start");
 		} else if (run_random(target) == 0) {
 			/* a last kill, then the final check */
 			kill(D.pid, SIGKILL);
@@ -1180,23 +1185,23 @@ main(int argc, char **argv)
 		printf("killtest: random: %lu lifecycles completed (%lu cut "
 		    "short by a kill, %lu rolled back), %lu requests, %.1f s\n",
 		    st.lifecycles, st.aborted, st.rollbacks, st.requests,
-		    (now_us() - t0) / 1e6);
+		    ((qt_now_ns() / 1000) - t0) / 1e6);
 		printf("killtest: random: %lu kills: %lu during a request, "
 		    "%lu after its answer, %lu between requests, %lu while "
 		    "starting; %lu restarts\n", kills, st.kills_during,
 		    st.kills_after, st.kills_between, st.kills_start,
 		    st.restarts);
 		print_resolved("random");
-		check(st.lifecycles >= target, "killtest-numbers",
+		qr_check(st.lifecycles >= target, "killtest-numbers",
 		    "%lu lifecycles, want %lu", st.lifecycles, target);
-		check(kills >= 50, "killtest-numbers", "%lu kills, want 50",
+		qr_check(kills >= 50, "killtest-numbers", "%lu kills, want 50",
 		    kills);
-		check(st.kills_during >= 25, "killtest-numbers",
+		qr_check(st.kills_during >= 25, "killtest-numbers",
 		    "%lu kills during a request, want 25", st.kills_during);
 	}
-	printf("killtest: %lu checks, %lu failed\n", dur_checks,
-	    dur_failures);
-	if (dur_failures) {
+	printf("killtest: %lu checks, %lu failed\n", qr_checks(),
+	    qr_check_failures());
+	if (qr_check_failures()) {
 		char	cmd[600];
 
 		fflush(stdout);
@@ -1205,26 +1210,23 @@ main(int argc, char **argv)
 		(void)!system(cmd);
 	}
 
-	result("killtest-acked-present");
-	result("killtest-no-unacked");
-	result("killtest-deletes-stay");
-	result("killtest-update-atomic");
-	result("killtest-commit-atomic");
-	result("killtest-incoming-purged");
-	result("killtest-no-corrupt");
-	result("killtest-walk");
-	result("killtest-online");
-	result("killtest-daemon-alive");
-	result("killtest-restart");
+	qr_result("killtest-acked-present");
+	qr_result("killtest-no-unacked");
+	qr_result("killtest-deletes-stay");
+	qr_result("killtest-update-atomic");
+	qr_result("killtest-commit-atomic");
+	qr_result("killtest-incoming-purged");
+	qr_result("killtest-no-corrupt");
+	qr_result("killtest-walk");
+	qr_result("killtest-online");
+	qr_result("killtest-daemon-alive");
+	qr_result("killtest-restart");
 	if (strstr(phases, "killpoints") != NULL)
-		result("killtest-killpoints");
+		qr_result("killtest-killpoints");
 	if (strstr(phases, "random") != NULL)
-		result("killtest-numbers");
+		qr_result("killtest-numbers");
 	if (D.pid != -1)
-		dd_kill(&D);
-	if (dur_failures == 0 || getenv("DUR_KEEP") == NULL)
-		dd_cleanup(&D);
-	else
-		printf("  kept %s\n", D.dir);
-	return dur_failures ? 1 : 0;
+		qd_kill(&D);
+	qd_cleanup(&D);
+	return qr_summary();
 }

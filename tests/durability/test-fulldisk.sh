@@ -3,7 +3,8 @@
 # through the client until requests are refused, four ways:
 #   -r 5 (default reserve) and -r 0 (raw ENOSPC), each running out of
 #   space (64 KB messages, 2 envelopes) and of inodes (100-byte messages).
-# dtool fulldisk checks that every request gets a well-formed answer,
+# tests/durability/fulldisk checks that every request gets a well-formed
+# answer,
 # the daemon logs why, nothing acknowledged is lost or damaged (FD_R and
 # LOAD of everything, also after a restart on the full disk), an
 # ENVELOPE_UPDATE refused on the full disk leaves the old bytes, a
@@ -12,9 +13,10 @@
 # failure.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-DTOOL=tests/durability/dtool
+FULLDISK=tests/durability/fulldisk
 failed=0
 mnts=()
+. tests/lib/report.sh
 
 cleanup() {
 	local m
@@ -26,8 +28,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-if [ ! -x "$DTOOL" ]; then
-	echo "FAIL: fulldisk: $DTOOL not built (make check-durability builds it)"
+if [ ! -x "$FULLDISK" ]; then
+	fail fulldisk "$FULLDISK not built (make check-durability builds it)"
 	exit 1
 fi
 
@@ -36,16 +38,17 @@ run() {	# reserve kind
 	mnt=$(mktemp -d /tmp/qfp-full.XXXXXX) || return 1
 	mnts+=("$mnt")
 	if ! mount -t tmpfs -o size=2m,nr_inodes=400,mode=0755 tmpfs "$mnt"; then
-		echo "FAIL: fulldisk-r$1-$2 (cannot mount a tmpfs on $mnt)"
-		failed=1
+		fail "fulldisk-r$1-$2" "cannot mount a tmpfs on $mnt"
 		return
 	fi
 	echo "== -r $1, running out of $2"
-	timeout 300 "$DTOOL" fulldisk "$mnt" "$1" "$2"
+	timeout 300 "$FULLDISK" "$mnt" "$1" "$2"
 	rc=$?
-	[ $rc -ne 0 ] && failed=1
+	# it prints its own FAIL lines, but for a time-out
 	if [ $rc -eq 124 ]; then
-		echo "FAIL: fulldisk-r$1-$2 (timed out)"
+		fail "fulldisk-r$1-$2" "timed out"
+	elif [ $rc -ne 0 ]; then
+		failed=1
 	fi
 	umount "$mnt" || umount -l "$mnt"
 	rmdir "$mnt"
@@ -55,4 +58,4 @@ run 5 space
 run 0 space
 run 5 inodes
 run 0 inodes
-exit $failed
+[ "$failed" -eq 0 ] && [ "$REPORT_FAILED" -eq 0 ]

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Ordering test: the fsyncs themselves, which a SIGKILL test cannot see.
 #
-# The daemon runs under strace (started by dtool as smtpd would start it)
+# The daemon runs under strace (started by tests/lib/qfp-drive as smtpd
+# would start it)
 # through one lifecycle: MESSAGE_CREATE, 3 ENVELOPE_CREATE while
 # incoming, MESSAGE_COMMIT, ENVELOPE_CREATE on the committed message,
 # ENVELOPE_UPDATE, 4 ENVELOPE_DELETE.  tracecheck.awk decodes each
@@ -20,34 +21,44 @@
 # new and not) go through the same ordering check.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-DTOOL=tests/durability/dtool
+DRIVE=tests/lib/qfp-drive
 CHECKER=tests/durability/tracecheck.awk
-failed=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; failed=1; }
+# what tracecheck.awk reads: -y puts each fd's path next to it
+STRACE_SET="recvmsg,sendmsg,read,write,pwrite64,writev,pwritev,pwritev2,\
+copy_file_range,sendfile,splice,fsync,fdatasync,syncfs,sync,\
+sync_file_range,msync,rename,renameat,renameat2,unlink,unlinkat,rmdir,\
+mkdir,mkdirat,link,linkat,open,openat,openat2,creat,execve,close"
+. tests/lib/report.sh
 
-if [ ! -x "$DTOOL" ]; then
-	fail "ordering: $DTOOL not built (make check-durability builds it)"
+if [ ! -x "$DRIVE" ]; then
+	fail ordering "$DRIVE not built (make check-durability builds it)"
 	exit 1
 fi
 if ! command -v strace >/dev/null; then
-	fail "ordering: strace is not installed"
+	fail ordering "strace is not installed"
 	exit 1
 fi
 work=$(mktemp -d /tmp/qfp-order.XXXXXX) || exit 1
 chmod 0755 "$work"
 trap 'rm -rf "$work"' EXIT
 
-check() {	# trace -> checker output in $work/check.out, exit code
+trace_check() {	# trace -> checker output in $work/check.out, exit code
 	awk -v mode=check -f "$CHECKER" "$1" > "$work/check.out" 2>&1
+}
+
+traced() {	# traced SECS TRACE OPTS workload...: the daemon under strace
+	local secs=$1 trace=$2 opts=$3
+	shift 3
+	timeout "$secs" "$DRIVE" -d "$work" -o "$opts" \
+	    -T "-f -tt -y -x -s 64 -o $trace -e trace=$STRACE_SET" "$@"
 }
 
 # ---- 1. the real daemon, full sync ---------------------------------------
 echo "== lifecycle under strace (default: -S full)"
-if ! timeout 120 "$DTOOL" lifecycle "$work" "$work/full.trace" ""; then
-	fail "ordering-lifecycle: a request of the lifecycle failed"
+if ! traced 120 "$work/full.trace" "" sequence; then
+	fail ordering-lifecycle "a request of the lifecycle failed"
 fi
-check "$work/full.trace"
+trace_check "$work/full.trace"
 rc=$?
 grep -v -E '^(required|movable) ' "$work/check.out"
 summary=$(grep '^checker:' "$work/check.out")
@@ -65,7 +76,7 @@ movable=$(awk '$1 == "movable" {print $2 ":" $3}' "$work/check.out")
 nmut=0; caught=0
 mutant() {	# name: the checker must reject $work/mutant.trace
 	nmut=$((nmut + 1))
-	if check "$work/mutant.trace"; then
+	if trace_check "$work/mutant.trace"; then
 		echo "  NOT CAUGHT: $1"
 	else
 		caught=$((caught + 1))
@@ -93,7 +104,7 @@ else
 fi
 # and the untouched copy still passes (the mutations are what it catches)
 cp "$work/full.trace" "$work/mutant.trace"
-if check "$work/mutant.trace"; then
+if trace_check "$work/mutant.trace"; then
 	pass "ordering-selftest-control (the undoctored copy passes)"
 else
 	fail "ordering-selftest-control (the undoctored copy fails)"
@@ -101,9 +112,9 @@ fi
 
 # ---- 3. a daemon that does not sync is caught -----------------------------
 echo "== lifecycle under strace with -S none"
-timeout 120 "$DTOOL" lifecycle "$work" "$work/none.trace" "-S none" >/dev/null ||
-    fail "ordering-none: a request of the lifecycle failed"
-if check "$work/none.trace"; then
+traced 120 "$work/none.trace" "-S none" sequence >/dev/null ||
+    fail ordering-none "a request of the lifecycle failed"
+if trace_check "$work/none.trace"; then
 	fail "ordering-catches-no-sync (checker accepted a daemon run with -S none)"
 else
 	pass "ordering-catches-no-sync ($(grep -c '^  BAD' "$work/check.out") durable answers without their syncs reported)"
@@ -118,8 +129,8 @@ fi
 # ---- 4. fsync-class calls per accepted message ----------------------------
 echo "== fsync-class calls per message (10 messages each)"
 for n in 1 2 10 50; do
-	if ! timeout 300 "$DTOOL" count "$n" 10 "$work" "$work/count$n.trace" "" \
-	    > "$work/count.out"; then
+	if ! traced 300 "$work/count$n.trace" "" count "$n" 10 \
+	    > "$work/count.out" 2>&1; then
 		cat "$work/count.out"
 		fail "fsync-count-$n (a request failed)"
 		continue
@@ -134,7 +145,7 @@ for n in 1 2 10 50; do
 	msgs=$(grep -c '^msg ' "$work/count$n.txt")
 	echo "  fsync-class calls per message, $line"
 	# the same ordering rules hold for every commit and delivery here
-	check "$work/count$n.trace"
+	trace_check "$work/count$n.trace"
 	rc=$?
 	summary=$(grep '^checker:' "$work/check.out")
 	want="$((10 + 10 * n)) durable answers checked (commit 10, envelope create on a committed message 0, update 0, delete $((10 * n)))"
@@ -150,11 +161,11 @@ for n in 1 2 10 50; do
 		fail "fsync-count-$n ($line; target <= 3)"
 	fi
 done
-timeout 300 "$DTOOL" count 10 10 "$work" "$work/countnone.trace" "-S none" >/dev/null
+traced 300 "$work/countnone.trace" "-S none" count 10 10 >/dev/null
 nsync=$(awk -v mode=count -f "$CHECKER" "$work/countnone.trace" | awk '$1 == "total" {print $2}')
 if [ "$nsync" = 0 ]; then
 	pass "fsync-count-none-10 (10 messages of 10 recipients with -S none: 0 fsync-class calls)"
 else
 	fail "fsync-count-none-10 ($nsync fsync-class calls with -S none)"
 fi
-exit $failed
+report_end

@@ -1,8 +1,8 @@
 # Check an strace of queue-fs-proc for the durability contract, or count
 # its fsync-class calls.  The trace must come from
-#   strace -f -tt -y -x -s 64 -e trace=<dtool's set> -o TRACE
-# (dtool does that): -y puts each fd's path next to it, -x shows the
-# imsg bytes of requests and answers as \xHH.
+#   strace -f -tt -y -x -s 64 -e trace=<test-ordering.sh's set> -o TRACE
+# (test-ordering.sh runs tests/lib/qfp-drive so): -y puts each fd's path
+# next to it, -x shows the imsg bytes of requests and answers as \xHH.
 #
 #   awk -v mode=check -f tracecheck.awk TRACE
 #   awk -v mode=count -f tracecheck.awk TRACE

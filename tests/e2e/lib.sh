@@ -42,8 +42,6 @@ LOCKFILE=/run/lock/qfp-e2e.lock
 if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 
 E2E_NAME=e2e
-E2E_PASSED=0
-E2E_FAILED=0
 WORK=
 CONF=
 MAILDIR=
@@ -58,27 +56,8 @@ SINK_LOG=
 
 # ---- reporting ---------------------------------------------------------
 
-pass() {	# pass CHECK
-	echo "PASS: $E2E_NAME/$1"
-	E2E_PASSED=$((E2E_PASSED + 1))
-}
-
-fail() {	# fail CHECK WHY
-	echo "FAIL: $E2E_NAME/$1: $2"
-	E2E_FAILED=$((E2E_FAILED + 1))
-}
-
-check() {	# check CHECK WHY-IF-NOT command...
-	local name=$1 why=$2
-	shift 2
-	if "$@"; then pass "$name"; return 0; fi
-	fail "$name" "$why"
-	return 1
-}
-
-note() {
-	echo "# $*"
-}
+# pass, fail, check, note: tests/lib/report.sh, every name after "NAME/"
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/report.sh"
 
 indent() {	# indent < text: quote a block so it is never read as a result
 	sed 's/^/  | /'
@@ -94,9 +73,7 @@ log_tail() {	# log_tail [N]: the last N lines of the current smtpd log
 e2e_finish() {	# print the summary and exit 0 iff no check failed
 	stop_sink
 	[ -n "$SMTPD_PID" ] && stop_smtpd
-	note "$E2E_NAME: $E2E_PASSED passed, $E2E_FAILED failed (backend $QFP_E2E_BACKEND)"
-	[ "$E2E_FAILED" -eq 0 ] && exit 0
-	exit 1
+	report_end "$E2E_NAME (backend $QFP_E2E_BACKEND)"
 }
 
 # ---- bounded waiting ---------------------------------------------------
@@ -124,6 +101,7 @@ port_closed() {
 
 e2e_init() {	# e2e_init NAME "$@"
 	E2E_NAME=$1
+	REPORT_PREFIX=$1/
 	shift
 	if [ "$(id -u)" != 0 ]; then
 		fail setup "must run as root (smtpd needs it)"

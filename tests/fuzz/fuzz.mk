@@ -89,7 +89,7 @@ check-asan:
 	ASAN_OPTIONS=detect_leaks=0 $(ASAN_MAKE) check-conformance || rc=1; \
 	$(MAKE) clean; exit $$rc
 
-check-valgrind: $(DAEMON) tests/hardening/qfp_drive
+check-valgrind: $(DAEMON) $(QT_DRIVE)
 	sh tests/run-suite.sh valgrind tests/hardening/test-valgrind.sh
 
 clean: clean-fuzz

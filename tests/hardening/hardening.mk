@@ -1,24 +1,18 @@
 # Hardening suite: privileges, sandbox, spool checks, fd leaks, valgrind.
 # Included by the top Makefile; make check-hardening runs HARDENING_PROGS
-# and tests/hardening/test-*.sh.
+# and tests/hardening/test-*.sh (which drive the daemon with QT_DRIVE).
 HARDENING_PROGS = tests/hardening/test_sandbox tests/hardening/test_filter \
 		tests/hardening/test_spool
-HARDENING_TOOLS = tests/hardening/qfp_drive
 HARDENING_LIB =	tests/hardening/hlib.c $(QT_SRCS)
 HARDENING_DEPS = $(HARDENING_LIB) tests/hardening/hlib.h $(QT_DEPS) \
 		common/imsg.h proto/proc_queue.h proto/pq_client.h
 
-check-hardening: $(HARDENING_TOOLS)
+check-hardening: $(QT_DRIVE)
 
 tests/hardening/test_sandbox tests/hardening/test_spool: tests/hardening/%: \
     tests/hardening/%.c $(HARDENING_DEPS) $(LIBQFP)
 	$(CC) $(CPPFLAGS) $(QT_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< \
 	    $(HARDENING_LIB) $(TEST_LIBS) -lcmocka $(LDFLAGS)
-
-tests/hardening/qfp_drive: tests/hardening/qfp_drive.c $(HARDENING_DEPS) \
-    $(LIBQFP)
-	$(CC) $(CPPFLAGS) $(QT_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< \
-	    $(HARDENING_LIB) $(TEST_LIBS) $(LDFLAGS)
 
 # The filter on its own: sandbox.c linked into a test program that drops
 # to the queue user, enters the sandbox and tries what it must not do
@@ -29,9 +23,3 @@ tests/hardening/test_filter: tests/hardening/test_filter.c \
 	$(CC) $(CPPFLAGS) $(QT_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< \
 	    queue-fs-proc/sandbox.c $(HARDENING_LIB) $(TEST_LIBS) -lcmocka \
 	    $(LDFLAGS)
-
-clean: clean-hardening
-clean-hardening:
-	rm -f $(HARDENING_TOOLS)
-
-.PHONY: clean-hardening

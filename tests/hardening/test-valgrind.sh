@@ -2,7 +2,8 @@
 # The daemon under valgrind (memcheck): conformance-like lifecycles with
 # the requests that must fail, a walk after a restart, -S full and
 # -S none, framing A and B.  valgrind's exit code 2 on any error or
-# definite/indirect leak becomes the daemon's, which qfp_drive checks.
+# definite/indirect leak becomes the daemon's, which tests/lib/qfp-drive
+# checks.
 #
 # -X (no system call filter) is needed here and only here: valgrind runs inside the
 # daemon's process and makes system calls of its own (executable
@@ -19,12 +20,12 @@ if ! command -v valgrind >/dev/null; then
 	echo "FAIL: valgrind: not installed (tests/deps.sh installs it)"
 	exit 1
 fi
-make -s queue-fs-proc/queue-fs-proc tests/hardening/qfp_drive || exit 1
+make -s queue-fs-proc/queue-fs-proc tests/lib/qfp-drive || exit 1
 export QFP_WRAPPER="valgrind -q --error-exitcode=2 --leak-check=full \
 --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
 --track-origins=yes"
-./tests/hardening/qfp_drive -t valgrind-full-A -n 10 -f -w -s \
-    -o "-X -S full -F A"
-./tests/hardening/qfp_drive -t valgrind-none-B -n 10 -f -w -b \
-    -o "-X -S none -F B"
+./tests/lib/qfp-drive -t valgrind-full-A -n 10 -f -w -S \
+    -o "-X -S full -F A" lifecycles
+./tests/lib/qfp-drive -t valgrind-none-B -n 10 -f -w -b \
+    -o "-X -S none -F B" lifecycles
 exit 0

@@ -33,32 +33,20 @@
 
 #include "hlib.h"
 
-static struct hd *
+static struct qt_daemon *
 start(const char *opts, enum imsg_dialect dialect)
 {
-	struct hd	*h;
+	struct qt_daemon	*h;
 
-	h = calloc(1, sizeof(*h));
-	assert_non_null(h);
-	h->pid = -1;
-	h->sock = -1;
-	h->dialect = dialect;
-	if (hd_spool_new(h) == -1 || hd_start_init(h, opts) == -1)
+	if ((h = qd_new(opts, dialect, QD_TIMEOUT_MS)) == NULL)
 		fail_msg("%s", qt_error);
 	return h;
 }
 
 static void
-done(struct hd *h)
-{
-	hd_free(h);
-	free(h);
-}
-
-static void
 expect_field(pid_t pid, const char *field, const char *want)
 {
-	const char	*v = hd_status(pid, field);
+	const char	*v = qt_proc_status(pid, field);
 
 	if (v == NULL || strcmp(v, want) != 0)
 		fail_msg("/proc/%ld/status %s: \"%s\", want \"%s\"", (long)pid,
@@ -69,8 +57,8 @@ expect_field(pid_t pid, const char *field, const char *want)
 static void
 test_status_after_init(void **state)
 {
-	struct hd	*h = start(NULL, IMSG_DIALECT_A);
-	struct passwd	*pw = getpwnam(HD_USER);
+	struct qt_daemon	*h = start(NULL, IMSG_DIALECT_A);
+	struct passwd	*pw = getpwnam(QT_USER);
 	char		 want[64], root[PATH_MAX], path[64];
 	int		 nproc = 0, core = 0;
 	struct stat	 sb;
@@ -111,17 +99,17 @@ test_status_after_init(void **state)
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_uid, 0);
 	/* it still serves */
-	if (hd_lifecycle(h, 1, 0) == -1)
+	if (qw_lifecycle(h, 1, 0) == -1)
 		fail_msg("%s", qt_error);
-	assert_int_equal(hd_stop(h), 0);
-	done(h);
+	assert_int_equal(qd_stop(h), 0);
+	qd_free(h);
 }
 
 /* -X: no system call filter; privileges, chroot, the rest all the same. */
 static void
 test_no_filter_option(void **state)
 {
-	struct hd	*h = start("-X", IMSG_DIALECT_A);
+	struct qt_daemon	*h = start("-X", IMSG_DIALECT_A);
 	char		 root[PATH_MAX];
 
 	expect_field(h->pid, "Seccomp", "0");
@@ -130,28 +118,28 @@ test_no_filter_option(void **state)
 	expect_field(h->pid, "CapBnd", "0000000000000000");
 	assert_int_equal(qt_proc_root(h->pid, root, sizeof(root)), 0);
 	assert_string_equal(root, h->spool);
-	assert_true(strcmp(hd_status(h->pid, "Uid"), "0\t0\t0\t0") != 0);
-	assert_true(hd_log_has(h, "system call filter disabled"));
-	assert_int_equal(hd_stop(h), 0);
-	done(h);
+	assert_true(strcmp(qt_proc_status(h->pid, "Uid"), "0\t0\t0\t0") != 0);
+	assert_true(qd_log_has(h, "system call filter disabled", NULL, NULL));
+	assert_int_equal(qd_stop(h), 0);
+	qd_free(h);
 }
 
 static void
 lifecycles(const char *opts, enum imsg_dialect dialect, int n)
 {
-	struct hd	*h = start(opts, dialect);
+	struct qt_daemon	*h = start(opts, dialect);
 	int		 i;
 
 	expect_field(h->pid, "Seccomp", "2");
 	for (i = 0; i < n; i++)
-		if (hd_lifecycle(h, (unsigned)i, 1) == -1)
+		if (qw_lifecycle(h, (unsigned)i, 1) == -1)
 			fail_msg("lifecycle %d (%s): %s", i, opts, qt_error);
-	if (hd_walk_cycle(h, opts, 10) == -1)
+	if (qw_walk_cycle(h, 10) == -1)
 		fail_msg("walk (%s): %s", opts, qt_error);
 	expect_field(h->pid, "Seccomp", "2");
-	assert_int_equal(hd_stop(h), 0);
-	assert_false(hd_log_has(h, "Operation not permitted"));
-	done(h);
+	assert_int_equal(qd_stop(h), 0);
+	assert_false(qd_log_has(h, "Operation not permitted", NULL, NULL));
+	qd_free(h);
 }
 
 /* Every request, failures, walk after restart: -S full (fsync, syncfs). */
@@ -171,18 +159,18 @@ test_requests_no_sync_b(void **state)
 static void
 test_signals(void **state)
 {
-	struct hd	*h = start("-S full", IMSG_DIALECT_A);
+	struct qt_daemon	*h = start("-S full", IMSG_DIALECT_A);
 	int		 code;
 
 	kill(h->pid, SIGUSR1);
-	if (hd_lifecycle(h, 7, 0) == -1)
+	if (qw_lifecycle(h, 7, 0) == -1)
 		fail_msg("after SIGUSR1: %s", qt_error);
 	kill(h->pid, SIGTERM);
-	code = hd_wait(h, HD_TIMEOUT_MS);
+	code = qd_exit_code(h, QD_TIMEOUT_MS);
 	assert_int_equal(code, 0);
-	assert_true(hd_log_has(h, "SIGUSR1"));
-	assert_true(hd_log_has(h, "signal 15"));
-	done(h);
+	assert_true(qd_log_has(h, "SIGUSR1", NULL, NULL));
+	assert_true(qd_log_has(h, "signal 15", NULL, NULL));
+	qd_free(h);
 }
 
 /*
@@ -220,7 +208,7 @@ static int
 syslog_child(void)
 {
 	struct sockaddr_un	 sun;
-	struct hd		 h;
+	struct qt_daemon	 h;
 	char			 logfile[] = "/tmp/qfp-syslog.XXXXXX";
 	char			 line[4096];
 	int			 s, i, out, st, got_sandbox = 0, got_warning = 0;
@@ -248,28 +236,26 @@ syslog_child(void)
 		syslogd(s, out);
 	close(out);
 
-	memset(&h, 0, sizeof(h));
-	h.pid = -1;
-	h.sock = -1;
+	qd_init(&h, "-v -S full");
 	h.syslog = 1;
-	if (hd_spool_new(&h) == -1 || hd_start_init(&h, "-v -S full") == -1) {
+	if (qd_workdir(&h, NULL) == -1 || qd_start_init(&h) == -1) {
 		printf("syslog: %s\n", qt_error);
 		return 1;
 	}
 	for (i = 0; i < 3; i++)
-		if (hd_lifecycle(&h, (unsigned)i, 1) == -1) {
+		if (qw_lifecycle(&h, (unsigned)i, 1) == -1) {
 			printf("syslog: lifecycle: %s\n", qt_error);
 			return 1;
 		}
-	if (strcmp(hd_status(h.pid, "Seccomp"), "2") != 0) {
+	if (strcmp(qt_proc_status(h.pid, "Seccomp"), "2") != 0) {
 		printf("syslog: daemon not sandboxed\n");
 		return 1;
 	}
-	if (hd_stop(&h) != 0) {
+	if (qd_stop(&h) != 0) {
 		printf("syslog: daemon exit not 0\n");
 		return 1;
 	}
-	hd_free(&h);
+	qd_cleanup(&h);
 	if (sendto(s, END_MARK, strlen(END_MARK), 0, (struct sockaddr *)&sun,
 	    sizeof(sun)) == -1 || waitpid(reader, &st, 0) != reader ||
 	    !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
@@ -323,7 +309,7 @@ test_syslog_under_filter(void **state)
 static void
 test_no_fd_leak(void **state)
 {
-	struct hd	*h = start("-S full", IMSG_DIALECT_A);
+	struct qt_daemon	*h = start("-S full", IMSG_DIALECT_A);
 	char		 before[4096];
 	int		 n0, n1, i;
 
@@ -331,7 +317,7 @@ test_no_fd_leak(void **state)
 	snprintf(before, sizeof(before), "%s", hd_list_fds(h->pid));
 	assert_true(n0 > 0);
 	for (i = 0; i < 100; i++) {
-		if (hd_lifecycle(h, (unsigned)i, 1) == -1)
+		if (qw_lifecycle(h, (unsigned)i, 1) == -1)
 			fail_msg("lifecycle %d: %s", i, qt_error);
 		if (i == 50) {
 			char		buf[PQ_EVP_MAX];
@@ -349,8 +335,8 @@ test_no_fd_leak(void **state)
 	if (n1 != n0)
 		fail_msg("fds: %d before, %d after 100 lifecycles\nbefore:\n%s"
 		    "after:\n%s", n0, n1, before, hd_list_fds(h->pid));
-	assert_int_equal(hd_stop(h), 0);
-	done(h);
+	assert_int_equal(qd_stop(h), 0);
+	qd_free(h);
 }
 
 /*
@@ -362,14 +348,14 @@ test_no_fd_leak(void **state)
 static void
 stray_fd(enum imsg_dialect d, uint32_t type, int announce)
 {
-	struct hd	*h = start(NULL, d);
+	struct qt_daemon	*h = start(NULL, d);
 	unsigned char	 req[IMSG_HEADER_SIZE + 4];
 	uint32_t	 msgid = 0x12345678;
 	size_t		 len = IMSG_HEADER_SIZE;
 	char		 c;
 	int		 fd, n0;
 
-	if (hd_lifecycle(h, 3, 1) == -1)
+	if (qw_lifecycle(h, 3, 1) == -1)
 		fail_msg("%s", qt_error);
 	n0 = hd_count_fds(h->pid);
 	assert_true(n0 > 0);
@@ -381,11 +367,11 @@ stray_fd(enum imsg_dialect d, uint32_t type, int announce)
 	assert_true((fd = qt_tmp_message(NULL, "stray", 5)) >= 0);
 	assert_int_equal(qt_send(h->sock, req, len, fd), (ssize_t)len);
 	close(fd);
-	assert_int_equal(hd_wait(h, HD_TIMEOUT_MS), 1);
+	assert_int_equal(qd_exit_code(h, QD_TIMEOUT_MS), 1);
 	/* no answer came before the end of the stream */
 	assert_int_equal(recv(h->sock, &c, 1, MSG_DONTWAIT), 0);
-	assert_true(hd_log_has(h, "malformed request"));
-	done(h);
+	assert_true(qd_log_has(h, "malformed request", NULL, NULL));
+	qd_free(h);
 }
 
 static void

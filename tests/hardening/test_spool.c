@@ -42,31 +42,30 @@ setup(void **state)
 		fprintf(stderr, "test_spool: %s\n", qt_error);
 		return -1;
 	}
-	pw = getpwnam(HD_USER);
+	pw = getpwnam(QT_USER);
 	quid = pw->pw_uid;
 	return 0;
 }
 
 static char *
-path(struct hd *h, const char *name)
+path(struct qt_daemon *h, const char *name)
 {
 	return qt_pathf(h->spool, "%s", name);
 }
 
 /* A used spool, daemon not started. */
-static struct hd *
+static struct qt_daemon *
 used_spool(void)
 {
 	static const char *dirs[] = { "queue", "incoming", "corrupt",
 	    "purge" };
-	struct hd	*h;
+	struct qt_daemon	*h;
 	size_t		 i;
 
 	h = calloc(1, sizeof(*h));
 	assert_non_null(h);
-	h->pid = -1;
-	h->sock = -1;
-	if (hd_spool_new(h) == -1)
+	qd_init(h, NULL);
+	if (qd_workdir(h, NULL) == -1)
 		fail_msg("%s", qt_error);
 	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		assert_int_equal(mkdir(path(h, dirs[i]), 0700), 0);
@@ -75,72 +74,66 @@ used_spool(void)
 	return h;
 }
 
-static void
-done(struct hd *h)
-{
-	hd_free(h);
-	free(h);
-}
-
 /* Start on spool path sp; returns the exit code, or -1 if it serves. */
 static int
-run_on(struct hd *h, const char *sp)
+run_on(struct qt_daemon *h, const char *sp)
 {
 	char	argv1[PATH_MAX + 64];
 	int	code;
 
-	snprintf(argv1, sizeof(argv1), "-d -s %s -u %s", sp, HD_USER);
-	if (hd_start_raw(h, argv1) == -1)
+	snprintf(argv1, sizeof(argv1), "-d -s %s -u %s", sp, QT_USER);
+	if (qd_start_argv1(h, argv1) == -1)
 		fail_msg("%s", qt_error);
 	/* a daemon that refused the spool exits before reading INIT */
 	if (pq_init(&h->c) == 1) {
-		assert_int_equal(hd_stop(h), 0);
+		assert_int_equal(qd_stop(h), 0);
 		return -1;
 	}
-	if ((code = hd_wait(h, HD_TIMEOUT_MS)) == -1)
+	if ((code = qd_exit_code(h, QD_TIMEOUT_MS)) == -1)
 		fail_msg("daemon neither exited nor answered INIT");
 	return code;
 }
 
 static void
-refused(struct hd *h, const char *sp, const char *why)
+refused(struct qt_daemon *h, const char *sp, const char *why)
 {
 	int	code = run_on(h, sp);
 
 	if (code != 1)
 		fail_msg("spool %s: exit %d, want 1 (%s)", sp, code, why);
-	if (!hd_log_has(h, why))
+	if (!qd_log_has(h, why, NULL, NULL))
 		fail_msg("spool %s: no \"%s\" on stderr", sp, why);
-	assert_true(hd_log_has(h, "fatal: queue-fs-proc: cannot use spool"));
+	assert_true(qd_log_has(h, "fatal: queue-fs-proc: cannot use spool",
+	    NULL, NULL));
 }
 
 static void
 test_good_spool_served(void **state)
 {
-	struct hd	*h = used_spool();
+	struct qt_daemon	*h = used_spool();
 
 	assert_int_equal(run_on(h, h->spool), -1);
-	done(h);
+	qd_free(h);
 }
 
 static void
 test_spool_symlink(void **state)
 {
-	struct hd	*h = used_spool();
+	struct qt_daemon	*h = used_spool();
 	char		 link[PATH_MAX];
 
 	snprintf(link, sizeof(link), "%s.link", h->spool);
 	assert_int_equal(symlink(h->spool, link), 0);
 	refused(h, link, "not a symbolic link");
 	unlink(link);
-	done(h);
+	qd_free(h);
 }
 
 /* "spool/": a trailing slash makes the kernel follow the last link. */
 static void
 test_spool_symlink_trailing_slash(void **state)
 {
-	struct hd	*h = used_spool();
+	struct qt_daemon	*h = used_spool();
 	char		 link[PATH_MAX], slash[PATH_MAX + 1];
 
 	snprintf(link, sizeof(link), "%s.link", h->spool);
@@ -148,17 +141,17 @@ test_spool_symlink_trailing_slash(void **state)
 	assert_int_equal(symlink(h->spool, link), 0);
 	refused(h, slash, "not a symbolic link");
 	unlink(link);
-	done(h);
+	qd_free(h);
 }
 
 static void
 test_spool_not_roots(void **state)
 {
-	struct hd	*h = used_spool();
+	struct qt_daemon	*h = used_spool();
 
 	assert_int_equal(chown(h->spool, quid, 0), 0);
 	refused(h, h->spool, "must be owned by uid 0");
-	done(h);
+	qd_free(h);
 }
 
 static void
@@ -168,32 +161,32 @@ test_spool_writable(void **state)
 	size_t		 i;
 
 	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
-		struct hd	*h = used_spool();
+		struct qt_daemon	*h = used_spool();
 
 		assert_int_equal(chmod(h->spool, modes[i]), 0);
 		refused(h, h->spool, "must not be group or world writable");
-		done(h);
+		qd_free(h);
 	}
 }
 
 static void
 test_queue_other_owner(void **state)
 {
-	struct hd	*h = used_spool();
+	struct qt_daemon	*h = used_spool();
 
 	assert_int_equal(chown(path(h, "queue"), NOBODY, 0), 0);
 	refused(h, h->spool, "must be owned by uid");
-	done(h);
+	qd_free(h);
 }
 
 static void
 test_queue_other_group(void **state)
 {
-	struct hd	*h = used_spool();
+	struct qt_daemon	*h = used_spool();
 
 	assert_int_equal(chown(path(h, "queue"), quid, NOBODY), 0);
 	refused(h, h->spool, "must be owned by uid");
-	done(h);
+	qd_free(h);
 }
 
 static void
@@ -203,19 +196,19 @@ test_queue_mode(void **state)
 	size_t		 i;
 
 	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
-		struct hd	*h = used_spool();
+		struct qt_daemon	*h = used_spool();
 
 		assert_int_equal(chmod(path(h, "queue"), modes[i]), 0);
 		refused(h, h->spool, modes[i] & 022 ?
 		    "must not be group or world writable" : "must have mode");
-		done(h);
+		qd_free(h);
 	}
 }
 
 static void
 test_queue_symlink(void **state)
 {
-	struct hd	*h = used_spool();
+	struct qt_daemon	*h = used_spool();
 	char		 elsewhere[PATH_MAX];
 
 	snprintf(elsewhere, sizeof(elsewhere), "%s.q", h->spool);
@@ -225,13 +218,13 @@ test_queue_symlink(void **state)
 	assert_int_equal(symlink(elsewhere, path(h, "queue")), 0);
 	refused(h, h->spool, "not a symbolic link");
 	rmdir(elsewhere);
-	done(h);
+	qd_free(h);
 }
 
 static void
 test_queue_file(void **state)
 {
-	struct hd	*h = used_spool();
+	struct qt_daemon	*h = used_spool();
 	int		 fd;
 
 	assert_int_equal(rmdir(path(h, "queue")), 0);
@@ -239,7 +232,7 @@ test_queue_file(void **state)
 	    0600)) >= 0);
 	close(fd);
 	refused(h, h->spool, "must be a directory");
-	done(h);
+	qd_free(h);
 }
 
 static void
@@ -250,7 +243,7 @@ test_purge_corrupt_symlink(void **state)
 	size_t		 i;
 
 	for (i = 0; i < 2; i++) {
-		struct hd	*h = used_spool();
+		struct qt_daemon	*h = used_spool();
 
 		snprintf(elsewhere, sizeof(elsewhere), "%s.x", h->spool);
 		assert_int_equal(mkdir(elsewhere, 0700), 0);
@@ -259,7 +252,7 @@ test_purge_corrupt_symlink(void **state)
 		assert_int_equal(symlink(elsewhere, path(h, names[i])), 0);
 		refused(h, h->spool, "not a symbolic link");
 		rmdir(elsewhere);
-		done(h);
+		qd_free(h);
 	}
 }
 
@@ -269,7 +262,7 @@ test_purge_corrupt_symlink(void **state)
  * holds is moved to purge/ only once it passed.
  */
 static void
-check_incoming_refused(struct hd *h, const char *why)
+check_incoming_refused(struct qt_daemon *h, const char *why)
 {
 	refused(h, h->spool, why);
 }
@@ -277,27 +270,27 @@ check_incoming_refused(struct hd *h, const char *why)
 static void
 test_incoming_world_writable(void **state)
 {
-	struct hd	*h = used_spool();
+	struct qt_daemon	*h = used_spool();
 
 	assert_int_equal(chmod(path(h, "incoming"), 0777), 0);
 	check_incoming_refused(h, "must not be group or world writable");
-	done(h);
+	qd_free(h);
 }
 
 static void
 test_incoming_other_owner(void **state)
 {
-	struct hd	*h = used_spool();
+	struct qt_daemon	*h = used_spool();
 
 	assert_int_equal(chown(path(h, "incoming"), NOBODY, NOBODY), 0);
 	check_incoming_refused(h, "must be owned by");
-	done(h);
+	qd_free(h);
 }
 
 static void
 test_incoming_symlink(void **state)
 {
-	struct hd	*h = used_spool();
+	struct qt_daemon	*h = used_spool();
 	char		 elsewhere[PATH_MAX];
 	struct stat	 sb;
 
@@ -309,7 +302,7 @@ test_incoming_symlink(void **state)
 	/* the link's target was left alone */
 	assert_int_equal(stat(elsewhere, &sb), 0);
 	rmdir(elsewhere);
-	done(h);
+	qd_free(h);
 }
 
 int

@@ -43,12 +43,18 @@ qt_fail(const char *fmt, ...)
 }
 
 uint64_t
-qt_now_ms(void)
+qt_now_ns(void)
 {
 	struct timespec	ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t
+qt_now_ms(void)
+{
+	return qt_now_ns() / 1000000;
 }
 
 const char *
@@ -172,6 +178,9 @@ child(const struct qt_spawn *sp, int sock)
 		_exit(127);
 	fcntl(0, F_SETFD, 0);
 	closefrom(3);
+	/* smtpd's child starts with default dispositions, not the test's */
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGALRM, SIG_DFL);
 	if (sp->exec != NULL)
 		sp->exec(sp);
 	argv[0] = "queue-proc";
@@ -200,11 +209,15 @@ qt_spawn(const struct qt_spawn *sp, int *sock)
 		child(sp, sv[1]);
 	close(sv[1]);
 	*sock = sv[0];
-	/* a daemon that stops answering fails the test, never hangs it */
+	/*
+	 * A daemon that stops answering or reading fails the test, never
+	 * hangs it.
+	 */
 	tv.tv_sec = sp->timeout_ms / 1000;
 	tv.tv_usec = (sp->timeout_ms % 1000) * 1000;
-	if (setsockopt(*sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1)
-		qt_fail("SO_RCVTIMEO: %s", strerror(errno));
+	if (setsockopt(*sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
+	    setsockopt(*sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1)
+		qt_fail("SO_RCVTIMEO/SO_SNDTIMEO: %s", strerror(errno));
 	return pid;
 }
 
@@ -378,6 +391,35 @@ qt_proc_root(pid_t pid, char *buf, size_t size)
 		return -1;
 	buf[n] = '\0';
 	return 0;
+}
+
+const char *
+qt_proc_status(pid_t pid, const char *field)
+{
+	static char	value[256];
+	char		path[64], line[512];
+	size_t		flen = strlen(field);
+	FILE		*f;
+	const char	*v = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return NULL;
+	while (v == NULL && fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, field, flen) != 0 || line[flen] != ':')
+			continue;
+		v = line + flen + 1;
+		v += strspn(v, " \t");
+		snprintf(value, sizeof(value), "%s", v);
+		value[strcspn(value, "\n")] = '\0';
+		/* Groups: ends with a space */
+		for (flen = strlen(value); flen > 0 &&
+		    (value[flen - 1] == ' ' || value[flen - 1] == '\t'); flen--)
+			value[flen - 1] = '\0';
+		v = value;
+	}
+	fclose(f);
+	return v;
 }
 
 /* ---- files ------------------------------------------------------------- */

@@ -26,7 +26,8 @@ extern char	qt_error[512];
 int	qt_fail(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
 
-uint64_t	 qt_now_ms(void);		/* CLOCK_MONOTONIC */
+uint64_t	 qt_now_ns(void);		/* CLOCK_MONOTONIC */
+uint64_t	 qt_now_ms(void);
 const char	*qt_daemon_path(void);	/* $QFP_DAEMON or the built one */
 
 /* The user exists (useradd -r -M if not); uid and gid may be NULL. */
@@ -57,7 +58,7 @@ struct qt_spawn {
 	const char	*daemon;	/* NULL: qt_daemon_path() */
 	const char	*argv1;		/* all options, see qt_options() */
 	int		 logfd;		/* the child's stdout and stderr */
-	int		 timeout_ms;	/* receive timeout on our end */
+	int		 timeout_ms;	/* receive, send timeouts, our end */
 	/*
 	 * Runs in the child, fds in place, before smtpd's execv: it may
 	 * exec a wrapper instead (strace, valgrind).  NULL: none.
@@ -83,6 +84,8 @@ int	qt_stop(pid_t *pid, int *sock, int *status, int timeout_ms);
 int	qt_exit_code(int status);	/* exit code, or 128 + signal */
 void	qt_close(int *fd);		/* close if open, mark closed */
 int	qt_proc_root(pid_t, char *buf, size_t size);	/* /proc/PID/root */
+/* A /proc/PID/status field's value ("Seccomp" -> "2"), or NULL. */
+const char *qt_proc_status(pid_t, const char *field);
 /* One sendmsg() of buf, with fd (if not -1) attached: raw requests. */
 ssize_t	qt_send(int sock, const void *buf, size_t len, int fd);
 #define QT_MAXFDS	32		/* fds in one qt_send_fds() */

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Check mode, queue-fs-proc -n [-R]: for each kind of problem, a spool
-# filled by the real daemon (tests/operator/test_fill) with one problem
+# filled by the real daemon (tests/lib/qfp-drive fill) with one problem
 # planted.  -n must exit 1, name the problem and its path, and change
 # nothing (names, sizes, modes, owners, ctimes, contents); -R must move or
 # fix it, after which -n exits 0, and leave every valid message as it was.
@@ -9,23 +9,21 @@
 set -u
 
 QFP=${QFP:-queue-fs-proc/queue-fs-proc}
-FILL=tests/operator/test_fill
+DRIVE=tests/lib/qfp-drive
 USER_Q=qfptest
 MAX_EVP=16356		# PQ_EVP_MAX: 16384 - 16 (header) - 4 (r) - 8 (evpid)
-failures=0
 T=$(mktemp -d /tmp/qfp-op-check.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1: $2"; failures=$((failures + 1)); }
+. tests/lib/report.sh
 
 if [ "$(id -u)" != 0 ]; then
 	echo "FAIL: test-check: must run as root"
 	exit 1
 fi
 id "$USER_Q" >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin "$USER_Q"
-[ -x "$QFP" ] && [ -x "$FILL" ] || make -s "$QFP" "$FILL" >/dev/null || {
-	echo "FAIL: test-check: cannot build $QFP and $FILL"
+[ -x "$QFP" ] && [ -x "$DRIVE" ] || make -s "$QFP" "$DRIVE" >/dev/null || {
+	echo "FAIL: test-check: cannot build $QFP and $DRIVE"
 	exit 1
 }
 
@@ -34,7 +32,8 @@ new_spool() {
 	local s
 	s=$(mktemp -d "$T/spool.XXXXXX")
 	chmod 0711 "$s"
-	"$FILL" "$s" "$USER_Q" "${1:-2}" "${2:-2}" > "$s.ids" || return 1
+	"$DRIVE" -s "$s" -u "$USER_Q" fill "${1:-2}" "${2:-2}" > "$s.ids" ||
+	    return 1
 	echo "$s"
 }
 
@@ -122,7 +121,7 @@ run_case() {
 }
 
 # ---- a clean spool ----------------------------------------------------
-s=$(new_spool 3 2) || { echo "FAIL: clean: test_fill failed"; exit 1; }
+s=$(new_spool 3 2) || { echo "FAIL: clean: qfp-drive fill failed"; exit 1; }
 evp=$(awk '$1 == "envelope" {print $2; exit}' "$s.ids")
 touch -d '1 hour ago' "$s/queue/${evp:0:2}/${evp:0:8}/$evp"
 bytes=$(find "$s/queue" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
@@ -398,4 +397,4 @@ chmod 0711 "$s"
 "$QFP" -R -s "$s" -u "$USER_Q" </dev/null >/dev/null 2>&1; rc=$?
 [ $rc != 0 ] && pass "-R without -n refused" || fail "-R alone" "exit 0"
 
-[ $failures = 0 ]
+report_end

@@ -19,14 +19,12 @@ set -u
 BIN=/usr/libexec/opensmtpd/queue-fs-proc
 MAN=/usr/share/man/man8/queue-fs-proc.8.gz
 QFP=queue-fs-proc/queue-fs-proc
-FILL=tests/operator/test_fill
+DRIVE=tests/lib/qfp-drive
 USER_Q=qfptest
-failures=0
 T=$(mktemp -d /tmp/qfp-op-deb.XXXXXX)
 made_prc=0
 
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1: $2"; failures=$((failures + 1)); }
+. tests/lib/report.sh
 
 cleanup() {
 	# leave the tree's own build at the path the e2e tests use
@@ -50,7 +48,7 @@ for tool in dpkg-buildpackage dh git lintian; do
 	fi
 done
 id "$USER_Q" >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin "$USER_Q"
-make -s "$QFP" "$FILL" >/dev/null || { echo "FAIL: test-deb: make"; exit 1; }
+make -s "$QFP" "$DRIVE" >/dev/null || { echo "FAIL: test-deb: make"; exit 1; }
 top=$(pwd)
 
 # ---- build the package in a copy --------------------------------------
@@ -145,7 +143,7 @@ else
 fi
 
 spool=$(mktemp -d "$T/spool.XXXXXX"); chmod 0711 "$spool"
-if "$FILL" "$spool" "$USER_Q" 2 2 > /dev/null; then
+if "$DRIVE" -s "$spool" -u "$USER_Q" fill 2 2 > /dev/null; then
 	out=$("$BIN" -n -s "$spool" -u "$USER_Q" 2>&1); rc=$?
 	if [ $rc = 0 ] && grep -qx 'messages: 2' <<<"$out" &&
 	    grep -qx 'envelopes: 4' <<<"$out"; then
@@ -154,7 +152,7 @@ if "$FILL" "$spool" "$USER_Q" 2 2 > /dev/null; then
 		fail "installed helper -n" "exit $rc: $out"
 	fi
 else
-	fail "spool" "test_fill could not fill a spool"
+	fail "spool" "qfp-drive could not fill a spool"
 fi
 
 if apt-get remove $apt_opts queue-fs-proc > "$T/remove.log" 2>&1 &&
@@ -202,4 +200,4 @@ else
 	fail "restore" "$BIN differs from $QFP"
 fi
 
-[ $failures = 0 ]
+report_end

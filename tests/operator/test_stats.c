@@ -26,30 +26,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "op_util.h"
+#include "qt_daemon.h"
+#include "qt_report.h"
 
 struct tally {
 	unsigned long long count, failed, bytes;
 };
 
 static struct tally	 want[PQ_NTYPES];
-static int		 failures;
-static char		 spool[64], logpath[64];
-
-static void
-pass(const char *name)
-{
-	printf("PASS: %s\n", name);
-	fflush(stdout);
-}
-
-static void
-fail(const char *name, const char *why)
-{
-	printf("FAIL: %s: %s\n", name, why);
-	fflush(stdout);
-	failures++;
-}
+static struct qt_daemon	 d;
 
 static void
 note(uint32_t type, int ok, size_t bytes)
@@ -63,9 +48,8 @@ note(uint32_t type, int ok, size_t bytes)
 static void __attribute__((noreturn))
 bail(const char *why)
 {
-	fail("stats", why);
-	if (getenv("QFP_KEEP") == NULL)
-		qt_rmtree(spool);
+	qr_fail("stats", "%s", why);
+	qd_cleanup(&d);
 	exit(1);
 }
 
@@ -77,7 +61,7 @@ read_log(void)
 	int		fd;
 
 	buf[0] = '\0';
-	if ((fd = open(logpath, O_RDONLY)) == -1)
+	if ((fd = open(d.log, O_RDONLY)) == -1)
 		return buf;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
@@ -133,7 +117,7 @@ check_lines(const char *why)
 	if (n != ntypes_used()) {
 		snprintf(msg, sizeof(msg), "%d %s lines, want %d (one per "
 		    "request type used)", n, why, ntypes_used());
-		fail(why, msg);
+		qr_fail(why, "%s", msg);
 		return;
 	}
 	log = read_log();
@@ -145,7 +129,7 @@ check_lines(const char *why)
 		if ((p = strstr(log, prefix)) == NULL) {
 			snprintf(msg, sizeof(msg), "no line for %s",
 			    pq_type_name((uint32_t)t));
-			fail(why, msg);
+			qr_fail(why, "%s", msg);
 			ok = 0;
 			continue;
 		}
@@ -159,14 +143,14 @@ check_lines(const char *why)
 			    pq_type_name((uint32_t)t), want[t].count,
 			    want[t].failed, want[t].bytes, p);
 			*strchrnul(msg, '\n') = '\0';
-			fail(why, msg);
+			qr_fail(why, "%s", msg);
 			ok = 0;
 		}
 	}
 	if (ok) {
 		snprintf(msg, sizeof(msg), "stats on %s: %d lines, count, "
 		    "failed and bytes exact for every request type", why, n);
-		pass(msg);
+		qr_pass(msg);
 	}
 }
 
@@ -174,14 +158,14 @@ check_lines(const char *why)
 static void
 plant_buckets(const struct passwd *pw)
 {
-	char	path[128];
-	int	i;
+	char	*path;
+	int	 i;
 
-	snprintf(path, sizeof(path), "%s/queue", spool);
+	path = qd_path(&d, "queue");
 	if (mkdir(path, 0700) == -1 || chown(path, pw->pw_uid, 0) == -1)
 		bail("cannot make queue/");
 	for (i = 0; i < 256; i++) {
-		snprintf(path, sizeof(path), "%s/queue/%02x", spool, i);
+		path = qd_path(&d, "queue/%02x", i);
 		if (mkdir(path, 0700) == -1 ||
 		    chown(path, pw->pw_uid, pw->pw_gid) == -1)
 			bail("cannot make a bucket");
@@ -191,31 +175,24 @@ plant_buckets(const struct passwd *pw)
 int
 main(void)
 {
-	struct op_daemon d;
 	struct passwd	*pw;
 	const char	*evp1 = "version: 3\nrcpt: a@example.org\n";
 	const char	*evp2 = "version: 3\nrcpt: b@example.org\n";
 	const char	*evp3 = "version: 3\nrcpt: c@example.org\n";
 	const char	*upd = "version: 3\nrcpt: a@example.org\nretry: 1\n";
-	char		 buf[PQ_EVP_MAX], incoming[128], msg[256];
+	char		 buf[PQ_EVP_MAX], *incoming, msg[256];
 	uint64_t	 e1, e2, e3, evpid;
 	uint32_t	 m1, m2, m3, m;
-	int		 fd, r, i, logfd, st, walks = 0;
+	int		 fd, r, i, st, walks = 0;
 
-	if (geteuid() != 0)
-		bail("must run as root (the daemon chroots and drops "
-		    "privileges)");
-	if (op_ensure_user(OP_USER) == -1 || (pw = getpwnam(OP_USER)) == NULL)
-		bail("no queue user " OP_USER);
-	if (op_make_spool(spool, sizeof(spool)) == -1)
-		bail("cannot make a spool");
-	snprintf(logpath, sizeof(logpath), "/tmp/qfp-op-log.XXXXXX");
-	if ((logfd = mkstemp(logpath)) == -1)
-		bail("cannot make the log file");
+	qd_init(&d, NULL);
+	if (qt_setup(1) == -1 || (pw = getpwnam(QT_USER)) == NULL)
+		bail(qt_error);
+	if (qd_workdir(&d, NULL) == -1)
+		bail(qt_error);
 	plant_buckets(pw);
-	if (op_start(&d, spool, OP_USER, NULL, logfd) == -1)
-		bail("cannot start the daemon");
-	close(logfd);
+	if (qd_start(&d) == -1)
+		bail(qt_error);
 
 	note(PQ_INIT, pq_init(&d.c) == 1, 0);
 
@@ -227,7 +204,7 @@ main(void)
 	note(PQ_MESSAGE_CREATE, pq_message_create(&d.c, &m1) == 1, 0);
 	note(PQ_MESSAGE_CREATE, pq_message_create(&d.c, &m2) == 1, 0);
 	note(PQ_INIT, pq_init(&d.c) == 1, 0);
-	snprintf(incoming, sizeof(incoming), "%s/incoming", spool);
+	incoming = qd_path(&d, "incoming");
 	if (chmod(incoming, 0500) == -1)
 		bail("chmod incoming/");
 	note(PQ_MESSAGE_CREATE, pq_message_create(&d.c, &m3) == 1, 0);
@@ -328,9 +305,9 @@ main(void)
 	    want[PQ_ENVELOPE_UPDATE].failed == 1 &&
 	    want[PQ_ENVELOPE_DELETE].failed == 2 &&
 	    want[PQ_INIT].failed == 0 && want[PQ_CLOSE].failed == 0)
-		pass(msg);
+		qr_pass(msg);
 	else
-		fail("scenario", "some request did not answer as planned");
+		qr_fail("scenario", "some request did not answer as planned");
 
 	if (kill(d.pid, SIGUSR1) == -1)
 		bail("kill SIGUSR1");
@@ -341,25 +318,20 @@ main(void)
 	note(PQ_ENVELOPE_LOAD, r > 0, r > 0 ? (size_t)r : 0);
 	note(PQ_ENVELOPE_DELETE, pq_envelope_delete(&d.c, e1) == 1, 0);
 
-	st = op_stop(&d, OP_TIMEOUT_MS);
-	if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
-		pass("daemon exits 0 when the socket closes");
-	else
-		fail("exit", "the daemon did not exit 0 on EOF");
+	st = qd_stop(&d);
+	qr_ok(st == 0, "daemon exits 0 when the socket closes",
+	    "exit %d on EOF", st);
 	check_lines("exit");
 	if (count_lines("SIGUSR1") == ntypes_used() &&
 	    want[PQ_ENVELOPE_LOAD].count == 5)
-		pass("SIGUSR1 lines logged once; exit lines include later "
+		qr_pass("SIGUSR1 lines logged once; exit lines include later "
 		    "requests");
 	else
-		fail("after SIGUSR1", "extra SIGUSR1 lines or wrong tally");
+		qr_fail("after SIGUSR1", "extra SIGUSR1 lines or wrong tally");
 
-	if (failures && getenv("QFP_KEEP") == NULL)
-		fprintf(stderr, "log:\n%s", read_log());
-	if (getenv("QFP_KEEP") == NULL) {
-		qt_rmtree(spool);
-		unlink(logpath);
-	} else
-		fprintf(stderr, "kept spool %s, log %s\n", spool, logpath);
-	return failures ? 1 : 0;
+	r = qr_summary();
+	if (r != 0)
+		qd_log_show(&d, 0);
+	qd_cleanup(&d);
+	return r;
 }

@@ -1,169 +1,28 @@
 /*
- * Helper of the durability scripts (test-ordering.sh, test-fulldisk.sh).
- *
- *   dtool lifecycle WORKDIR TRACE [OPTS]
- *	run the daemon under strace (trace written to TRACE) through one
- *	lifecycle: MESSAGE_CREATE, 3 ENVELOPE_CREATE while incoming,
- *	MESSAGE_COMMIT, ENVELOPE_CREATE on the committed message,
- *	ENVELOPE_UPDATE, ENVELOPE_DELETE x 4.
- *   dtool count NRCPT NMSG WORKDIR TRACE [OPTS]
- *	the same under strace for NMSG messages of NRCPT envelopes each:
- *	accept them all (create, envelopes, commit), then deliver them
- *	(delete every envelope).
- *   dtool fulldisk DIR RESERVE KIND
- *	the full-disk test on the (small, fresh) file system mounted at
- *	DIR; daemon option -r RESERVE (none for 5, the default); KIND
- *	"space" (64 KB messages, 2 envelopes) or "inodes" (100-byte ones).
- *
- * OPTS are extra daemon options ("-S none").  Each prints one line per
- * request; lifecycle and count exit 1 unless every answer was r = 1.
+ * fulldisk MNT RESERVE space|inodes: the full-disk test on the small,
+ * fresh file system test-fulldisk.sh mounted at MNT.  Daemon option
+ * -r RESERVE (none for 5, the default); "space": 64 KB messages, 2
+ * envelopes, "inodes": 100-byte ones.  Filled through the client until
+ * requests are refused: every request gets a well-formed answer, the
+ * daemon logs why, nothing acknowledged is lost or damaged (also with
+ * not one block or inode left, and across a restart), a refused update
+ * leaves the old bytes, a rolled-back message leaves incoming/ empty,
+ * and once deliveries free space new mail is accepted again.  Prints
+ * PASS/FAIL lines (tests/lib's qt_report).
  */
 #include <sys/types.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "dur.h"
-
-#define STRACE_SET	"recvmsg,sendmsg,read,write,pwrite64,writev,pwritev," \
-			"pwritev2,copy_file_range,sendfile,splice,fsync," \
-			"fdatasync,syncfs,sync,sync_file_range,msync,rename," \
-			"renameat,renameat2,unlink,unlinkat,rmdir,mkdir," \
-			"mkdirat,link,linkat,open,openat,openat2,creat," \
-			"execve,close"
-
-static int	bad;
-
-static void
-say(const char *what, int r)
-{
-	printf("  %-32s r = %d\n", what, r);
-	if (r != 1)
-		bad++;
-}
-
-static int
-start_traced(struct dd *d, const char *workdir, const char *trace,
-    const char *opts)
-{
-	if (dd_init(d, workdir, 0, opts) == -1)
-		return -1;
-	snprintf(d->strace, sizeof(d->strace), "-f -tt -y -x -s 64 -o %s "
-	    "-e trace=%s", trace, STRACE_SET);
-	if (dd_start_init(d) == -1) {
-		printf("  daemon under strace does not answer INIT\n");
-		log_tail(d->log, 10);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-finish(struct dd *d)
-{
-	int	st = dd_stop(d);
-
-	if (st != 0) {
-		printf("  daemon (under strace) ended with status 0x%x\n", st);
-		log_tail(d->log, 10);
-		bad++;
-	}
-	dd_cleanup(d);
-	return bad ? 1 : 0;
-}
-
-static int
-lifecycle(int argc, char **argv)
-{
-	struct dd	 d;
-	char		 evp[256], buf[PQ_EVP_MAX], body[5000];
-	uint64_t	 e[4];
-	uint32_t	 msgid = 0;
-	int		 i, fd, r;
-
-	if (argc < 4)
-		return 2;
-	if (start_traced(&d, argv[2], argv[3], argc > 4 ? argv[4] : "") == -1)
-		return 1;
-	say("MESSAGE_CREATE", pq_message_create(&d.c, &msgid));
-	for (i = 0; i < 3; i++) {
-		snprintf(evp, sizeof(evp), "envelope %d of %08x", i, msgid);
-		say("ENVELOPE_CREATE (incoming)", pq_envelope_create(&d.c,
-		    msgid, evp, strlen(evp), &e[i]));
-	}
-	memset(body, 'm', sizeof(body));
-	fd = qt_tmp_message(d.dir, body, sizeof(body));
-	say("MESSAGE_COMMIT", pq_message_commit(&d.c, msgid, fd));
-	close(fd);
-	snprintf(evp, sizeof(evp), "envelope 3 of %08x", msgid);
-	say("ENVELOPE_CREATE (committed)", pq_envelope_create(&d.c, msgid,
-	    evp, strlen(evp), &e[3]));
-	snprintf(evp, sizeof(evp), "envelope 0 of %08x, updated", msgid);
-	say("ENVELOPE_UPDATE", pq_envelope_update(&d.c, e[0], evp,
-	    strlen(evp)));
-	r = pq_envelope_load(&d.c, e[0], buf, sizeof(buf));
-	say("ENVELOPE_LOAD", r == (int)strlen(evp) &&
-	    memcmp(buf, evp, strlen(evp)) == 0);
-	for (i = 0; i < 4; i++)
-		say("ENVELOPE_DELETE", pq_envelope_delete(&d.c, e[i]));
-	printf("  msgid %08x\n", msgid);
-	return finish(&d);
-}
-
-static int
-count(int argc, char **argv)
-{
-	struct dd	 d;
-	char		 evp[1024], body[8192];
-	uint64_t	*e;
-	uint32_t	*ids;
-	int		 nrcpt, nmsg, i, j, fd, rbad = 0;
-
-	if (argc < 6)
-		return 2;
-	nrcpt = atoi(argv[2]);
-	nmsg = atoi(argv[3]);
-	if (nrcpt < 1 || nmsg < 1)
-		return 2;
-	e = calloc((size_t)(nrcpt * nmsg), sizeof(*e));
-	ids = calloc((size_t)nmsg, sizeof(*ids));
-	if (start_traced(&d, argv[4], argv[5], argc > 6 ? argv[6] : "") == -1)
-		return 1;
-	memset(body, 'b', sizeof(body));
-	memset(evp, 'e', sizeof(evp));
-	for (i = 0; i < nmsg; i++) {
-		if (pq_message_create(&d.c, &ids[i]) != 1)
-			rbad++;
-		for (j = 0; j < nrcpt; j++)
-			if (pq_envelope_create(&d.c, ids[i], evp,
-			    sizeof(evp), &e[i * nrcpt + j]) != 1)
-				rbad++;
-		fd = qt_tmp_message(d.dir, body, sizeof(body));
-		if (pq_message_commit(&d.c, ids[i], fd) != 1)
-			rbad++;
-		close(fd);
-	}
-	for (i = 0; i < nmsg; i++)
-		for (j = 0; j < nrcpt; j++)
-			if (pq_envelope_delete(&d.c, e[i * nrcpt + j]) != 1)
-				rbad++;
-	printf("  %d messages of %d recipients accepted and delivered, "
-	    "%d requests failed\n", nmsg, nrcpt, rbad);
-	bad += rbad;
-	free(e);
-	free(ids);
-	return finish(&d);
-}
-
-/* ---- full disk -------------------------------------------------------- */
 
 struct fmsg {
 	uint32_t	 id;
@@ -181,22 +40,6 @@ static int		nfm;
 /* check group names: fulldisk-rR-KIND-what */
 static char		g_intact[64], g_no_partial[64], g_rollback[64];
 static char		g_recovers[64], g_restart_full[64], g_name[40];
-
-static void
-fcheck(int ok, const char *name, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-fcheck(int ok, const char *name, const char *fmt, ...)
-{
-	char	buf[512];
-	va_list	ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	check(ok, name, "%s", buf);
-}
 
 static int
 fd_equals(int fd, const char *want, size_t len)
@@ -216,18 +59,18 @@ fd_equals(int fd, const char *want, size_t len)
 
 /* Every acknowledged message and envelope is intact. */
 static void
-check_all(struct dd *d, const char *name)
+check_all(struct qt_daemon *d, const char *name)
 {
 	char	buf[PQ_EVP_MAX];
 	int	i, k, r;
 
 	for (i = 0; i < nfm; i++) {
-		fcheck(fd_equals(pq_message_fd_r(&d->c, fm[i].id), fm[i].body,
+		qr_check(fd_equals(pq_message_fd_r(&d->c, fm[i].id), fm[i].body,
 		    fm[i].blen), name, "message %08x not intact", fm[i].id);
 		for (k = 0; k < fm[i].nev; k++) {
 			r = pq_envelope_load(&d->c, fm[i].e[k], buf,
 			    sizeof(buf));
-			fcheck(r == (int)strlen(fm[i].evp[k]) &&
+			qr_check(r == (int)strlen(fm[i].evp[k]) &&
 			    memcmp(buf, fm[i].evp[k], (size_t)r) == 0, name,
 			    "envelope %016llx not intact (%d)",
 			    (unsigned long long)fm[i].e[k], r);
@@ -241,10 +84,10 @@ check_all(struct dd *d, const char *name)
  * it keeps one empty directory there for the next MESSAGE_CREATE.
  */
 static int
-incoming_used(struct dd *d)
+incoming_used(struct qt_daemon *d)
 {
 	(void)pq_init(&d->c);
-	return qt_count_nonempty(spath(d, "incoming"));
+	return qt_count_nonempty(qd_path(d, "incoming"));
 }
 
 static int
@@ -258,7 +101,7 @@ answered(int r)
  * rolled back), -1 protocol failure.  what: which request refused.
  */
 static int
-try_message(struct dd *d, const char *tmpdir, size_t blen, int nev,
+try_message(struct qt_daemon *d, const char *tmpdir, size_t blen, int nev,
     const char **what)
 {
 	struct fmsg	*m = &fm[nfm];
@@ -268,7 +111,7 @@ try_message(struct dd *d, const char *tmpdir, size_t blen, int nev,
 	*what = "MESSAGE_CREATE";
 	if ((r = pq_message_create(&d->c, &id)) != 1) {
 		if (r == 0)
-			fcheck(incoming_used(d) == 0,
+			qr_check(incoming_used(d) == 0,
 			    g_rollback, "a refused MESSAGE_CREATE "
 			    "left %d entries in incoming/",
 			    incoming_used(d));
@@ -312,7 +155,7 @@ refused:
 	 * it is gone already: a failed envelope write withdraws it.
 	 */
 	r = pq_message_delete(&d->c, id);
-	fcheck(answered(r) && !qt_exists(spath(d, "incoming/%08x", id)),
+	qr_check(answered(r) && !qt_exists(qd_path(d, "incoming/%08x", id)),
 	    g_rollback, "rollback of %08x: r = %d", id, r);
 	return 0;
 }
@@ -323,7 +166,8 @@ refused:
  * refused, all answers well-formed, nothing acknowledged damaged.
  */
 static void
-totally_full(struct dd *d, const char *mnt, const char *name, int restart)
+totally_full(struct qt_daemon *d, const char *mnt, const char *name,
+    int restart)
 {
 	struct statvfs	 sv;
 	const char	*what;
@@ -351,22 +195,22 @@ totally_full(struct dd *d, const char *mnt, const char *name, int restart)
 	if (nfm > 0) {
 		snprintf(evp, sizeof(evp), "updated again %0250d", 2);
 		r = pq_envelope_update(&d->c, fm[0].e[0], evp, strlen(evp));
-		fcheck(answered(r), name, "update on a full disk: %d", r);
+		qr_check(answered(r), name, "update on a full disk: %d", r);
 		printf("  ENVELOPE_UPDATE with nothing left: r = %d\n", r);
 		if (r == 1)
 			snprintf(fm[0].evp[0], sizeof(fm[0].evp[0]), "%s", evp);
 		else
-			fcheck(incoming_used(d) == 0,
+			qr_check(incoming_used(d) == 0,
 			    g_no_partial, "refused update left %d "
 			    "entries in incoming/",
 			    incoming_used(d));
 	}
 	r = try_message(d, "/tmp", 64 * 1024, 2, &what);
-	fcheck(r == 0, name, "a message accepted with nothing left (%d)", r);
+	qr_check(r == 0, name, "a message accepted with nothing left (%d)", r);
 	printf("  new message with nothing left: %s, %s\n",
 	    r == 0 ? "refused" : "accepted", what);
 	check_all(d, g_intact);
-	fcheck(incoming_used(d) == 0, g_no_partial,
+	qr_check(incoming_used(d) == 0, g_no_partial,
 	    "incoming/ not empty (%d entries)",
 	    incoming_used(d));
 	/*
@@ -375,17 +219,17 @@ totally_full(struct dd *d, const char *mnt, const char *name, int restart)
 	 */
 	r = 0;
 	if (restart) {
-		dd_stop(d);
-		r = dd_start_init(d);
+		qd_stop(d);
+		r = qd_start_init(d);
 		printf("  restart with nothing left: %s\n", r == 0 ? "serves" :
 		    "does not start");
-		fcheck(r == 0, g_restart_full, "the daemon does not "
+		qr_check(r == 0, g_restart_full, "the daemon does not "
 		    "start on a full spool (incoming/ empty, nothing to "
 		    "purge); its log says");
 		if (r != 0) {
 			fflush(stdout);
-			log_tail(d->log, 2);
-			dd_kill(d);
+			qd_log_show(d, 2);
+			qd_kill(d);
 		}
 	}
 	/* give the space back, and empty purge/ as smtpd's queue would */
@@ -395,11 +239,11 @@ totally_full(struct dd *d, const char *mnt, const char *name, int restart)
 		snprintf(path, sizeof(path), "%s/filler.%d", mnt, i);
 		unlink(path);
 	}
-	qt_rmtree(spath(d, "purge"));
-	mkdir(spath(d, "purge"), 0700);
-	chown(spath(d, "purge"), dur_uid, 0);
+	qt_rmtree(qd_path(d, "purge"));
+	mkdir(qd_path(d, "purge"), 0700);
+	chown(qd_path(d, "purge"), dur_uid, 0);
 	if (r != 0)
-		fcheck(dd_start_init(d) == 0, name, "no restart once space "
+		qr_check(qd_start_init(d) == 0, name, "no restart once space "
 		    "is back");
 	check_all(d, g_intact);
 }
@@ -418,20 +262,16 @@ statfs_line(const char *dir, const char *when)
 }
 
 static int
-fulldisk(int argc, char **argv)
+fulldisk(const char *mnt, int reserve, const char *kind)
 {
-	struct dd	 d;
-	const char	*what = "", *kind;
+	struct qt_daemon	 d;
+	const char	*what = "";
 	char		 opts[64], tmpdir[] = "/tmp/qfp-fdmsg.XXXXXX";
 	char		*name = g_name;
 	size_t		 blen;
-	int		 reserve, i, k, r, accepted = 0, refused = 0, nev = 2;
+	int		 i, k, r, accepted = 0, refused = 0, nev = 2;
 	int		 lines;
 
-	if (argc < 5)
-		return 2;
-	reserve = atoi(argv[3]);
-	kind = argv[4];
 	blen = strcmp(kind, "inodes") == 0 ? 100 : 64 * 1024;
 	snprintf(g_name, sizeof(g_name), "fulldisk-r%d-%s", reserve, kind);
 	snprintf(g_intact, sizeof(g_intact), "%s-intact", name);
@@ -448,23 +288,28 @@ fulldisk(int argc, char **argv)
 	/* smtpd's copies of messages live elsewhere: not on the full fs */
 	if (mkdtemp(tmpdir) == NULL)
 		return 1;
-	if (dd_init(&d, argv[2], 1, opts) == -1)
+	qd_init(&d, opts);
+	d.timeout_ms = DUR_TIMEOUT_MS;
+	if (qd_workdir_at(&d, mnt) == -1) {
+		printf("  %s\n", qt_error);
 		return 1;
+	}
 	/* the log must not need space on the full file system */
+	unlink(d.log);
 	snprintf(d.log, sizeof(d.log), "%s/daemon.log", tmpdir);
-	if (dd_start_init(&d) == -1) {
-		printf("  daemon does not start on %s\n", argv[2]);
-		log_tail(d.log, 10);
+	if (qd_start_init(&d) == -1) {
+		printf("  daemon does not start on %s\n", mnt);
+		qd_log_show(&d, 10);
 		rmdir(tmpdir);
 		return 1;
 	}
 	nfm = 0;
-	statfs_line(argv[2], "before");
+	statfs_line(mnt, "before");
 	/* fill it */
 	for (i = 0; i < FMAX - 1; i++) {
 		r = try_message(&d, tmpdir, blen, nev, &what);
 		if (r == -1) {
-			fcheck(0, name, "a request got no well-formed answer "
+			qr_check(0, name, "a request got no well-formed answer "
 			    "(%s, error %d)", what, d.c.error);
 			break;
 		}
@@ -474,17 +319,17 @@ fulldisk(int argc, char **argv)
 		}
 		accepted++;
 	}
-	statfs_line(argv[2], "full");
+	statfs_line(mnt, "full");
 	printf("  %s: %d messages accepted, then %s refused (r = 0)\n",
 	    name, accepted, what);
-	fcheck(accepted > 0 && refused == 1, name, "accepted %d, refused %d",
+	qr_check(accepted > 0 && refused == 1, name, "accepted %d, refused %d",
 	    accepted, refused);
-	fcheck(dd_alive(&d), name, "daemon died");
+	qr_check(qd_alive(&d), name, "daemon died");
 	/* refusals go on, well-formed, while it is full */
 	for (i = 0; i < 5; i++) {
 		r = try_message(&d, tmpdir, blen, nev, &what);
-		fcheck(r == 0 || r == 1, name, "request without a well-formed "
-		    "answer on a full disk (%s)", what);
+		qr_check(r == 0 || r == 1, name, "request without a "
+		    "well-formed answer on a full disk (%s)", what);
 		if (r == 1)
 			accepted++;
 	}
@@ -494,23 +339,24 @@ fulldisk(int argc, char **argv)
 
 		snprintf(evp, sizeof(evp), "updated %0250d", 1);
 		r = pq_envelope_update(&d.c, fm[0].e[0], evp, strlen(evp));
-		fcheck(answered(r), name, "update on a full disk: %d", r);
+		qr_check(answered(r), name, "update on a full disk: %d", r);
 		if (r == 1)
 			snprintf(fm[0].evp[0], sizeof(fm[0].evp[0]), "%s",
 			    evp);
 		printf("  ENVELOPE_UPDATE on the full disk: r = %d\n", r);
 	}
 	/* the log says why */
-	lines = log_count(d.log, "not enough disk space", NULL) +
-	    log_count(d.log, "not enough inodes", NULL) +
-	    log_count(d.log, "No space left on device", NULL);
-	fcheck(lines > 0, name, "no log line about the full disk");
+	lines = dur_log_count(d.log, "not enough disk space", NULL) +
+	    dur_log_count(d.log, "not enough inodes", NULL) +
+	    dur_log_count(d.log, "No space left on device", NULL);
+	qr_check(lines > 0, name, "no log line about the full disk");
 	if (reserve > 0)
-		fcheck(log_count(d.log, "not enough", "temporarily rejecting")
-		    > 0, name, "no reserve refusal logged");
+		qr_check(dur_log_count(d.log, "not enough",
+		    "temporarily rejecting") > 0, name,
+		    "no reserve refusal logged");
 	else
-		fcheck(log_count(d.log, "No space left on device", NULL) > 0,
-		    name, "no ENOSPC warning logged");
+		qr_check(dur_log_count(d.log, "No space left on device",
+		    NULL) > 0, name, "no ENOSPC warning logged");
 	fflush(stdout);
 	{
 		char	cmd[600];
@@ -522,16 +368,16 @@ fulldisk(int argc, char **argv)
 	/* nothing acknowledged was lost or damaged */
 	check_all(&d, g_intact);
 	/* no half-written message or envelope left behind */
-	fcheck(incoming_used(&d) == 0, g_no_partial,
+	qr_check(incoming_used(&d) == 0, g_no_partial,
 	    "incoming/ not empty after the rollbacks (%d entries)",
 	    incoming_used(&d));
 	/* then not one block or inode left */
-	totally_full(&d, argv[2], name, strcmp(kind, "space") == 0);
+	totally_full(&d, mnt, name, strcmp(kind, "space") == 0);
 	/* free space: deliver half the messages */
 	for (i = 0; i < nfm; i += 2) {
 		for (k = 0; k < fm[i].nev; k++) {
 			r = pq_envelope_delete(&d.c, fm[i].e[k]);
-			fcheck(r == 1, g_recovers, "delete on a full "
+			qr_check(r == 1, g_recovers, "delete on a full "
 			    "disk: r = %d", r);
 		}
 		fm[i].nev = 0;
@@ -540,17 +386,17 @@ fulldisk(int argc, char **argv)
 		if (fm[i].nev > 0)
 			fm[k++] = fm[i];
 	nfm = k;
-	statfs_line(argv[2], "after deliveries");
+	statfs_line(mnt, "after deliveries");
 	/* a restart: the spool is served as it was */
-	dd_stop(&d);
-	fcheck(dd_start_init(&d) == 0, name, "no restart after deliveries");
+	qd_stop(&d);
+	qr_check(qd_start_init(&d) == 0, name, "no restart after deliveries");
 	check_all(&d, g_intact);
 	r = try_message(&d, tmpdir, blen, nev, &what);
-	fcheck(r == 1, g_recovers, "no new mail accepted after "
+	qr_check(r == 1, g_recovers, "no new mail accepted after "
 	    "space was freed (%s refused)", what);
 	check_all(&d, g_intact);
-	fcheck(dd_alive(&d), name, "daemon died");
-	dd_stop(&d);
+	qr_check(qd_alive(&d), name, "daemon died");
+	qd_stop(&d);
 	qt_rmtree(tmpdir);
 	for (i = 0; i < nfm; i++)
 		free(fm[i].body);
@@ -560,35 +406,22 @@ fulldisk(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	int	r = 2;
-
-	dur_launcher(argc, argv);
-	if (argc < 2)
-		goto usage;
-	if (dur_setup("dtool", 600) == -1)
-		return 1;
-	if (strcmp(argv[1], "lifecycle") == 0)
-		r = lifecycle(argc, argv);
-	else if (strcmp(argv[1], "count") == 0)
-		r = count(argc, argv);
-	else if (strcmp(argv[1], "fulldisk") == 0) {
-		rnd_seed((uint64_t)getpid());
-		if ((r = fulldisk(argc, argv)) == 0) {
-			result(g_name);
-			result(g_intact);
-			result(g_no_partial);
-			result(g_rollback);
-			result(g_recovers);
-			if (strcmp(argv[4], "space") == 0)
-				result(g_restart_full);
-			r = dur_failures ? 1 : 0;
-		}
+	if (argc != 4 || (strcmp(argv[3], "space") != 0 &&
+	    strcmp(argv[3], "inodes") != 0)) {
+		fprintf(stderr, "usage: fulldisk MNT RESERVE space|inodes\n");
+		return 2;
 	}
-	if (r != 2)
-		return r;
-usage:
-	fprintf(stderr, "usage: dtool lifecycle WORKDIR TRACE [OPTS]\n"
-	    "       dtool count NRCPT NMSG WORKDIR TRACE [OPTS]\n"
-	    "       dtool fulldisk DIR RESERVE space|inodes\n");
-	return 2;
+	if (dur_setup("fulldisk", 600) == -1)
+		return 1;
+	rnd_seed((uint64_t)getpid());
+	if (fulldisk(argv[1], atoi(argv[2]), argv[3]) != 0)
+		return 1;
+	qr_result(g_name);
+	qr_result(g_intact);
+	qr_result(g_no_partial);
+	qr_result(g_rollback);
+	qr_result(g_recovers);
+	if (strcmp(argv[3], "space") == 0)
+		qr_result(g_restart_full);
+	return qr_summary();
 }
