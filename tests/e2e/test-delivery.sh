@@ -30,8 +30,8 @@ if hp=$(helper_pid); then
 	check helper-capeff "CapEff is not 0" \
 	    [ "$(status_field "$hp" CapEff)" = 0000000000000000 ]
 	root=$(readlink "/proc/$hp/root")
-	check helper-root "helper root is $root, not /var/spool/smtpd" \
-	    [ "$root" = /var/spool/smtpd ]
+	check helper-root "helper root is $root, not $SPOOL" \
+	    [ "$root" = "$SPOOL" ]
 elif [ "${QFP_E2E_BACKEND%%:*}" = fs-proc ]; then
 	fail helper-found "no queue-proc helper among smtpd's processes"
 fi

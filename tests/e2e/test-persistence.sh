@@ -107,13 +107,13 @@ sink_count() {
 flushed() {
 	if [ "$SECONDS" -ge "$next_kick" ]; then
 		resume_routes
-		smtpctl schedule all >/dev/null 2>&1
+		"$SMTPCTL" schedule all >/dev/null 2>&1
 		next_kick=$((SECONDS + 3))
 	fi
 	queue_empty
 }
 next_kick=0
-smtpctl resume mta >/dev/null 2>&1
+"$SMTPCTL" resume mta >/dev/null 2>&1
 if wait_until 60 flushed; then
 	pass run4/queue-flushed
 else
