@@ -7,7 +7,7 @@ results=tests/.results
 export RESULTS=$results
 # asan last: unit and conformance again, built with AddressSanitizer and
 # UndefinedBehaviorSanitizer (it cleans the tree; the build is redone).
-for suite in unit conformance e2e durability hardening operator man asan; do
+for suite in unit conformance e2e durability hardening operator upstream man asan; do
 	echo "=== suite: $suite"
 	if ! make -s "check-$suite"; then
 		echo "FAIL: make check-$suite"
