@@ -30,11 +30,11 @@ install_build_deps() {
 	[ -z "$missing" ] && return 0
 	note "installing build dependencies:$missing"
 	# shellcheck disable=SC2086
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 \
 	    --no-install-recommends $missing >"$UP_CACHE/deps.log" 2>&1 && return 0
-	apt-get update -q >>"$UP_CACHE/deps.log" 2>&1
+	apt-get update -q -o DPkg::Lock::Timeout=300 >>"$UP_CACHE/deps.log" 2>&1
 	# shellcheck disable=SC2086
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 \
 	    --no-install-recommends $missing >>"$UP_CACHE/deps.log" 2>&1 && return 0
 	tail -n 5 "$UP_CACHE/deps.log" | indent
 	return 1
@@ -198,7 +198,7 @@ main() {
 	fi
 	mkdir -p "$UP_CACHE/src" "$UP_CACHE/build"
 	rm -f "$UP_CACHE"/*.env
-	timed build-deps "apt-get could not install:$BUILD_DEPS" \
+	timed build-deps "apt-get could not install them (see $UP_CACHE/deps.log)" \
 	    install_build_deps || exit 1
 	setup_private_apt
 	if ! update_private_apt; then
