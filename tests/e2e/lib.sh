@@ -527,6 +527,18 @@ send_mail() {
 	return $rc
 }
 
+# send_batch CHECK N TO-LIST WHAT: N messages, Message-Id
+# qfp-$TAG-I@e2e.test for I in 1..N, subject "WHAT $TAG message I";
+# reports CHECK: smtpd accepted all N.
+send_batch() {
+	local name=$1 n=$2 to=$3 what=$4 i sent=0
+	for i in $(seq 1 "$n"); do
+		send_mail "$to" "qfp-$TAG-$i@e2e.test" "$what $TAG message $i" &&
+		    sent=$((sent + 1))
+	done
+	check "$name" "smtpd accepted $sent of $n messages" [ "$sent" = "$n" ]
+}
+
 header_of() {	# header_of FILE NAME: value of the first header NAME
 	awk -v h="$2" 'BEGIN { h = tolower(h) ":" }
 		/^\r?$/ { exit }

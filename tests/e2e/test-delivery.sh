@@ -37,13 +37,8 @@ elif [ "${QFP_E2E_BACKEND%%:*}" = fs-proc ]; then
 fi
 
 # -- send ------------------------------------------------------------------
-sent=0
-for i in $(seq 1 $NMSG); do
-	send_mail "a@test.local,b@test.local,c@test.local" \
-	    "qfp-$TAG-$i@e2e.test" "delivery test $TAG message $i" &&
-	    sent=$((sent + 1))
-done
-check accepted "smtpd accepted $sent of $NMSG messages" [ $sent = $NMSG ]
+send_batch accepted $NMSG "a@test.local,b@test.local,c@test.local" \
+    "delivery test"
 
 # -- wait for the deliveries -------------------------------------------------
 maildir_count() {

@@ -13,16 +13,12 @@ e2e_init unpatched "$@"
 
 NMSG=3
 RP=$QFP_E2E_RELAY_PORT
+# shellcheck disable=SC2034 # read by send_batch
 TAG=$$-$RANDOM
 
 # -- 1: queue mail for the relay while it is down --------------------------
 start_smtpd "$QFP_E2E_BACKEND" run1/start || e2e_finish
-sent=0
-for i in $(seq 1 $NMSG); do
-	send_mail "x@relay.test" "qfp-$TAG-$i@e2e.test" \
-	    "unpatched test $TAG message $i" && sent=$((sent + 1))
-done
-check run1/accepted "smtpd accepted $sent of $NMSG messages" [ $sent = $NMSG ]
+send_batch run1/accepted $NMSG x@relay.test "unpatched test"
 if ! wait_until 20 queue_has $NMSG; then
 	fail run1/queued "smtpctl show queue lists $(queue_count) envelopes, expected $NMSG"
 	e2e_finish
