@@ -178,6 +178,23 @@ prune_builds() {
 	done
 }
 
+# use_build NAME DIR: point NAME.env at the completed build in DIR, or
+# remove NAME.env if there is none (renamed into place: a test reading it
+# meanwhile sees the old file or the new one).
+use_build() {
+	if [ -f "$2/.complete" ]; then
+		cp "$2/qfp-e2e.env" "$UP_CACHE/$1.env.tmp" &&
+		    mv "$UP_CACHE/$1.env.tmp" "$UP_CACHE/$1.env"
+	else
+		rm -f "$UP_CACHE/$1.env"
+	fi
+}
+
+give_up() {	# no build to test: the tests must not find an older one
+	rm -f "$UP_CACHE/unpatched.env" "$UP_CACHE/patched.env"
+	exit 1
+}
+
 timed() {	# timed CHECK WHY command...: check, with the seconds it took
 	local t0=$SECONDS name=$1 why=$2
 	shift 2
@@ -197,35 +214,40 @@ main() {
 		exit 1
 	fi
 	mkdir -p "$UP_CACHE/src" "$UP_CACHE/build"
-	rm -f "$UP_CACHE"/*.env
+	# One build at a time, also across work trees sharing the cache.
+	exec 8>"$UP_CACHE/.lock"
+	if ! flock -w 1200 8; then
+		fail setup "another build holds $UP_CACHE/.lock"
+		exit 1
+	fi
 	timed build-deps "apt-get could not install them (see $UP_CACHE/deps.log)" \
-	    install_build_deps || exit 1
+	    install_build_deps || give_up
 	setup_private_apt
 	if ! update_private_apt; then
 		fail fetch "no Sources index of sid from $(debian_mirror) (see $APT_DIR/update.log)"
 		tail -n 5 "$APT_DIR/update.log" 2>/dev/null | indent
-		exit 1
+		give_up
 	fi
 	version=$(source_version)
 	if [ -z "$version" ]; then
 		fail fetch "sid's Sources index has no opensmtpd"
-		exit 1
+		give_up
 	fi
 	note "Debian sid's opensmtpd: $version"
 	src=$UP_CACHE/src/$version
 	timed fetch "apt-get source --tar-only opensmtpd=$version failed (see $src/fetch.log)" \
-	    fetch_source "$version" "$src" || exit 1
+	    fetch_source "$version" "$src" || give_up
 
 	hash=$(sha256sum "$PATCH" | cut -c1-12)
 	unpatched=$UP_CACHE/build/$version-unpatched
 	patched=$UP_CACHE/build/$version-patched-$hash
 	prune_builds "$src" "$unpatched" "$patched"
 	timed build-unpatched "build of $version failed (see $unpatched/build.log)" \
-	    build_smtpd "$src/tree" "$unpatched" &&
-	    cp "$unpatched/qfp-e2e.env" "$UP_CACHE/unpatched.env"
+	    build_smtpd "$src/tree" "$unpatched"
+	use_build unpatched "$unpatched"
 	timed build-patched "build of $version with $(basename "$PATCH") failed (see $patched/build.log)" \
-	    build_smtpd "$src/tree" "$patched" "$PATCH" &&
-	    cp "$patched/qfp-e2e.env" "$UP_CACHE/patched.env"
+	    build_smtpd "$src/tree" "$patched" "$PATCH"
+	use_build patched "$patched"
 	up_finish
 }
 
