@@ -20,6 +20,18 @@
 #   QFP_E2E_TIMEOUT     overall deadline of one script in seconds (170)
 #   QFP_E2E_USER        unprivileged user that owns the maildir (qfpmail)
 #   QFP_E2E_KEEP=1      keep the work directory (configs, logs, maildir)
+#   QFP_E2E_DIALECT     A or B: each stop of smtpd also checks that the
+#                       helper's log (-v: fs-proc:-d -v) names that imsg
+#                       dialect for its peer, and no other
+#
+# The smtpd under test (defaults: Debian's package; tests/upstream points
+# them at a private build of another release):
+#   QFP_E2E_SMTPD       smtpd binary (smtpd from PATH)
+#   QFP_E2E_SMTPCTL     its smtpctl (smtpctl from PATH)
+#   QFP_E2E_SPOOL       its PATH_SPOOL (/var/spool/smtpd)
+#   QFP_E2E_SOCKET      its control socket (/var/run/smtpd.sock)
+#   QFP_E2E_LIBEXEC     its PATH_LIBEXEC, where queue-NAME is looked up
+#                       (/usr/libexec/opensmtpd)
 #
 # Report contract: one line "PASS: <name>" or "FAIL: <name>: <why>" per check
 # (counted by tests/run-suite.sh); other output lines start with "#" or "  |".
@@ -34,10 +46,16 @@ E2E_REPO=$(cd "$E2E_DIR/../.." && pwd)
 : "${QFP_E2E_TIMEOUT:=170}"
 : "${QFP_E2E_USER:=qfpmail}"
 : "${QFP_E2E_KEEP:=0}"
+: "${QFP_E2E_DIALECT:=}"
 
-SPOOL=/var/spool/smtpd
-CTL_SOCK=/var/run/smtpd.sock
-LIBEXEC=/usr/libexec/opensmtpd
+e2e_smtpd_paths() {	# the smtpd under test; again if QFP_E2E_* change
+	SMTPD=${QFP_E2E_SMTPD:-smtpd}
+	SMTPCTL=${QFP_E2E_SMTPCTL:-smtpctl}
+	SPOOL=${QFP_E2E_SPOOL:-/var/spool/smtpd}
+	CTL_SOCK=${QFP_E2E_SOCKET:-/var/run/smtpd.sock}
+	LIBEXEC=${QFP_E2E_LIBEXEC:-/usr/libexec/opensmtpd}
+}
+e2e_smtpd_paths
 LOCKFILE=/run/lock/qfp-e2e.lock
 if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 
@@ -110,7 +128,7 @@ e2e_init() {	# e2e_init NAME "$@"
 	if [ "${QFP_E2E_NETNS:-}" != 1 ]; then
 		local script rc
 		script=$(readlink -f "$0")
-		for t in unshare ip smtpd smtpctl swaks timeout flock; do
+		for t in unshare ip "$SMTPD" "$SMTPCTL" swaks timeout flock; do
 			if ! command -v "$t" >/dev/null 2>&1; then
 				fail setup "$t not found (sh tests/deps.sh installs it)"
 				exit 1
@@ -149,7 +167,7 @@ e2e_init() {	# e2e_init NAME "$@"
 		fail setup "another e2e test holds $LOCKFILE"
 		exit 1
 	fi
-	if [ -S "$CTL_SOCK" ] && smtpctl show status >/dev/null 2>&1; then
+	if [ -S "$CTL_SOCK" ] && "$SMTPCTL" show status >/dev/null 2>&1; then
 		fail setup "an smtpd outside this test answers on $CTL_SOCK; refusing to touch its spool"
 		exit 1
 	fi
@@ -224,7 +242,7 @@ write_conf() {
 	match from any for domain "test.local" action "local"
 	match from any for domain "relay.test" action "relay"
 	EOF
-	if ! smtpd -n -f "$CONF" >"$WORK/conftest.log" 2>&1; then
+	if ! "$SMTPD" -n -f "$CONF" >"$WORK/conftest.log" 2>&1; then
 		fail setup "smtpd -n rejects the generated configuration"
 		indent <"$WORK/conftest.log"
 		return 1
@@ -308,8 +326,12 @@ helper_pid() {	# the queue helper among smtpd's descendants ("queue-proc ARG")
 	return 1
 }
 
+ctl_closed() {	# nothing answers on smtpd's control socket
+	! "$SMTPCTL" show status >/dev/null 2>&1
+}
+
 smtpd_ready() {
-	port_open "$QFP_E2E_PORT" && smtpctl show status >/dev/null 2>&1
+	port_open "$QFP_E2E_PORT" && "$SMTPCTL" show status >/dev/null 2>&1
 }
 
 # start_smtpd BACKEND [CHECK [SMTPD-ARGS...]]: smtpd -d with -B queue=BACKEND
@@ -326,7 +348,7 @@ start_smtpd() {
 		fail "$what" "port 127.0.0.1:$QFP_E2E_PORT already in use"
 		return 1
 	fi
-	smtpd -d -f "$CONF" -B "queue=$backend" "$@" >"$SMTPD_LOG" 2>&1 </dev/null &
+	"$SMTPD" -d -f "$CONF" -B "queue=$backend" "$@" >"$SMTPD_LOG" 2>&1 </dev/null &
 	SMTPD_PID=$!
 	local end=$((SECONDS + 20))
 	while ! smtpd_ready; do
@@ -393,10 +415,11 @@ stop_smtpd() {
 		ok=0; why="${why:+$why; }processes survived smtpd:$left"
 	fi
 	# Wait until the control socket is closed, so the next start is clean.
-	wait_until 5 eval '! smtpctl show status >/dev/null 2>&1'
+	wait_until 5 ctl_closed
 	[ "$quiet" = quiet ] && return 0
 	if ! backend_is_builtin "$SMTPD_BACKEND"; then
 		grep -E '^stats: ' "$SMTPD_LOG" | sed 's/^/# /'
+		[ -n "$QFP_E2E_DIALECT" ] && check_dialect "$tag/dialect-$QFP_E2E_DIALECT"
 	fi
 	if [ $ok = 1 ]; then
 		pass "$tag/stop"
@@ -414,10 +437,27 @@ stop_smtpd() {
 	fi
 }
 
+# check_dialect CHECK: the helper logged which imsg dialect its peer
+# speaks (guessed from smtpd's version at start, seen on a commit), and
+# every such line names $QFP_E2E_DIALECT.
+check_dialect() {
+	local lines other
+	lines=$(grep -E 'queue-fs-proc: peer (is OpenSMTPD .*, imsg dialect|speaks imsg dialect) ' "$SMTPD_LOG")
+	other=$(echo "$lines" | grep -v -E "imsg dialect $QFP_E2E_DIALECT( |\$)")
+	if [ -z "$lines" ]; then
+		fail "$1" "the helper logged no imsg dialect (is -v in its options?)"
+	elif [ -n "$other" ]; then
+		fail "$1" "the helper logged: $(echo "$other" | head -1)"
+	else
+		pass "$1"
+		echo "$lines" | sed 's/^/# /'
+	fi
+}
+
 # ---- queue -------------------------------------------------------------
 
 queue_list() {	# smtpctl show queue; fails if smtpctl does
-	smtpctl show queue 2>"$WORK/smtpctl.err"
+	"$SMTPCTL" show queue 2>"$WORK/smtpctl.err"
 }
 
 queue_evpids() {	# sorted evpids listed by smtpctl show queue
@@ -465,6 +505,18 @@ send_mail() {
 	return $rc
 }
 
+# send_batch CHECK N TO-LIST WHAT: N messages, Message-Id
+# qfp-$TAG-I@e2e.test for I in 1..N, subject "WHAT $TAG message I";
+# reports CHECK: smtpd accepted all N.
+send_batch() {
+	local name=$1 n=$2 to=$3 what=$4 i sent=0
+	for i in $(seq 1 "$n"); do
+		send_mail "$to" "qfp-$TAG-$i@e2e.test" "$what $TAG message $i" &&
+		    sent=$((sent + 1))
+	done
+	check "$name" "smtpd accepted $sent of $n messages" [ "$sent" = "$n" ]
+}
+
 header_of() {	# header_of FILE NAME: value of the first header NAME
 	awk -v h="$2" 'BEGIN { h = tolower(h) ":" }
 		/^\r?$/ { exit }
@@ -502,7 +554,7 @@ stop_sink() {
 # "schedule all" is not held back by a route penalty.
 resume_routes() {
 	local id
-	for id in $(smtpctl show routes 2>/dev/null | awk '{ sub(/\.$/, "", $1); print $1 }' | grep -E '^[0-9]+$'); do
-		smtpctl resume route "$id" >/dev/null 2>&1
+	for id in $("$SMTPCTL" show routes 2>/dev/null | awk '{ sub(/\.$/, "", $1); print $1 }' | grep -E '^[0-9]+$'); do
+		"$SMTPCTL" resume route "$id" >/dev/null 2>&1
 	done
 }

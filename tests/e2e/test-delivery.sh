@@ -30,20 +30,15 @@ if hp=$(helper_pid); then
 	check helper-capeff "CapEff is not 0" \
 	    [ "$(status_field "$hp" CapEff)" = 0000000000000000 ]
 	root=$(readlink "/proc/$hp/root")
-	check helper-root "helper root is $root, not /var/spool/smtpd" \
-	    [ "$root" = /var/spool/smtpd ]
+	check helper-root "helper root is $root, not $SPOOL" \
+	    [ "$root" = "$SPOOL" ]
 elif [ "${QFP_E2E_BACKEND%%:*}" = fs-proc ]; then
 	fail helper-found "no queue-proc helper among smtpd's processes"
 fi
 
 # -- send ------------------------------------------------------------------
-sent=0
-for i in $(seq 1 $NMSG); do
-	send_mail "a@test.local,b@test.local,c@test.local" \
-	    "qfp-$TAG-$i@e2e.test" "delivery test $TAG message $i" &&
-	    sent=$((sent + 1))
-done
-check accepted "smtpd accepted $sent of $NMSG messages" [ $sent = $NMSG ]
+send_batch accepted $NMSG "a@test.local,b@test.local,c@test.local" \
+    "delivery test"
 
 # -- wait for the deliveries -------------------------------------------------
 maildir_count() {

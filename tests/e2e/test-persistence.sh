@@ -52,12 +52,7 @@ expect_offline() {
 
 # -- 1: queue mail for the dead relay ----------------------------------------
 start_smtpd "$B" run1/start || e2e_finish
-sent=0
-for i in $(seq 1 $NMSG); do
-	send_mail "x@relay.test,y@relay.test" "qfp-$TAG-$i@e2e.test" \
-	    "persistence test $TAG message $i" && sent=$((sent + 1))
-done
-check run1/accepted "smtpd accepted $sent of $NMSG messages" [ $sent = $NMSG ]
+send_batch run1/accepted $NMSG "x@relay.test,y@relay.test" "persistence test"
 if wait_until 20 queue_has $TOTAL; then
 	sleep 1
 	queue_evpids >"$WORK/evpids.ref"
@@ -107,13 +102,13 @@ sink_count() {
 flushed() {
 	if [ "$SECONDS" -ge "$next_kick" ]; then
 		resume_routes
-		smtpctl schedule all >/dev/null 2>&1
+		"$SMTPCTL" schedule all >/dev/null 2>&1
 		next_kick=$((SECONDS + 3))
 	fi
 	queue_empty
 }
 next_kick=0
-smtpctl resume mta >/dev/null 2>&1
+"$SMTPCTL" resume mta >/dev/null 2>&1
 if wait_until 60 flushed; then
 	pass run4/queue-flushed
 else
