@@ -77,18 +77,13 @@ make_root() {
 }
 
 # The working tree (tracked and new files, no build products) as
-# $INNER in the root, and the protocol vectors beside it where the unit
-# tests look for them (../shared/vectors), if the machine has them.
+# $INNER in the root.
 copy_tree() {
-	rm -rf --one-file-system "$ROOT$INNER" "$ROOT${INNER%/*}/shared"
+	rm -rf --one-file-system "$ROOT$INNER"
 	mkdir -p "$ROOT$INNER"
 	(cd "$REPO" && git ls-files -z -co --exclude-standard |
 	    tar -cf - --null --ignore-failed-read -T - 2>/dev/null) |
-	    tar -xf - -C "$ROOT$INNER" || return 1
-	if [ -d "$REPO/../shared/vectors" ]; then
-		mkdir -p "$ROOT${INNER%/*}/shared" &&
-		cp -R "$REPO/../shared/vectors" "$ROOT${INNER%/*}/shared/"
-	fi
+	    tar -xf - -C "$ROOT$INNER"
 }
 
 # What runs chrooted.  First the README's first command, `make demo`:
