@@ -16,7 +16,6 @@
 #include "msgdir.h"
 #include "safeio.h"
 
-#define ID_TRIES	20
 
 void
 deferred_init(struct deferred *d, int queue_fd, int incoming_fd,
@@ -28,16 +27,6 @@ deferred_init(struct deferred *d, int queue_fd, int incoming_fd,
 	d->durable = durable;
 	d->walk = w;
 	d->evp.dfd = -1;
-}
-
-static uint32_t
-deferred_new_msgid(void)
-{
-	uint32_t	id;
-
-	while ((id = arc4random()) == 0)
-		;
-	return id;
 }
 
 /*
@@ -53,8 +42,8 @@ deferred_make_spare(struct deferred *d)
 	uint32_t		 msgid;
 	int			 i;
 
-	for (i = 0; i < ID_TRIES; i++) {
-		msgid = deferred_new_msgid();
+	for (i = 0; i < LAYOUT_ID_TRIES; i++) {
+		msgid = layout_random_id();
 		/* a queued message of that id would collide at commit */
 		layout_msgdir(msgid, &path);
 		if (fstatat(d->queue_fd, path.s, &sb, AT_SYMLINK_NOFOLLOW) == 0)

@@ -15,6 +15,16 @@ layout_bucket(uint32_t msgid, struct layout_bucket *b)
 	return b->s;
 }
 
+uint32_t
+layout_random_id(void)
+{
+	uint32_t	id;
+
+	while ((id = arc4random()) == 0)
+		;
+	return id;
+}
+
 const char *
 layout_msgname(uint32_t msgid, struct layout_msgname *n)
 {

@@ -34,6 +34,8 @@
 
 /* Tries at a free name in corrupt/: NAME, NAME.1, ... NAME.99. */
 #define LAYOUT_CORRUPT_TRIES	100
+/* Tries at an unused random msgid or evpid before giving up. */
+#define LAYOUT_ID_TRIES		20
 
 /* "XX", a bucket in queue/ */
 struct layout_bucket	{ char s[LAYOUT_BUCKET_DIGITS + 1]; };
@@ -55,6 +57,9 @@ struct layout_corrupt	{ char s[NAME_MAX + sizeof(".99")]; };
 /* "incoming.RANDOM.NAME" in purge/ */
 struct layout_purge	{ char s[sizeof("incoming.4294967295.") +
 			    NAME_MAX]; };
+
+/* A random non-zero id half: a msgid, or the low half of an evpid. */
+uint32_t	 layout_random_id(void);
 
 const char	*layout_bucket(uint32_t msgid, struct layout_bucket *);
 const char	*layout_msgname(uint32_t msgid, struct layout_msgname *);

@@ -28,7 +28,6 @@
 #include "safeio.h"
 #include "store.h"
 
-#define ID_TRIES	20
 
 static int
 store_durable(struct store *s)
@@ -91,11 +90,7 @@ store_after_answer(struct store *s)
 static uint64_t
 store_new_evpid(uint32_t msgid)
 {
-	uint32_t	low;
-
-	while ((low = arc4random()) == 0)
-		;
-	return (uint64_t)msgid << 32 | low;
+	return (uint64_t)msgid << 32 | layout_random_id();
 }
 
 /* Refuse new mail when less than reserve_pct of blocks or inodes is free. */
@@ -380,7 +375,7 @@ store_create_queued_evp(struct store *s, int dfd, uint32_t msgid,
 
 	if (store_write_evp_tmp(s, evp, len) == -1)
 		return -1;
-	for (i = 0; i < ID_TRIES; i++) {
+	for (i = 0; i < LAYOUT_ID_TRIES; i++) {
 		*evpid = store_new_evpid(msgid);
 		if (walk_skip(&s->walk, *evpid) == -1)
 			break;
