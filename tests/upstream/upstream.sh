@@ -8,9 +8,7 @@ UP_CACHE=${QFP_UPSTREAM_CACHE:-/var/cache/qfp/opensmtpd-sid}
 E2E_NAME=upstream
 
 up_finish() {	# summary line; exit 0 iff no check failed
-	note "$E2E_NAME: $E2E_PASSED passed, $E2E_FAILED failed"
-	[ "$E2E_FAILED" -eq 0 ]
-	exit
+	report_end "$E2E_NAME"
 }
 
 # up_use BUILD: export the QFP_E2E_* settings of the build (unpatched or
