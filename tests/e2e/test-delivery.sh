@@ -101,6 +101,13 @@ check log-deliveries "smtpd logged $nd successful deliveries, expected $TOTAL" [
 
 stop_smtpd
 
+# -- the helper's commits: smtpd's temporary/MSGID renamed, never copied ------
+if [ "${QFP_E2E_BACKEND%%:*}" = fs-proc ]; then
+	line=$(grep -E '^stats: queue-fs-proc: exit: MESSAGE_COMMIT ' "$SMTPD_LOG" | tail -1)
+	check commit-by-rename "helper's exit statistics for MESSAGE_COMMIT, expected renamed=$NMSG copied=0: ${line:-none}" \
+	    eval '[[ "$line" == *" failed=0 "*" renamed=$NMSG copied=0" ]]'
+fi
+
 left=$(spool_messages)
 check spool-clean "message directories left in $SPOOL/queue: $(echo "$left" | tr "\n" " " | head -c 200)" [ -z "$left" ]
 inc=$(find "$SPOOL/incoming" -mindepth 1 2>/dev/null | head -3)
