@@ -2,9 +2,10 @@
 # End-to-end: 20 messages x 3 local recipients through the real smtpd with the
 # backend under test ($QFP_E2E_BACKEND, default fs-proc:-d); every
 # (message, recipient) pair delivered to the maildir exactly once, then the
-# queue is empty and the spool holds no message.
+# queue is empty and the spool holds no message.  QFP_E2E_CONF_EXTRA adds
+# lines to smtpd.conf, QFP_E2E_NAME names the run (test-compressed.sh).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-e2e_init delivery "$@"
+e2e_init "${QFP_E2E_NAME:-delivery}" "$@"
 
 NMSG=20
 RCPTS="a@test.local b@test.local c@test.local"
