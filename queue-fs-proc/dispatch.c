@@ -56,6 +56,9 @@ run(struct daemon *d, struct pq_request *req, struct pq_answer *a)
 	case PQ_MESSAGE_COMMIT:
 		if (valid_msgid(req->msgid, name))
 			a->r = store_message_commit(s, req->msgid, req->fd);
+		if (a->r == 1)
+			stats_commit_path(&d->stats,
+			    s->commit_path == STORE_COMMIT_RENAMED);
 		break;
 	case PQ_MESSAGE_FD_R:
 		a->fd = -1;

@@ -48,6 +48,13 @@ layout_msgfile(uint32_t msgid, struct layout_msgfile *p)
 }
 
 const char *
+layout_tmpfile(uint32_t msgid, struct layout_tmpfile *p)
+{
+	snprintf(p->s, sizeof(p->s), "%s/%08x", LAYOUT_TEMPORARY, msgid);
+	return p->s;
+}
+
+const char *
 layout_evpname(uint64_t evpid, struct layout_evpname *n)
 {
 	snprintf(n->s, sizeof(n->s), "%016llx", (unsigned long long)evpid);

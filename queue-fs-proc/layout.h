@@ -8,6 +8,8 @@
  *	queue/XX/MSGID/EVPID		one file per envelope
  *	incoming/MSGID/...		a message being received
  *	incoming/envelope.tmp		an envelope being written
+ *	temporary/MSGID			smtpd's own file of a message being
+ *					received (smtpd writes it, not us)
  *	corrupt/NAME[.N]		what was found broken
  *	purge/incoming.RANDOM.NAME	what incoming/ held at start
  *
@@ -25,6 +27,7 @@
 #define LAYOUT_INCOMING		"incoming"
 #define LAYOUT_CORRUPT		"corrupt"
 #define LAYOUT_PURGE		"purge"
+#define LAYOUT_TEMPORARY	"temporary"
 #define LAYOUT_MESSAGE		"message"	/* in a message dir */
 #define LAYOUT_EVP_TMP		"envelope.tmp"	/* in incoming/ */
 
@@ -47,6 +50,9 @@ struct layout_msgdir	{ char s[LAYOUT_BUCKET_DIGITS + 1 +
 /* "XX/MSGID/message", relative to queue/ */
 struct layout_msgfile	{ char s[sizeof(struct layout_msgdir) +
 			    sizeof(LAYOUT_MESSAGE)]; };
+/* "temporary/MSGID", relative to the spool */
+struct layout_tmpfile	{ char s[sizeof(LAYOUT_TEMPORARY) +
+			    LAYOUT_MSGID_DIGITS + 1]; };
 /* "EVPID", an envelope in its message directory */
 struct layout_evpname	{ char s[LAYOUT_EVPID_DIGITS + 1]; };
 /* "XX/MSGID/EVPID", relative to queue/ */
@@ -65,6 +71,7 @@ const char	*layout_bucket(uint32_t msgid, struct layout_bucket *);
 const char	*layout_msgname(uint32_t msgid, struct layout_msgname *);
 const char	*layout_msgdir(uint32_t msgid, struct layout_msgdir *);
 const char	*layout_msgfile(uint32_t msgid, struct layout_msgfile *);
+const char	*layout_tmpfile(uint32_t msgid, struct layout_tmpfile *);
 const char	*layout_evpname(uint64_t evpid, struct layout_evpname *);
 const char	*layout_evppath(uint64_t evpid, struct layout_evppath *);
 const char	*layout_corrupt(const char *name, int try,

@@ -10,6 +10,7 @@
 #define QFP_SAFEIO_H
 
 #include <sys/types.h>
+#include <sys/stat.h>
 
 #include <dirent.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@ int	sio_open_dir(int dirfd, const char *path);
 DIR	*sio_opendir(int dirfd, const char *path);
 DIR	*sio_reopendir(int dfd);
 int	sio_open_regular(int dirfd, const char *path);
+int	sio_same_file(int dirfd, const char *path, const struct stat *);
 int	sio_create(int dirfd, const char *name, int excl);
 ssize_t	sio_read_file(int dirfd, const char *path, char *buf,
 	    size_t size);

@@ -43,6 +43,16 @@ stats_record(struct stats *st, uint32_t type, int ok, uint64_t bytes,
 	t->hist[bucket_of(stats_now_us() - start_us)]++;
 }
 
+/* A successful MESSAGE_COMMIT, by the way the message got in place. */
+void
+stats_commit_path(struct stats *st, int renamed)
+{
+	if (renamed)
+		st->commit_renamed++;
+	else
+		st->commit_copied++;
+}
+
 /* Upper bound, in microseconds, of the bucket holding the pct-th percentile. */
 uint64_t
 stats_percentile(const struct stats_type *t, unsigned pct)
@@ -61,6 +71,18 @@ stats_percentile(const struct stats_type *t, unsigned pct)
 	return (uint64_t)1 << (STATS_NBUCKETS - 1);
 }
 
+/* " renamed=N copied=N", the ways MESSAGE_COMMIT put messages in place. */
+static const char *
+stats_paths(const struct stats *st)
+{
+	static char	buf[64];
+
+	snprintf(buf, sizeof(buf), " renamed=%llu copied=%llu",
+	    (unsigned long long)st->commit_renamed,
+	    (unsigned long long)st->commit_copied);
+	return buf;
+}
+
 void
 stats_log(const struct stats *st, const char *why)
 {
@@ -72,11 +94,12 @@ stats_log(const struct stats *st, const char *why)
 		if (t->count == 0)
 			continue;
 		log_info("stats: queue-fs-proc: %s: %s count=%llu failed=%llu "
-		    "bytes=%llu p50<%lluus p99<%lluus", why,
+		    "bytes=%llu p50<%lluus p99<%lluus%s", why,
 		    pq_type_name(type), (unsigned long long)t->count,
 		    (unsigned long long)t->failures,
 		    (unsigned long long)t->bytes,
 		    (unsigned long long)stats_percentile(t, 50),
-		    (unsigned long long)stats_percentile(t, 99));
+		    (unsigned long long)stats_percentile(t, 99),
+		    type == PQ_MESSAGE_COMMIT ? stats_paths(st) : "");
 	}
 }

@@ -2,7 +2,9 @@
  * Counters per request type: how many, how many failed (r = 0, empty
  * LOAD, no fd), bytes (envelope bytes; message bytes for MESSAGE_COMMIT
  * and MESSAGE_FD_R), and a latency histogram in
- * powers of two of microseconds.  Logged on SIGUSR1 and at exit.
+ * powers of two of microseconds; and how many successful MESSAGE_COMMITs
+ * renamed smtpd's file into place and how many copied it.  Logged on
+ * SIGUSR1 and at exit.
  */
 #ifndef QFP_STATS_H
 #define QFP_STATS_H
@@ -21,11 +23,14 @@ struct stats_type {
 
 struct stats {
 	struct stats_type t[STATS_NTYPES];
+	uint64_t	commit_renamed;
+	uint64_t	commit_copied;
 };
 
 uint64_t stats_now_us(void);
 void	stats_record(struct stats *, uint32_t type, int ok, uint64_t bytes,
 	    uint64_t start_us);
+void	stats_commit_path(struct stats *, int renamed);
 uint64_t stats_percentile(const struct stats_type *, unsigned pct);
 void	stats_log(const struct stats *, const char *why);
 

@@ -3,7 +3,8 @@
  *
  * Durability (STORE_SYNC_FULL, see DURABILITY in queue-fs-proc(8)):
  * envelopes of an incoming message are written without a barrier; the
- * commit writes the message, makes the whole incoming directory durable
+ * commit puts the message in place (renamed from smtpd's temporary/
+ * when that is the fd's file, else copied), makes the whole incoming directory durable
  * with one syncfs(), renames it into queue/ and syncs the bucket: two
  * fsync-class calls per message however many recipients it has (three
  * when its bucket is new).  Envelope writes to committed messages go
@@ -49,6 +50,10 @@ store_open(struct store *s, int root_fd, enum store_sync sync, int reserve)
 	s->sync = sync;
 	s->reserve_pct = reserve;
 	s->evp_seq = arc4random();
+	if ((s->root_fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		log_warn("warn: queue-fs-proc: dup of the spool fd");
+		return -1;
+	}
 	if ((s->queue_fd = sio_open_dir(root_fd, LAYOUT_QUEUE)) == -1) {
 		log_warn("warn: queue-fs-proc: open queue/");
 		goto fail;
@@ -66,6 +71,7 @@ store_open(struct store *s, int root_fd, enum store_sync sync, int reserve)
 fail_queue:
 	close(s->queue_fd);
 fail:
+	close(s->root_fd);
 	return -1;
 }
 
@@ -74,6 +80,7 @@ store_close(struct store *s)
 {
 	deferred_close(&s->later);
 	walk_close(&s->walk);
+	close(s->root_fd);
 	close(s->queue_fd);
 	close(s->incoming_fd);
 	if (s->corrupt_fd != -1)
@@ -212,7 +219,7 @@ store_copy_message(int from, int to)
 }
 
 static int
-store_write_message(int dfd, int from)
+store_copy_to_incoming(int dfd, int from)
 {
 	int	fd, saved;
 
@@ -226,6 +233,49 @@ store_write_message(int dfd, int from)
 		return -1;
 	}
 	return close(fd);
+}
+
+/*
+ * Rename smtpd's temporary/MSGID to incoming/MSGID/message when it is
+ * the very file smtpd handed over (sb: its fstat), as the built-in fs
+ * backend does; returns 1 if renamed, 0 if the file must be copied.
+ *
+ * smtpd waits for our answer, so the name cannot change between the
+ * check and the rename.  After the answer smtpd unlinks temporary/MSGID
+ * and ignores the result: that name no longer exists (ENOENT), and an
+ * unlink removes a name, never the inode now linked in incoming/ or
+ * queue/, so the race loses nothing.  The msgid is ours and unused until
+ * the message is deleted, so no other message can be given that name
+ * in between.  A symlink, another file (replaced, another spool or file
+ * system) or no temporary/ at all: copy.
+ */
+static int
+store_rename_temporary(struct store *s, uint32_t msgid, int dfd,
+    const struct stat *sb)
+{
+	struct layout_tmpfile	tmp;
+
+	layout_tmpfile(msgid, &tmp);
+	if (!sio_same_file(s->root_fd, tmp.s, sb))
+		return 0;
+	if (renameat2(s->root_fd, tmp.s, dfd, LAYOUT_MESSAGE,
+	    RENAME_NOREPLACE) == -1) {
+		log_warn("warn: queue-fs-proc: commit %08x: rename %s, "
+		    "copying instead", msgid, tmp.s);
+		return 0;
+	}
+	return 1;
+}
+
+static int
+store_write_message(struct store *s, uint32_t msgid, int dfd, int from,
+    const struct stat *sb)
+{
+	s->commit_path = STORE_COMMIT_RENAMED;
+	if (store_rename_temporary(s, msgid, dfd, sb))
+		return 0;
+	s->commit_path = STORE_COMMIT_COPIED;
+	return store_copy_to_incoming(dfd, from);
 }
 
 /*
@@ -251,6 +301,11 @@ store_move_to_queue(struct store *s, uint32_t msgid, int dfd)
 	return r;
 }
 
+/*
+ * On any failure after the message is in incoming/ (renamed or copied)
+ * it is unlinked there and the answer is r = 0: smtpd tempfails the
+ * mail, which was never acknowledged.
+ */
 int
 store_message_commit(struct store *s, uint32_t msgid, int fd)
 {
@@ -268,7 +323,7 @@ store_message_commit(struct store *s, uint32_t msgid, int fd)
 		store_log_open_failure("commit: incoming message", msgid);
 		return 0;
 	}
-	if (store_write_message(dfd, fd) == -1) {
+	if (store_write_message(s, msgid, dfd, fd, &sb) == -1) {
 		log_warn("warn: queue-fs-proc: commit %08x: writing message",
 		    msgid);
 		goto done;

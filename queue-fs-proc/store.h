@@ -16,7 +16,14 @@ enum store_sync {
 	STORE_SYNC_NONE,	/* the built-in queue's behaviour: no fsync */
 };
 
+/* How a commit put the message into the spool. */
+enum store_commit_path {
+	STORE_COMMIT_RENAMED,	/* smtpd's temporary/MSGID, renamed */
+	STORE_COMMIT_COPIED,	/* copied from the fd */
+};
+
 struct store {
+	int		 root_fd;	/* the spool, for temporary/MSGID */
 	int		 queue_fd;
 	int		 incoming_fd;
 	int		 corrupt_fd;	/* -1 if there is none */
@@ -26,6 +33,8 @@ struct store {
 	uint32_t	 evp_seq;
 	struct walk	 walk;
 	struct deferred	 later;		/* work after the answer */
+	/* how the last successful MESSAGE_COMMIT put its message in place */
+	enum store_commit_path commit_path;
 };
 
 int	store_open(struct store *, int root_fd, enum store_sync, int reserve);

@@ -10,10 +10,15 @@
 # answer to a durable request, that the right fsync-class calls happened
 # in the right order between request and answer (see its header).
 #
+# The sequence commits smtpd's way (its temporary/MSGID, renamed into
+# place); the count runs commit an unlinked file (copied).
+#
 # Self-test: the checker must say BAD on a copy of the real trace with
-# any one of the sync calls it relied on deleted, or failing with EIO,
-# or (syncfs / fsync of the temporary file) moved after the rename; and
-# on the trace of a daemon run with -S none.
+# any one of the sync calls it relied on (or the commit's rename of
+# temporary/MSGID) deleted, or failing with EIO, or (syncfs / fsync of
+# the temporary file) moved after the rename, or the rename of
+# temporary/MSGID moved after the syncfs; and on the trace of a daemon
+# run with -S none.
 #
 # Counts: fsync-class calls per accepted message (create, envelopes,
 # commit) for 1, 2, 10 and 50 recipients: at most 3; with -S none: 0.
@@ -62,7 +67,7 @@ trace_check "$work/full.trace"
 rc=$?
 grep -v -E '^(required|movable) ' "$work/check.out"
 summary=$(grep '^checker:' "$work/check.out")
-want="7 durable answers checked (commit 1, envelope create on a committed message 1, update 1, delete 4), 3 deferred"
+want="7 durable answers checked (commit 1 (by rename 1), envelope create on a committed message 1, update 1, delete 4), 3 deferred"
 if [ $rc -eq 0 ] && [[ "$summary" == *"$want"* ]]; then
 	pass "ordering-full-sync (every durable answer preceded by its syncs, in order)"
 else
@@ -94,7 +99,7 @@ for lr in $movable; do
 	l=${lr%:*}; r=${lr#*:}
 	awk -v l="$l" -v r="$r" 'NR == l {held = $0; next} {print} NR == r {print held}' \
 	    "$work/full.trace" > "$work/mutant.trace"
-	mutant "line $l moved after the rename at line $r"
+	mutant "line $l moved after line $r"
 done
 nreq=$(echo $required | wc -w)
 if [ "$nreq" -ge 11 ] && [ "$nmut" -gt 0 ] && [ "$caught" -eq "$nmut" ]; then
@@ -148,7 +153,7 @@ for n in 1 2 10 50; do
 	trace_check "$work/count$n.trace"
 	rc=$?
 	summary=$(grep '^checker:' "$work/check.out")
-	want="$((10 + 10 * n)) durable answers checked (commit 10, envelope create on a committed message 0, update 0, delete $((10 * n)))"
+	want="$((10 + 10 * n)) durable answers checked (commit 10 (by rename 0), envelope create on a committed message 0, update 0, delete $((10 * n)))"
 	if [ $rc -eq 0 ] && [[ "$summary" == *"$want"* ]]; then
 		pass "ordering-count-$n ($want, in order)"
 	else

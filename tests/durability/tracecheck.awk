@@ -13,11 +13,14 @@
 # every answer with r = 1 to a request that must be durable, the calls
 # made between the request and its answer must include, in this order:
 #
-#   MESSAGE_COMMIT M	the last write to incoming/M/message < syncfs()
+#   MESSAGE_COMMIT M	the message put in place (the last write to
+#			incoming/M/message, or the rename of smtpd's
+#			temporary/M to incoming/M/message) < syncfs()
 #			(no write under incoming/M/ after it) < rename of
 #			incoming/M to queue/XX/M < fsync(queue/XX); and when
 #			queue/XX was made in that request, fsync(queue) after
-#			the mkdir.
+#			the mkdir.  smtpd never syncs temporary/M: the
+#			syncfs covers its data as it covers a copy's.
 #   ENVELOPE_CREATE	on a committed message, and ENVELOPE_UPDATE: last
 #			write to the temporary file < fsync(temporary file)
 #			< rename into queue/XX/M/EVPID < fsync(queue/XX/M).
@@ -270,10 +273,16 @@ function check_commit(r,    a, b, m, bk, R, W, S, F, i, mk, fq) {
 		return bad_(r, m ": no rename of incoming/" m " to queue/" bk "/" m)
 	W = 0
 	for (i = a + 1; i < R; i++)
-		if (iswrite(i) && ends(EPATH[i], "/incoming/" m "/message"))
+		if ((iswrite(i) && ends(EPATH[i], "/incoming/" m "/message")) ||
+		    (isrename(i) && EON[i] == "temporary/" m && ENN[i] == "message" && ends(END_[i], "/incoming/" m)))
 			W = i
 	if (!W)
-		return bad_(r, m ": no write of incoming/" m "/message")
+		return bad_(r, m ": no write of incoming/" m "/message, nor rename of temporary/" m " to it")
+	if (isrename(W)) {
+		nrenamed++
+		# the rename is relied on, and must come before the syncfs
+		REQUIRED[ELN[W]] = 1
+	}
 	S = sync_in(W, R, "*")
 	if (!S)
 		return bad_(r, m ": no syncfs() between the last write of the message (line " ELN[W] ") and the rename (line " ELN[R] ")")
@@ -294,6 +303,8 @@ function check_commit(r,    a, b, m, bk, R, W, S, F, i, mk, fq) {
 		}
 	REQUIRED[ELN[S]] = 1; REQUIRED[ELN[F]] = 1
 	MOVABLE[ELN[S]] = ELN[R]
+	if (isrename(W))
+		MOVABLE[ELN[W]] = ELN[S]
 	ncommit++
 	COMMITTED[m] = 1
 	ok_(r, m ": " EN[W] "@" ELN[W] " < " EN[S] "@" ELN[S] " < " EN[R] "@" ELN[R] " < fsync(" short(END_[R]) ")@" ELN[F] " < answer@" ELN[b] mk)
@@ -446,6 +457,6 @@ END {
 		print "required " l
 	for (l in MOVABLE)
 		print "movable " l " " MOVABLE[l]
-	printf("checker: %d durable answers checked (commit %d, envelope create on a committed message %d, update %d, delete %d), %d deferred envelope creates, %d BAD\n", checked, ncommit, nqcreate, nupdate, ndelete, deferred, bad)
+	printf("checker: %d durable answers checked (commit %d (by rename %d), envelope create on a committed message %d, update %d, delete %d), %d deferred envelope creates, %d BAD\n", checked, ncommit, nrenamed, nqcreate, nupdate, ndelete, deferred, bad)
 	exit (bad == 0 && checked > 0) ? 0 : 1
 }

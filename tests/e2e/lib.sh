@@ -241,6 +241,7 @@ write_conf() {
 	action "relay" relay host smtp://127.0.0.1:$QFP_E2E_RELAY_PORT
 	match from any for domain "test.local" action "local"
 	match from any for domain "relay.test" action "relay"
+	${QFP_E2E_CONF_EXTRA:-}
 	EOF
 	if ! "$SMTPD" -n -f "$CONF" >"$WORK/conftest.log" 2>&1; then
 		fail setup "smtpd -n rejects the generated configuration"

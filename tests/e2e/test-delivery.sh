@@ -2,9 +2,10 @@
 # End-to-end: 20 messages x 3 local recipients through the real smtpd with the
 # backend under test ($QFP_E2E_BACKEND, default fs-proc:-d); every
 # (message, recipient) pair delivered to the maildir exactly once, then the
-# queue is empty and the spool holds no message.
+# queue is empty and the spool holds no message.  QFP_E2E_CONF_EXTRA adds
+# lines to smtpd.conf, QFP_E2E_NAME names the run (test-compressed.sh).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-e2e_init delivery "$@"
+e2e_init "${QFP_E2E_NAME:-delivery}" "$@"
 
 NMSG=20
 RCPTS="a@test.local b@test.local c@test.local"
@@ -100,6 +101,13 @@ nd=$(grep -c 'mda delivery.*result=Ok stat=Delivered' "$SMTPD_LOG")
 check log-deliveries "smtpd logged $nd successful deliveries, expected $TOTAL" [ "$nd" = $TOTAL ]
 
 stop_smtpd
+
+# -- the helper's commits: smtpd's temporary/MSGID renamed, never copied ------
+if [ "${QFP_E2E_BACKEND%%:*}" = fs-proc ]; then
+	line=$(grep -E '^stats: queue-fs-proc: exit: MESSAGE_COMMIT ' "$SMTPD_LOG" | tail -1)
+	check commit-by-rename "helper's exit statistics for MESSAGE_COMMIT, expected renamed=$NMSG copied=0: ${line:-none}" \
+	    eval '[[ "$line" == *" failed=0 "*" renamed=$NMSG copied=0" ]]'
+fi
 
 left=$(spool_messages)
 check spool-clean "message directories left in $SPOOL/queue: $(echo "$left" | tr "\n" " " | head -c 200)" [ -z "$left" ]

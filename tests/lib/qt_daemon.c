@@ -354,3 +354,38 @@ qd_log_show(struct qt_daemon *d, int lines)
 	fflush(stdout);
 	fclose(f);
 }
+
+int
+qd_smtpd_message(struct qt_daemon *d, uint32_t msgid, const void *buf,
+    size_t len)
+{
+	char	*dir = qd_path(d, "temporary");
+	char	*path = qd_path(d, "temporary/%08x", msgid);
+	uid_t	 uid;
+	gid_t	 gid;
+	int	 fd;
+
+	if (qt_user(d->user != NULL ? d->user : QT_USER, &uid, &gid) == -1)
+		return -1;
+	if ((mkdir(dir, 0700) == -1 && errno != EEXIST) ||
+	    chown(dir, uid, gid) == -1)
+		return qt_fail("%s: %s", dir, strerror(errno));
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600)) == -1)
+		return qt_fail("%s: %s", path, strerror(errno));
+	if (fchown(fd, uid, gid) == -1 ||
+	    write(fd, buf, len) != (ssize_t)len) {
+		qt_fail("%s: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	close(fd);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+void
+qd_smtpd_unlink(struct qt_daemon *d, uint32_t msgid)
+{
+	(void)unlink(qd_path(d, "temporary/%08x", msgid));
+}

@@ -97,6 +97,17 @@ int	qd_log_has(struct qt_daemon *, const char *, const char *,
 	    const char *);
 void	qd_log_show(struct qt_daemon *, int lines);	/* 0: all, indented */
 
+/*
+ * The message file as smtpd hands it over at MESSAGE_COMMIT: the
+ * spool's temporary/MSGID (made, with temporary/ 0700, as the queue
+ * user's), mode 0600, opened read-only; -1 (qt_error) on failure.  After
+ * the answer smtpd unlinks that name and ignores the result: so does
+ * qd_smtpd_unlink().
+ */
+int	qd_smtpd_message(struct qt_daemon *, uint32_t msgid, const void *,
+	    size_t);
+void	qd_smtpd_unlink(struct qt_daemon *, uint32_t msgid);
+
 /* A path in the spool, in qt_pathf()'s ring of static buffers. */
 #define qd_path(d, ...)		qt_pathf((d)->spool, __VA_ARGS__)
 

@@ -240,10 +240,12 @@ qw_sequence(struct qt_daemon *d)
 		qw_say(&bad, "ENVELOPE_CREATE (incoming)",
 		    pq_envelope_create(&d->c, msgid, evp, strlen(evp), &e[i]));
 	}
+	/* as smtpd does: its temporary/MSGID, which the commit renames */
 	memset(body, 'm', sizeof(body));
-	fd = qt_tmp_message(d->dir, body, sizeof(body));
+	fd = qd_smtpd_message(d, msgid, body, sizeof(body));
 	qw_say(&bad, "MESSAGE_COMMIT", pq_message_commit(&d->c, msgid, fd));
 	close(fd);
+	qd_smtpd_unlink(d, msgid);
 	snprintf(evp, sizeof(evp), "envelope 3 of %08x", msgid);
 	qw_say(&bad, "ENVELOPE_CREATE (committed)", pq_envelope_create(&d->c,
 	    msgid, evp, strlen(evp), &e[3]));

@@ -3,7 +3,10 @@
  * requests of each type, failures included, tallying what each answer
  * said; SIGUSR1 must log one "stats:" line per request type with exactly
  * that count, failed and bytes, and closing the socket must log them
- * again (with what came after) at exit, exit code 0.
+ * again (with what came after) at exit, exit code 0.  The MESSAGE_COMMIT
+ * line also says how the successful commits got their message in place:
+ * one renamed from smtpd's temporary/MSGID, one copied from an unlinked
+ * file (renamed=1 copied=1).
  *
  * Failures are made as a queue sees them: unknown ids, MESSAGE_CREATE
  * with incoming/ made unwritable under the daemon, and ENVELOPE_WALK
@@ -34,6 +37,7 @@ struct tally {
 };
 
 static struct tally	 want[PQ_NTYPES];
+static unsigned long long want_renamed, want_copied;
 static struct qt_daemon	 d;
 
 static void
@@ -110,7 +114,7 @@ check_lines(const char *why)
 {
 	char		 prefix[128], msg[512], *p, *log;
 	unsigned long long count, failed, bytes;
-	unsigned long long p50, p99;
+	unsigned long long p50, p99, renamed, copied;
 	int		 t, n, ok = 1;
 
 	n = wait_lines(why, ntypes_used());
@@ -137,11 +141,16 @@ check_lines(const char *why)
 		    "bytes=%llu p50<%lluus p99<%lluus", &count, &failed,
 		    &bytes, &p50, &p99) != 5 || count != want[t].count ||
 		    failed != want[t].failed || bytes != want[t].bytes ||
-		    p50 > p99) {
+		    p50 > p99 || (t == PQ_MESSAGE_COMMIT &&
+		    (sscanf(strstr(p, "us p99<") + 7, "%*uus renamed=%llu "
+		    "copied=%llu", &renamed, &copied) != 2 ||
+		    renamed != want_renamed || copied != want_copied))) {
 			snprintf(msg, sizeof(msg), "%s: want count=%llu "
-			    "failed=%llu bytes=%llu, log says: %.200s",
+			    "failed=%llu bytes=%llu (commits renamed=%llu "
+			    "copied=%llu), log says: %.200s",
 			    pq_type_name((uint32_t)t), want[t].count,
-			    want[t].failed, want[t].bytes, p);
+			    want[t].failed, want[t].bytes, want_renamed,
+			    want_copied, p);
 			*strchrnul(msg, '\n') = '\0';
 			qr_fail(why, "%s", msg);
 			ok = 0;
@@ -182,7 +191,7 @@ main(void)
 	const char	*upd = "version: 3\nrcpt: a@example.org\nretry: 1\n";
 	char		 buf[PQ_EVP_MAX], *incoming, msg[256];
 	uint64_t	 e1, e2, e3, evpid;
-	uint32_t	 m1, m2, m3, m;
+	uint32_t	 m1, m2, m3, m4, m;
 	int		 fd, r, i, st, walks = 0;
 
 	qd_init(&d, NULL);
@@ -214,6 +223,8 @@ main(void)
 	if (r != 0)
 		bail("MESSAGE_CREATE into a read-only incoming/ did not fail");
 	note(PQ_MESSAGE_CREATE, 0, 0);
+	/* and one more once incoming/ is writable again */
+	note(PQ_MESSAGE_CREATE, pq_message_create(&d.c, &m4) == 1, 0);
 	if (want[PQ_MESSAGE_CREATE].failed != 1)
 		bail("MESSAGE_CREATE failed unexpectedly");
 
@@ -227,15 +238,30 @@ main(void)
 	r = pq_envelope_create(&d.c, 0x12345678, evp1, strlen(evp1), &evpid);
 	note(PQ_ENVELOPE_CREATE, r == 1, strlen(evp1));
 
-	/* MESSAGE_COMMIT: 2 ok, 1 failed */
-	for (i = 0; i < 3; i++) {
-		if ((fd = qt_tmp_message(NULL, "Subject: hi\n\nhello\n",
-		    19)) == -1)
+	/*
+	 * MESSAGE_COMMIT: 3 ok, 1 failed; m1 and m4 smtpd's way (its
+	 * temporary/MSGID, renamed), m2 and the failure from an unlinked
+	 * file (copied): renamed=2 copied=1
+	 */
+	for (i = 0; i < 4; i++) {
+		m = i == 0 ? m1 : i == 1 ? m2 : i == 2 ? m4 : 0x12345678;
+		if (i == 0 || i == 2)
+			fd = qd_smtpd_message(&d, m, "Subject: hi\n\nhello\n",
+			    19);
+		else
+			fd = qt_tmp_message(NULL, "Subject: hi\n\nhello\n",
+			    19);
+		if (fd == -1)
 			bail("temporary message file");
-		r = pq_message_commit(&d.c, i == 0 ? m1 : i == 1 ? m2 :
-		    0x12345678, fd);
+		r = pq_message_commit(&d.c, m, fd);
 		note(PQ_MESSAGE_COMMIT, r == 1, r == 1 ? 19 : 0);
+		if (r == 1 && (i == 0 || i == 2))
+			want_renamed++;
+		else if (r == 1)
+			want_copied++;
 		close(fd);
+		if (i == 0 || i == 2)
+			qd_smtpd_unlink(&d, m);
 	}
 
 	/* MESSAGE_DELETE: 1 ok (rollback of m3), 1 failed */

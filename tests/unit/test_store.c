@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +166,125 @@ test_commit_refused(void **state)
 	/* and a second commit of the same msgid does not */
 	assert_int_equal(us_commit(S(state), msgid, "other", 5), 0);
 	assert_file(us_msgfile(SPOOL(state), msgid), "data", 4, 0600);
+}
+
+/* The inode number of path (lstat), 0 if there is none. */
+static ino_t
+inode_of(const char *path)
+{
+	struct stat	sb;
+
+	return lstat(path, &sb) == 0 ? sb.st_ino : 0;
+}
+
+/* smtpd's temporary/MSGID with content, and a read-only fd of it. */
+static int
+smtpd_tmpfile(const char *spool, uint32_t msgid, const char *content)
+{
+	int	fd;
+
+	us_write(us_tmpfile(spool, msgid), content, strlen(content), 0600);
+	assert_int_not_equal(fd = open(us_tmpfile(spool, msgid),
+	    O_RDONLY | O_CLOEXEC), -1);
+	return fd;
+}
+
+/*
+ * As under smtpd: the fd is temporary/MSGID itself, so the commit
+ * renames that very file (same inode) into queue/XX/MSGID/message and
+ * temporary/MSGID is gone, as smtpd's unlink after the answer expects.
+ */
+static void
+test_commit_rename(void **state)
+{
+	const char	*spool = SPOOL(state), *content = "Subject: r\n\nbody\n";
+	uint32_t	 msgid;
+	ino_t		 ino;
+	int		 fd;
+
+	assert_int_equal(us_create(S(state), &msgid), 1);
+	fd = smtpd_tmpfile(spool, msgid, content);
+	ino = inode_of(us_tmpfile(spool, msgid));
+	assert_int_equal(us_commit_fd(S(state), msgid, fd), 1);
+	close(fd);
+	assert_int_equal(S(state)->commit_path, STORE_COMMIT_RENAMED);
+	assert_false(qt_exists(us_tmpfile(spool, msgid)));
+	assert_false(qt_exists(us_incoming(spool, msgid)));
+	assert_true(inode_of(us_msgfile(spool, msgid)) == ino);
+	assert_file(us_msgfile(spool, msgid), content, strlen(content), 0600);
+	/* smtpd's unlink after the answer finds nothing and loses nothing */
+	assert_int_equal(unlink(us_tmpfile(spool, msgid)), -1);
+	assert_file(us_msgfile(spool, msgid), content, strlen(content), 0600);
+}
+
+/* No temporary/MSGID (smtpd of another spool): the fd is copied. */
+static void
+test_commit_copy_absent(void **state)
+{
+	const char	*spool = SPOOL(state);
+	uint32_t	 msgid;
+
+	assert_int_equal(us_create(S(state), &msgid), 1);
+	assert_int_equal(us_commit(S(state), msgid, "absent", 6), 1);
+	assert_int_equal(S(state)->commit_path, STORE_COMMIT_COPIED);
+	assert_false(qt_exists(us_tmpfile(spool, msgid)));
+	assert_file(us_msgfile(spool, msgid), "absent", 6, 0600);
+}
+
+/*
+ * temporary/MSGID replaced after smtpd opened it: another file, so the
+ * fd's content is copied and the other file is left alone.
+ */
+static void
+test_commit_copy_replaced(void **state)
+{
+	const char	*spool = SPOOL(state);
+	char		*other = qt_pathf(spool, "temporary/other");
+	uint32_t	 msgid;
+	ino_t		 ino;
+	int		 fd;
+
+	assert_int_equal(us_create(S(state), &msgid), 1);
+	fd = smtpd_tmpfile(spool, msgid, "the fd's");
+	us_write(other, "replaced", 8, 0600);
+	assert_int_equal(rename(other, us_tmpfile(spool, msgid)), 0);
+	ino = inode_of(us_tmpfile(spool, msgid));
+	assert_int_equal(us_commit_fd(S(state), msgid, fd), 1);
+	close(fd);
+	assert_int_equal(S(state)->commit_path, STORE_COMMIT_COPIED);
+	assert_file(us_msgfile(spool, msgid), "the fd's", 8, 0600);
+	assert_true(inode_of(us_msgfile(spool, msgid)) != ino);
+	assert_true(inode_of(us_tmpfile(spool, msgid)) == ino);
+	assert_file(us_tmpfile(spool, msgid), "replaced", 8, 0600);
+}
+
+/*
+ * temporary/MSGID a symlink to the fd's very file: never followed, so
+ * copied; the link and its target stay as they were.
+ */
+static void
+test_commit_copy_symlink(void **state)
+{
+	const char	*spool = SPOOL(state);
+	char		 target[PATH_MAX];
+	uint32_t	 msgid;
+	ino_t		 ino;
+	int		 fd;
+
+	assert_int_equal(us_create(S(state), &msgid), 1);
+	snprintf(target, sizeof(target), "%s", qt_pathf(spool,
+	    "temporary/target"));
+	us_write(target, "linked", 6, 0600);
+	ino = inode_of(target);
+	assert_int_not_equal(fd = open(target, O_RDONLY | O_CLOEXEC), -1);
+	assert_int_equal(symlink("target", us_tmpfile(spool, msgid)), 0);
+	assert_int_equal(us_commit_fd(S(state), msgid, fd), 1);
+	close(fd);
+	assert_int_equal(S(state)->commit_path, STORE_COMMIT_COPIED);
+	assert_file(us_msgfile(spool, msgid), "linked", 6, 0600);
+	assert_true(inode_of(us_msgfile(spool, msgid)) != ino);
+	assert_true(S_ISLNK(us_mode(us_tmpfile(spool, msgid))));
+	assert_true(inode_of(target) == ino);
 }
 
 /* MESSAGE_FD_R: a read-only fd of the committed content, queued only. */
@@ -506,6 +626,10 @@ main(void)
 		BOTH(test_create_incoming),
 		BOTH(test_commit_layout),
 		ONE(test_commit_refused),
+		BOTH(test_commit_rename),
+		BOTH(test_commit_copy_absent),
+		BOTH(test_commit_copy_replaced),
+		BOTH(test_commit_copy_symlink),
 		BOTH(test_fd_r),
 		ONE(test_fd_r_not_regular),
 		BOTH(test_message_delete),

@@ -36,7 +36,7 @@ static char	us_base[64];
 static int	us_nspools, us_next;
 
 static const char *const us_topdirs[] = {
-	"queue", "incoming", "corrupt", "purge"
+	"queue", "incoming", "corrupt", "purge", "temporary"
 };
 
 /* ---- the spools, made as root ------------------------------------------- */
@@ -353,6 +353,12 @@ char *
 us_incoming(const char *spool, uint32_t msgid)
 {
 	return qt_pathf(spool, "incoming/%08x", msgid);
+}
+
+char *
+us_tmpfile(const char *spool, uint32_t msgid)
+{
+	return qt_pathf(spool, "temporary/%08x", msgid);
 }
 
 mode_t

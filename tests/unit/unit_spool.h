@@ -1,7 +1,8 @@
 /*
  * In-process tests of the store, the walk and the spool check: each
  * test gets a temporary spool made as the daemon's start-up makes it
- * (the spool root's, 0711; queue/, incoming/, corrupt/, purge/ owned by
+ * (the spool root's, 0711; queue/, incoming/, corrupt/, purge/ and
+ * smtpd's temporary/ owned by
  * the queue user, group 0, mode 0700), and the tests run as that
  * unprivileged user, so that none can pass because root ignores
  * permissions.
@@ -100,6 +101,7 @@ char	*us_msgdir(const char *spool, uint32_t msgid);	/* queue/XX/MSGID */
 char	*us_msgfile(const char *spool, uint32_t msgid);	/* .../message */
 char	*us_evpfile(const char *spool, uint64_t evpid);
 char	*us_incoming(const char *spool, uint32_t msgid);
+char	*us_tmpfile(const char *spool, uint32_t msgid);	/* smtpd's */
 
 mode_t	 us_mode(const char *path);	/* st_mode from lstat, 0 if none */
 /* The whole file, NUL added (not counted); fails the test if unreadable. */
