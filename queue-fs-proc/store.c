@@ -4,11 +4,12 @@
  * Durability (STORE_SYNC_FULL, see DURABILITY in queue-fs-proc(8)):
  * envelopes of an incoming message are written without a barrier; the
  * commit puts the message in place (renamed from smtpd's temporary/
- * when that is the fd's file, else copied), makes the whole incoming directory durable
- * with one syncfs(), renames it into queue/ and syncs the bucket: two
- * fsync-class calls per message however many recipients it has (three
- * when its bucket is new).  Envelope writes to committed messages go
- * through incoming/envelope.tmp + fsync + rename + directory fsync.
+ * when that is the fd's file, else copied), makes the whole incoming
+ * directory durable with one syncfs(), renames it into queue/ and syncs
+ * the bucket: two fsync-class calls per message however many recipients
+ * it has (three when its bucket is new).  Envelope writes to committed
+ * messages go through incoming/envelope.tmp + fsync + rename +
+ * directory fsync.
  */
 #include <sys/types.h>
 #include <sys/sendfile.h>
