@@ -3,7 +3,7 @@
 #   make bench BENCH_ARGS=--big     qfp-bench with a 1,000,000-envelope walk
 #   make bench-qfp / bench-e2e      one of them
 #   make bench-quick                a short run of each (does it work?)
-BENCH_PROGS =	bench/qfp-bench
+BENCH_PROGS =	bench/qfp-bench bench/fsync-probe
 BENCH_SRCS =	bench/qfp-bench.c bench/bench_backend.c bench/bench_stats.c \
 		bench/bench_ingest.c bench/bench_walk.c
 BENCH_ARGS ?=
@@ -14,6 +14,10 @@ bench/qfp-bench: $(BENCH_SRCS) bench/bench.h $(QT_DEPS) $(LIBQFP)
 	$(CC) $(CPPFLAGS) $(QT_CPPFLAGS) $(ALL_CFLAGS) -o $@ $(BENCH_SRCS) \
 	    $(QT_SRCS) $(TEST_LIBS) $(LDFLAGS)
 
+# what one barrier costs on the spool's file system (e2e-bench runs it)
+bench/fsync-probe: bench/fsync-probe.c
+	$(CC) $(ALL_CFLAGS) -D_GNU_SOURCE -o $@ bench/fsync-probe.c $(LDFLAGS)
+
 bench: deps
 	$(MAKE) $(DAEMON) $(BENCH_PROGS)
 	./bench/qfp-bench $(BENCH_ARGS)
@@ -22,7 +26,7 @@ bench: deps
 bench-qfp: $(DAEMON) $(BENCH_PROGS)
 	./bench/qfp-bench $(BENCH_ARGS)
 
-bench-e2e: $(DAEMON)
+bench-e2e: $(DAEMON) bench/fsync-probe
 	bash bench/e2e-bench.sh $(E2E_BENCH_ARGS)
 
 bench-quick: $(DAEMON) $(BENCH_PROGS)
