@@ -33,6 +33,7 @@ bench-quick: $(DAEMON) $(BENCH_PROGS)
 	./bench/qfp-bench --rootfs --pairs 1 --n-full 10 --n-none 20 \
 	    --walk 2000 --walk-pairs 1 --pings 200
 	bash bench/e2e-bench.sh --rootfs --pairs 1 --msgs 100 \
-	    --modes durable
+	    --modes durable --probe-n 100 --nb-msgs 50 --nb-mb 256 \
+	    --barrier-msgs 10
 
 .PHONY: bench bench-qfp bench-e2e bench-quick
