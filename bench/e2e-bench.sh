@@ -315,7 +315,8 @@ run_one() {
 # while BARRIER_MSGS messages of RCPTS recipients are accepted, one
 # session, smtpd's MTA paused (-P mta: no delivery attempt updates an
 # envelope meanwhile), so every call counted is the acceptance path's.
-# Sets BARRIER_CALLS and BARRIER_N (messages queued); returns 0 on success.
+# Sets BARRIER_CALLS, BARRIER_BY ("fsync 6, syncfs 3, ") and BARRIER_N
+# (messages queued); returns 0 on success.
 BARRIER_SYSCALLS=fsync,fdatasync,syncfs,sync,sync_file_range,msync
 count_barriers() {
 	local rcpts=$1 hp spid out=$WORK/strace-rcpt$1.txt rc
@@ -340,6 +341,8 @@ count_barriers() {
 	# one line per call; with -f, an interrupted call's "resumed" half
 	# is the same call
 	BARRIER_CALLS=$(grep -c -E "^[0-9]+ +(${BARRIER_SYSCALLS//,/|})\(" "$out")
+	BARRIER_BY=$(grep -o -E "^[0-9]+ +(${BARRIER_SYSCALLS//,/|})\(" "$out" |
+	    awk '{ sub(/\(/, "", $2); n[$2]++ } END { for (c in n) printf "%s %d, ", c, n[c] }')
 	if [ $rc != 0 ] || [ "$BARRIER_N" != "$BARRIER_MSGS" ]; then
 		note "barrier count, $rcpts rcpts: smtp-source exit $rc, $BARRIER_N of $BARRIER_MSGS queued"
 		return 1
@@ -393,7 +396,7 @@ if [ $BARRIERS = 1 ]; then
 	IFS=, read -r -a rcpt_list <<<"$BARRIER_RCPTS"
 	for n in "${rcpt_list[@]}"; do
 		count_barriers "$n" || { KEEP=1; die "fsync-class count with $n rcpts failed (logs kept in $WORK)"; }
-		BARRIERS_OF[$n]="$BARRIER_CALLS $BARRIER_N"
+		BARRIERS_OF[$n]="$BARRIER_CALLS $BARRIER_N ${BARRIER_BY%, }"
 		note "fsync-class calls, $n rcpts: $BARRIER_CALLS for $BARRIER_N messages"
 	done
 fi
@@ -481,9 +484,9 @@ if [ $BARRIERS = 1 ]; then
 	echo "fsync-class calls ($BARRIER_SYSCALLS) of the helper per accepted message, -S full, strace -f, MTA paused, 1 session, $BARRIER_MSGS msgs"
 	row "recipients" "calls / messages" "per msg" "" "target" "verdict"
 	for n in "${rcpt_list[@]}"; do
-		read -r calls msgs <<<"${BARRIERS_OF[$n]}"
+		read -r calls msgs by <<<"${BARRIERS_OF[$n]}"
 		per=$(ratio_of "$calls" "$msgs")
-		row "$n rcpt(s)" "$calls / $msgs" "$per" "" "<= 2 per msg" "$(verdict_of "$per" le 2)"
+		row "$n rcpt(s)" "$calls / $msgs${by:+ ($by)}" "$per" "" "<= 2 per msg" "$(verdict_of "$per" le 2)"
 	done
 fi
 echo "load average at start $LOAD0, at end $(cut -d' ' -f1 /proc/loadavg) ($(nproc) CPUs): other load on the machine shows in every number"
