@@ -24,9 +24,10 @@
 #            [--barrier-msgs N] [--barrier-rcpts 1,2,10,50] [--no-barriers]
 #   --probe-n  samples per bench/fsync-probe mode after every idle
 #              built-in run (default 500; 200 beside the neighbour)
-#   --nb-msgs  messages per run beside a neighbour writer (a buffered dd
-#              of --nb-mb MB, default 1024, rewritten in a loop on the
-#              spool's file system); --no-neighbour: no such runs
+#   --nb-msgs  messages per run beside a neighbour writer (default 1000;
+#              a buffered dd of --nb-mb MB, default 1024, flushed at its
+#              end, rewritten in a loop on the spool's file system; a run
+#              still going after 120 s is cut); --no-neighbour: none
 #   --barrier-msgs  messages per recipient count for the fsync-class
 #              call count (strace on the helper, MTA paused; default 50);
 #              --no-barriers: no count
@@ -53,13 +54,13 @@ ROOTFS=0
 FS_GB=4
 PROBE_N=500
 NEIGHBOUR=1
-NB_MSGS=500
+NB_MSGS=1000
 NB_MB=1024
 BARRIERS=1
 BARRIER_MSGS=50
 BARRIER_RCPTS=1,2,10,50
 RUN_TIMEOUT=180		# one smtp-source run, seconds
-NB_RUN_TIMEOUT=300	# one run beside the neighbour: may end early
+NB_RUN_TIMEOUT=120	# one run beside the neighbour: may end early
 PROBE_TIMEOUT=120	# one fsync-probe mode, seconds
 TOTAL_TIMEOUT=2400	# the whole benchmark, seconds
 ARGS=("$@")		# re-exec'd as given inside the namespaces
@@ -194,11 +195,15 @@ umount_spool() {
 }
 
 # The neighbour: another program writing a large file on the spool's file
-# system with buffered writes, so its dirty pages are allocated in the
-# same journal transactions as the queue's files (a local delivery, a log,
-# a backup beside the spool).  Each pass rewrites NB_MB MB (dd truncates
-# first: new blocks each time), bounded in size; it runs from just
-# before a run's load until after the run's probe, and is killed by pid.
+# system with buffered writes, flushed at the end of each pass
+# (conv=fdatasync), so its dirty pages are allocated in the same journal
+# transactions as the queue's files (a local delivery, a log, a backup
+# beside the spool).  Without the flush a machine with many GB of RAM
+# keeps a 1 GB file dirty in its page cache for 30 s (dirty_expire),
+# and only a whole-file-system sync would ever meet it.  Each pass
+# rewrites NB_MB MB (dd truncates first: new blocks each time), bounded
+# in size; it runs from just before a run's load until after the run's
+# probe, and is killed by pid.
 NB_PID=
 NB_FILE=$MNT/neighbour
 neighbour_start() {
@@ -207,7 +212,7 @@ neighbour_start() {
 		dd=
 		while :; do
 			dd if=/dev/zero of="$NB_FILE" bs=1M count="$NB_MB" \
-			    status=none 2>>"$WORK/neighbour.log" &
+			    conv=fdatasync status=none 2>>"$WORK/neighbour.log" &
 			dd=$!
 			wait "$dd"
 		done
@@ -451,7 +456,7 @@ row "fs-proc (-S full)" "median, as a fraction of the ceiling" "$DUR" "$(ratio_o
 
 if [ $NEIGHBOUR = 1 ]; then
 	echo
-	echo "beside a neighbour writer (buffered dd of ${NB_MB} MB in a loop on the spool's fs), $NB_MSGS msgs per run; ratio = fraction of the idle median"
+	echo "beside a neighbour writer (dd of ${NB_MB} MB, buffered, conv=fdatasync, in a loop on the spool's fs), $NB_MSGS msgs per run; ratio = fraction of the idle median"
 	fsr=${RATES[neighbour,fs]}
 	pr=${RATES[neighbour,proc]}
 	m=$(med_of "$fsr")
