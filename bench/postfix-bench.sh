@@ -172,7 +172,8 @@ trap cleanup EXIT
 trap 'exit 143' TERM INT HUP
 
 # queue files (one per message, whatever its recipients) wherever the
-# queue manager has moved them by now
+# queue manager left them; counted once Postfix is stopped, as a file
+# moved from active to deferred during the walk would count twice
 queued() {
 	find "$PFSPOOL"/incoming "$PFSPOOL"/active "$PFSPOOL"/deferred \
 	    "$PFSPOOL"/hold -type f 2>/dev/null | wc -l
@@ -190,8 +191,8 @@ run_one() {	# run_one N: sets RATE; returns 0 on success
 	    >"$WORK/source-$1.log" 2>&1
 	rc=$?
 	t1=$(date +%s.%N)
+	stop_postfix	# first: the queue manager moves files while find walks
 	n=$(queued)
-	stop_postfix
 	if [ $rc != 0 ] || [ "$n" != "$MSGS" ]; then
 		note "run $1: smtp-source exit $rc, $n of $MSGS messages queued"
 		tail -5 "$WORK/source-$1.log" >&2
