@@ -74,6 +74,7 @@ CACHE=${QFP_BENCH_CACHE:-/var/tmp/qfp-bench-postfix}
 QFP_E2E_BACKEND=fs-proc
 QFP_E2E_HELPER=$HELPER_BUILD
 . "$REPO/tests/e2e/lib.sh"
+. "$REPO/bench/bench-lib.sh"	# bench_isolate, median
 PORT=$QFP_E2E_PORT
 RELAY_PORT=$QFP_E2E_RELAY_PORT
 
@@ -158,12 +159,7 @@ fi
 
 # ---- inside the private network namespace --------------------------------
 
-ip link set lo up || die "cannot bring up lo"
-mount --make-rprivate / || die "cannot make the mount namespace private"
-[ "$(ip -o link show | wc -l)" = 1 ] || die "network namespace has more than lo; refusing"
-
-exec 9>"$LOCKFILE" || die "cannot open $LOCKFILE"
-flock -w 120 9 || die "another e2e run holds $LOCKFILE"
+bench_isolate
 if [ -S "$CTL_SOCK" ] && smtpctl show status >/dev/null 2>&1; then
 	die "an smtpd answers on $CTL_SOCK; refusing to touch its spool"
 fi
@@ -354,7 +350,6 @@ count_barriers() {
 	fi
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 LOAD0=$(cut -d' ' -f1 /proc/loadavg)
 declare -A RATES RATIOS

@@ -41,6 +41,7 @@ PFSPOOL=$ROOT/var/spool/postfix
 # the lock, port numbers, note, wait_until, port_open, proc_dead
 QFP_E2E_BACKEND=fs
 . "$REPO/tests/e2e/lib.sh"
+. "$REPO/bench/bench-lib.sh"	# bench_isolate, median
 PORT=$QFP_E2E_PORT
 RELAY_PORT=$QFP_E2E_RELAY_PORT
 
@@ -96,12 +97,7 @@ fi
 
 # ---- inside the private network and mount namespaces ---------------------
 
-ip link set lo up || die "cannot bring up lo"
-mount --make-rprivate / || die "cannot make the mount namespace private"
-[ "$(ip -o link show | wc -l)" = 1 ] || die "network namespace has more than lo; refusing"
-
-exec 9>"$LOCKFILE" || die "cannot open $LOCKFILE"
-flock -w 120 9 || die "another e2e run holds $LOCKFILE"
+bench_isolate
 
 WORK=$(mktemp -d /tmp/qfp-postfix-bench.XXXXXX) || die mktemp
 MASTER_PID=
@@ -216,6 +212,6 @@ echo
 echo "postfix-bench: Postfix $(pf postconf -h mail_version) (Debian 12 root), spool on a fresh journaled ext4 per run, $MSGS msgs x $RUNS runs, $SESSIONS persistent sessions (smtp-source -d), $SIZE-byte bodies, $RCPTS rcpts/msg, relay down (127.0.0.1:$RELAY_PORT closed); $(nproc) CPUs"
 printf '%-22s %-34s %9s\n' "MTA" "msgs/s per run" "median"
 printf '%-22s %-34s %9s\n' "postfix" "$rates" \
-    "$(echo "$rates" | tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"
+    "$(echo "$rates" | tr ' ' '\n' | grep . | median)"
 echo "load average at start $LOAD0, at end $(cut -d' ' -f1 /proc/loadavg) ($(nproc) CPUs): other load on the machine shows in every number"
 exit 0
