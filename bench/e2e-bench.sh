@@ -19,7 +19,18 @@
 #
 # usage: bash bench/e2e-bench.sh [--pairs N] [--msgs N] [--sessions N]
 #            [--size BYTES] [--rcpts N] [--modes durable,relaxed]
-#            [--keep] [--rootfs] [--fs-gb N]
+#            [--keep] [--rootfs] [--fs-gb N] [--probe-n N]
+#            [--nb-msgs N] [--nb-mb N] [--no-neighbour]
+#            [--barrier-msgs N] [--barrier-rcpts 1,2,10,50] [--no-barriers]
+#   --probe-n  samples per bench/fsync-probe mode after every idle
+#              built-in run (default 500; 200 beside the neighbour)
+#   --nb-msgs  messages per run beside a neighbour writer (default 1000;
+#              a buffered dd of --nb-mb MB, default 1024, flushed at its
+#              end, rewritten in a loop on the spool's file system; a run
+#              still going after 120 s is cut); --no-neighbour: none
+#   --barrier-msgs  messages per recipient count for the fsync-class
+#              call count (strace on the helper, MTA paused; default 50);
+#              --no-barriers: no count
 #   --rootfs   spool on the root file system as it is (rm -rf between
 #              runs); default: every run gets a fresh journaled ext4
 #              (mkfs.ext4 defaults, loop device with direct I/O, so a
@@ -41,17 +52,29 @@ MODES=durable,relaxed
 KEEP=0
 ROOTFS=0
 FS_GB=4
+PROBE_N=500
+NEIGHBOUR=1
+NB_MSGS=1000
+NB_MB=1024
+BARRIERS=1
+BARRIER_MSGS=50
+BARRIER_RCPTS=1,2,10,50
 RUN_TIMEOUT=180		# one smtp-source run, seconds
-TOTAL_TIMEOUT=1500	# the whole benchmark, seconds
+NB_RUN_TIMEOUT=120	# one run beside the neighbour: may end early
+PROBE_TIMEOUT=120	# one fsync-probe mode, seconds
+TOTAL_TIMEOUT=2400	# the whole benchmark, seconds
+ARGS=("$@")		# re-exec'd as given inside the namespaces
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HELPER_BUILD=$REPO/queue-fs-proc/queue-fs-proc
+PROBE=$REPO/bench/fsync-probe
 CACHE=${QFP_BENCH_CACHE:-/var/tmp/qfp-bench-postfix}
 # smtpd's spool, control socket, helper directory, the lock, and
 # descendants, proc_alive, port_open, start_smtpd, stop_smtpd, ...
 QFP_E2E_BACKEND=fs-proc
 QFP_E2E_HELPER=$HELPER_BUILD
 . "$REPO/tests/e2e/lib.sh"
+. "$REPO/bench/bench-lib.sh"	# bench_isolate, median
 PORT=$QFP_E2E_PORT
 RELAY_PORT=$QFP_E2E_RELAY_PORT
 
@@ -68,13 +91,24 @@ while [ $# -gt 0 ]; do
 	--keep) KEEP=1 ;;
 	--rootfs) ROOTFS=1 ;;
 	--fs-gb) FS_GB=$2; shift ;;
-	-h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+	--probe-n) PROBE_N=$2; shift ;;
+	--nb-msgs) NB_MSGS=$2; shift ;;
+	--nb-mb) NB_MB=$2; shift ;;
+	--no-neighbour) NEIGHBOUR=0 ;;
+	--barrier-msgs) BARRIER_MSGS=$2; shift ;;
+	--barrier-rcpts) BARRIER_RCPTS=$2; shift ;;
+	--no-barriers) BARRIERS=0 ;;
+	-h|--help) sed -n '2,42p' "$0"; exit 0 ;;
 	*) die "unknown argument $1 (--help)" ;;
 	esac
 	shift
 done
 [ "$PAIRS" -ge 1 ] 2>/dev/null || die "--pairs: a number >= 1"
 [ "$MSGS" -ge 1 ] 2>/dev/null || die "--msgs: a number >= 1"
+[ "$PROBE_N" -ge 1 ] 2>/dev/null || die "--probe-n: a number >= 1"
+[ "$NB_MSGS" -ge 1 ] 2>/dev/null || die "--nb-msgs: a number >= 1"
+[ "$NB_MB" -ge 1 ] 2>/dev/null || die "--nb-mb: a number >= 1"
+[ "$BARRIER_MSGS" -ge 1 ] 2>/dev/null || die "--barrier-msgs: a number >= 1"
 
 # ---- outside the namespace: prerequisites, then re-exec inside ----------
 
@@ -110,26 +144,22 @@ find_smtp_source() {
 
 if [ "${QFP_BENCH_NETNS:-}" != 1 ]; then
 	[ "$(id -u)" = 0 ] || die "must run as root (smtpd needs it)"
-	for t in smtpd smtpctl unshare ip timeout flock ldd mkfs.ext4 losetup; do
+	for t in smtpd smtpctl unshare ip timeout flock ldd mkfs.ext4 losetup dd; do
 		command -v $t >/dev/null 2>&1 || die "$t not found (sh tests/deps.sh)"
 	done
+	[ $BARRIERS = 0 ] || command -v strace >/dev/null 2>&1 ||
+	    die "strace not found (apt-get install strace, or --no-barriers)"
 	[ -x "$HELPER_BUILD" ] || die "no helper at $HELPER_BUILD (run make)"
+	[ -x "$PROBE" ] || die "no $PROBE (run make bench/fsync-probe)"
 	find_smtp_source
 	smtp_source_ok || die "$SMTP_SOURCE does not run"
 	exec timeout -k 20 "$TOTAL_TIMEOUT" unshare -n -m -- env QFP_BENCH_NETNS=1 \
-	    bash "$0" --pairs "$PAIRS" --msgs "$MSGS" --sessions "$SESSIONS" \
-	    --size "$SIZE" --rcpts "$RCPTS" --modes "$MODES" --fs-gb "$FS_GB" \
-	    $([ $KEEP = 1 ] && echo --keep) $([ $ROOTFS = 1 ] && echo --rootfs)
+	    bash "$0" "${ARGS[@]}"
 fi
 
 # ---- inside the private network namespace --------------------------------
 
-ip link set lo up || die "cannot bring up lo"
-mount --make-rprivate / || die "cannot make the mount namespace private"
-[ "$(ip -o link show | wc -l)" = 1 ] || die "network namespace has more than lo; refusing"
-
-exec 9>"$LOCKFILE" || die "cannot open $LOCKFILE"
-flock -w 120 9 || die "another e2e run holds $LOCKFILE"
+bench_isolate
 if [ -S "$CTL_SOCK" ] && smtpctl show status >/dev/null 2>&1; then
 	die "an smtpd answers on $CTL_SOCK; refusing to touch its spool"
 fi
@@ -160,7 +190,42 @@ umount_spool() {
 	fi
 }
 
+# The neighbour: another program writing a large file on the spool's file
+# system with buffered writes, flushed at the end of each pass
+# (conv=fdatasync), so its dirty pages are allocated in the same journal
+# transactions as the queue's files (a local delivery, a log, a backup
+# beside the spool).  Without the flush a machine with many GB of RAM
+# keeps a 1 GB file dirty in its page cache for 30 s (dirty_expire),
+# and only a whole-file-system sync would ever meet it.  Each pass
+# rewrites NB_MB MB (dd truncates first: new blocks each time), bounded
+# in size; it runs from just before a run's load until after the run's
+# probe, and is killed by pid.
+NB_PID=
+NB_FILE=$MNT/neighbour
+neighbour_start() {
+	(
+		trap 'kill "$dd" 2>/dev/null; wait "$dd"; exit 0' TERM
+		dd=
+		while :; do
+			dd if=/dev/zero of="$NB_FILE" bs=1M count="$NB_MB" \
+			    conv=fdatasync status=none 2>>"$WORK/neighbour.log" &
+			dd=$!
+			wait "$dd"
+		done
+	) &
+	NB_PID=$!
+	sleep 1		# let it dirty pages before the load starts
+}
+neighbour_stop() {
+	[ -n "$NB_PID" ] || return 0
+	kill -TERM "$NB_PID" 2>/dev/null
+	wait "$NB_PID" 2>/dev/null
+	NB_PID=
+	rm -f "$NB_FILE"
+}
+
 cleanup() {
+	neighbour_stop
 	stop_smtpd quiet
 	umount_spool
 	umount "$LIBEXEC" 2>/dev/null
@@ -181,18 +246,43 @@ EOF
 smtpd -n -f "$CONF" >"$WORK/conftest.log" 2>&1 ||
     { cat "$WORK/conftest.log" >&2; die "smtpd -n rejects $CONF"; }
 
-# run_one BACKEND: sets RATE (msgs/s); returns 0 on success
+# probe_fs LABEL N: bench/fsync-probe's three modes, N samples each, in
+# a scratch directory on the spool's file system (its mount point, beside
+# smtpd's spool); appends "LABEL MODE p50_us p99_us max_us" to PROBES
+PROBES=
+probe_fs() {
+	local label=$1 n=$2 mode out
+	for mode in new newdir append; do
+		if out=$(timeout -k 5 $PROBE_TIMEOUT "$PROBE" -n "$n" "$mode" "$MNT" 2>&1); then
+			PROBES+="$label $mode $(echo "$out" | sed 's/[a-z0-9]*_us=//g; s/^[a-z]* n=[0-9]* //')"$'\n'
+		else
+			note "fsync-probe $mode ($label) failed or timed out: $out"
+			PROBES+="$label $mode - - -"$'\n'
+		fi
+	done
+}
+
+# run_one BACKEND [neighbour] [probe]: sets RATE (msgs/s) and RATE_NOTE;
+# returns 0 on success.  neighbour: the writer runs beside the load, and
+# NB_MSGS are sent (a run that outlasts NB_RUN_TIMEOUT is cut and its rate
+# is what was queued by then).  probe: fsync-probe after the run, on the
+# same file system (still beside the writer, if any).
 RUN=0
 RATE=
+RATE_NOTE=
 run_one() {
-	local backend=$1 log t0 t1 n rc
+	local backend=$1 log t0 t1 n rc nb=0 probe=0 msgs=$MSGS limit=$RUN_TIMEOUT
+	case " $* " in *" neighbour "*) nb=1; msgs=$NB_MSGS; limit=$NB_RUN_TIMEOUT ;; esac
+	case " $* " in *" probe "*) probe=1 ;; esac
 	RUN=$((RUN + 1))
+	RATE_NOTE=
 	fresh_spool || return 1
 	start_smtpd "$backend" "bench-run$RUN-${backend%%:*}-start" || return 1
 	log=$SMTPD_LOG
+	[ $nb = 1 ] && neighbour_start
 	t0=$(date +%s.%N)
-	LD_LIBRARY_PATH=$SMTP_SOURCE_LIBS timeout -k 5 $RUN_TIMEOUT \
-	    "$SMTP_SOURCE" -d -s "$SESSIONS" -m "$MSGS" -l "$SIZE" \
+	LD_LIBRARY_PATH=$SMTP_SOURCE_LIBS timeout -k 5 $limit \
+	    "$SMTP_SOURCE" -d -s "$SESSIONS" -m "$msgs" -l "$SIZE" \
 	    -r "$RCPTS" -M bench.test -f sender@bench.test \
 	    -t rcpt@relay.test "127.0.0.1:$PORT" >"$WORK/source-$RUN.log" 2>&1
 	rc=$?
@@ -200,54 +290,142 @@ run_one() {
 	# ground truth: messages in the queue (same layout for both backends)
 	n=$(find "$SPOOL/queue" -mindepth 3 -maxdepth 3 -name message 2>/dev/null | wc -l)
 	stop_smtpd quiet
+	if [ $probe = 1 ]; then
+		if [ $nb = 1 ]; then probe_fs neighbour $((PROBE_N < 200 ? PROBE_N : 200))
+		else probe_fs idle "$PROBE_N"; fi
+	fi
+	neighbour_stop
+	if [ $nb = 1 ] && [ $rc = 124 ] && [ "$n" -gt 0 ]; then
+		RATE_NOTE="(cut at ${limit}s: $n of $msgs queued)"
+		note "run $RUN ($backend, neighbour): $RATE_NOTE"
+		msgs=$n rc=0
+	fi
 	if grep -q -E 'fatal|lost child|abnormally' "$log"; then
 		note "run $RUN ($backend): smtpd log has errors:"
 		grep -E 'fatal|lost child|abnormally' "$log" | head -5 >&2
 	fi
-	if [ $rc != 0 ] || [ "$n" != "$MSGS" ]; then
-		note "run $RUN ($backend): smtp-source exit $rc, $n of $MSGS messages queued"
+	if [ $rc != 0 ] || [ "$n" != "$msgs" ]; then
+		note "run $RUN ($backend): smtp-source exit $rc, $n of $msgs messages queued"
 		tail -5 "$WORK/source-$RUN.log" >&2
 		return 1
 	fi
-	RATE=$(awk -v n="$MSGS" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }')
+	RATE=$(awk -v n="$msgs" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }')
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# count_barriers RCPTS: fsync-class calls of the helper (strace -f on it)
+# while BARRIER_MSGS messages of RCPTS recipients are accepted, one
+# session, smtpd's MTA paused (-P mta: no delivery attempt updates an
+# envelope meanwhile), so every call counted is the acceptance path's.
+# Sets BARRIER_CALLS, BARRIER_BY ("fsync 6, syncfs 3, ") and BARRIER_N
+# (messages queued); returns 0 on success.
+BARRIER_SYSCALLS=fsync,fdatasync,syncfs,sync,sync_file_range,msync
+count_barriers() {
+	local rcpts=$1 hp spid out=$WORK/strace-rcpt$1.txt rc
+	RUN=$((RUN + 1))
+	fresh_spool || return 1
+	start_smtpd fs-proc "bench-barriers-rcpt$rcpts-start" -P mta || return 1
+	hp=$(helper_pid) || { stop_smtpd quiet; return 1; }
+	strace -f -qq -p "$hp" -e trace=$BARRIER_SYSCALLS -o "$out" &
+	spid=$!
+	# strace is attached once its first line of /proc status shows
+	wait_until 10 grep -q "^TracerPid:[[:space:]]*$spid" "/proc/$hp/status" ||
+	    { note "strace did not attach to helper pid $hp"; kill "$spid"; wait "$spid"; stop_smtpd quiet; return 1; }
+	LD_LIBRARY_PATH=$SMTP_SOURCE_LIBS timeout -k 5 $RUN_TIMEOUT \
+	    "$SMTP_SOURCE" -d -s 1 -m "$BARRIER_MSGS" -l "$SIZE" \
+	    -r "$rcpts" -M bench.test -f sender@bench.test \
+	    -t rcpt@relay.test "127.0.0.1:$PORT" >"$WORK/source-$RUN.log" 2>&1
+	rc=$?
+	kill -INT "$spid" 2>/dev/null
+	wait "$spid" 2>/dev/null
+	BARRIER_N=$(find "$SPOOL/queue" -mindepth 3 -maxdepth 3 -name message 2>/dev/null | wc -l)
+	stop_smtpd quiet
+	# one line per call; with -f, an interrupted call's "resumed" half
+	# is the same call
+	BARRIER_CALLS=$(grep -c -E "^[0-9]+ +(${BARRIER_SYSCALLS//,/|})\(" "$out")
+	BARRIER_BY=$(grep -o -E "^[0-9]+ +(${BARRIER_SYSCALLS//,/|})\(" "$out" |
+	    awk '{ sub(/\(/, "", $2); n[$2]++ } END { for (c in n) printf "%s %d, ", c, n[c] }')
+	if [ $rc != 0 ] || [ "$BARRIER_N" != "$BARRIER_MSGS" ]; then
+		note "barrier count, $rcpts rcpts: smtp-source exit $rc, $BARRIER_N of $BARRIER_MSGS queued"
+		return 1
+	fi
+}
+
 
 LOAD0=$(cut -d' ' -f1 /proc/loadavg)
 declare -A RATES RATIOS
 run_one fs || die "warm-up run failed (logs in $WORK)"
 note "warm-up run (fs, not counted): $RATE msgs/s"
 
-IFS=, read -r -a mode_list <<<"$MODES"
-for mode in "${mode_list[@]}"; do
-	case $mode in
-	durable) proc=fs-proc ;;
-	relaxed) proc="fs-proc:-S none" ;;
-	*) die "unknown mode $mode (durable, relaxed)" ;;
-	esac
-	for ((p = 0; p < PAIRS; p++)); do
+# run_pairs KEY PROC NPAIRS [neighbour]: NPAIRS ABBA pairs of the
+# built-in queue and PROC; rates in RATES[KEY,fs], RATES[KEY,proc], ratios
+# in RATIOS[KEY].  Every built-in run is followed by fsync-probe on its
+# file system (its t goes with its R_fs).
+run_pairs() {
+	local key=$1 proc=$2 npairs=$3 extra=${4:-} p b
+	for ((p = 0; p < npairs; p++)); do
 		# ABBA: A B, then B A, ...
 		if ((p % 2 == 0)); then order=("fs" "$proc"); else order=("$proc" "fs"); fi
 		declare -A r=()
 		for b in "${order[@]}"; do
-			run_one "$b" || { KEEP=1; die "run of -B queue=$b failed (logs kept in $WORK)"; }
+			# shellcheck disable=SC2086
+			run_one "$b" $extra $([ "$b" = fs ] && echo probe) ||
+			    { KEEP=1; die "run of -B queue=$b failed (logs kept in $WORK)"; }
 			r[$b]=$RATE
-			note "$mode pair $((p + 1))/$PAIRS: -B queue=$b: ${r[$b]} msgs/s"
+			note "$key pair $((p + 1))/$npairs: -B queue=$b: ${r[$b]} msgs/s $RATE_NOTE"
 		done
-		RATES[$mode,fs]+="${r[fs]} "
-		RATES[$mode,proc]+="${r[$proc]} "
-		RATIOS[$mode]+="$(awk -v a="${r[$proc]}" -v b="${r[fs]}" 'BEGIN { printf "%.3f", a / b }') "
+		RATES[$key,fs]+="${r[fs]} "
+		RATES[$key,proc]+="${r[$proc]} "
+		RATIOS[$key]+="$(awk -v a="${r[$proc]}" -v b="${r[fs]}" 'BEGIN { printf "%.3f", a / b }') "
 		unset r
 	done
+}
+
+IFS=, read -r -a mode_list <<<"$MODES"
+for mode in "${mode_list[@]}"; do
+	case $mode in
+	durable) run_pairs durable fs-proc "$PAIRS" ;;
+	relaxed) run_pairs relaxed "fs-proc:-S none" "$PAIRS" ;;
+	*) die "unknown mode $mode (durable, relaxed)" ;;
+	esac
 done
+# beside a neighbour writer: one pair, built-in and durable
+[ $NEIGHBOUR = 1 ] && run_pairs neighbour fs-proc 1 neighbour
+
+declare -A BARRIERS_OF
+if [ $BARRIERS = 1 ]; then
+	IFS=, read -r -a rcpt_list <<<"$BARRIER_RCPTS"
+	for n in "${rcpt_list[@]}"; do
+		count_barriers "$n" || { KEEP=1; die "fsync-class count with $n rcpts failed (logs kept in $WORK)"; }
+		BARRIERS_OF[$n]="$BARRIER_CALLS $BARRIER_N ${BARRIER_BY%, }"
+		note "fsync-class calls, $n rcpts: $BARRIER_CALLS for $BARRIER_N messages"
+	done
+fi
 
 # ---- the table -------------------------------------------------------------
 
+med_of() {	# med_of "LIST": median of the numbers in LIST, "-" if none
+	local v
+	v=$(echo "$1" | tr ' ' '\n' | grep -E '^[0-9.]+$')
+	if [ -n "$v" ]; then echo "$v" | median; else echo -; fi
+}
+ratio_of() {	# ratio_of A B: A / B to 3 places, "-" if either is missing
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.3f\n", a / b }'
+}
+verdict_of() {	# verdict_of VALUE ge|le TARGET
+	awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
+		if (v == "-") print "n/a"
+		else print ((op == "ge" ? v >= t : v <= t) ? "MET" : "MISSED") }'
+}
+row() { printf '%-22s %-34s %9s %9s  %-16s %s\n' "$@"; }
+probe_col() {	# probe_col LABEL MODE FIELD(3 p50, 4 p99, 5 max): one value per run
+	echo "$PROBES" | awk -v l="$1" -v m="$2" -v f="$3" '$1 == l && $2 == m { printf "%s ", $f }'
+}
+
 echo
 echo "e2e-bench: $(smtpd -h 2>&1 | sed -n 's/^version: //p'), spool on $([ $ROOTFS = 1 ] && echo "the root fs" || echo "a fresh journaled ext4 per run"), $MSGS msgs x $PAIRS ABBA pairs, $SESSIONS persistent sessions (smtp-source -d), $SIZE-byte bodies, $RCPTS rcpts/msg, relay down (127.0.0.1:$RELAY_PORT closed); $(nproc) CPUs"
-printf '%-22s %-34s %9s %9s  %-16s %s\n' "backend" "msgs/s per run" "median" "ratio" "target" "verdict"
-printf '%-22s %-34s %9s %9s  %-16s %s\n' "----------------------" "----------------------------------" "---------" "---------" "----------------" "-------"
+row "backend" "msgs/s per run" "median" "ratio" "target" "verdict"
+row "----------------------" "----------------------------------" "---------" "---------" "----------------" "-------"
+ALL_FS=
 for mode in "${mode_list[@]}"; do
 	case $mode in
 	durable) pname="fs-proc (-S full)"; target=0.8 ;;
@@ -255,13 +433,61 @@ for mode in "${mode_list[@]}"; do
 	esac
 	fsr=${RATES[$mode,fs]}
 	pr=${RATES[$mode,proc]}
-	mfs=$(echo "$fsr" | tr ' ' '\n' | grep . | median)
-	mpr=$(echo "$pr" | tr ' ' '\n' | grep . | median)
-	mra=$(echo "${RATIOS[$mode]}" | tr ' ' '\n' | grep . | median)
-	verdict=$(awk -v r="$mra" -v t="$target" 'BEGIN { print (r >= t) ? "MET" : "MISSED" }')
-	printf '%-22s %-34s %9s %9s  %-16s %s\n' "fs ($mode pairs)" "$fsr" "$mfs" "" "" ""
-	printf '%-22s %-34s %9s %9s  %-16s %s\n' "$pname" "$pr" "$mpr" "${mra}x" ">= ${target}x fs" "$verdict"
+	ALL_FS+="$fsr"
+	mra=$(med_of "${RATIOS[$mode]}")
+	row "fs ($mode pairs)" "$fsr" "$(med_of "$fsr")" "" "" ""
+	row "$pname" "$pr" "$(med_of "$pr")" "${mra}x" ">= ${target}x fs" "$(verdict_of "$mra" ge "$target")"
 	printf '%-22s %-34s\n' "  per-pair ratios" "${RATIOS[$mode]}"
 done
+
+# the one-barrier ceiling: R_fs from every idle built-in run, t from the
+# fsync-probe that followed each of them on its file system
+R_FS=$(med_of "$ALL_FS")
+T_US=$(med_of "$(probe_col idle new 3)")
+CEIL=$(awk -v r="$R_FS" -v t="$T_US" 'BEGIN { if (r == "-" || t == "-") print "-"; else printf "%.1f\n", 1 / (1 / r + t / 1e6) }')
+DUR=$(med_of "${RATES[durable,proc]:-}")
+row "one-barrier ceiling" "1/(1/R_fs+t), R_fs $R_FS, t ${T_US}us" "$CEIL" "" "" ""
+row "fs-proc (-S full)" "median, as a fraction of the ceiling" "$DUR" "$(ratio_of "$DUR" "$CEIL")x" ">= 0.9x ceiling" "$(verdict_of "$(ratio_of "$DUR" "$CEIL")" ge 0.9)"
+
+if [ $NEIGHBOUR = 1 ]; then
+	echo
+	echo "beside a neighbour writer (dd of ${NB_MB} MB, buffered, conv=fdatasync, in a loop on the spool's fs), $NB_MSGS msgs per run; ratio = fraction of the idle median"
+	fsr=${RATES[neighbour,fs]}
+	pr=${RATES[neighbour,proc]}
+	m=$(med_of "$fsr")
+	row "fs + neighbour" "$fsr" "$m" "$(ratio_of "$m" "$R_FS")x" "" ""
+	m=$(med_of "$pr")
+	r=$(ratio_of "$m" "$DUR")
+	row "fs-proc -S full + nb" "$pr" "$m" "${r}x" ">= 0.4x idle" "$(verdict_of "$r" ge 0.4)"
+fi
+
+echo
+echo "bench/fsync-probe on the spool's file system after each built-in run, idle and beside the neighbour (nb), in us:"
+echo "new 4 KB file + fsync (t of the ceiling), + fsync of its directory, 6 KB append to a preallocated file + fdatasync"
+row "probe" "p50 per run" "median" "p99" "max" ""
+for label in idle neighbour; do
+	[ -n "$(probe_col "$label" new 3)" ] || continue
+	for mode in new newdir append; do
+		case $mode in
+		new) what="new+fsync" ;;
+		newdir) what="new+fsync+dir" ;;
+		append) what="append+fdatasync" ;;
+		esac
+		p99=$(probe_col "$label" "$mode" 4 | tr ' ' '\n' | grep -E '^[0-9]+$' | sort -g | tail -1)
+		max=$(probe_col "$label" "$mode" 5 | tr ' ' '\n' | grep -E '^[0-9]+$' | sort -g | tail -1)
+		row "$what, ${label/neighbour/nb}" "$(probe_col "$label" "$mode" 3)" "$(med_of "$(probe_col "$label" "$mode" 3)")" "${p99:--}" "${max:--}" ""
+	done
+done
+
+if [ $BARRIERS = 1 ]; then
+	echo
+	echo "fsync-class calls ($BARRIER_SYSCALLS) of the helper per accepted message, -S full, strace -f, MTA paused, 1 session, $BARRIER_MSGS msgs"
+	row "recipients" "calls / messages" "per msg" "" "target" "verdict"
+	for n in "${rcpt_list[@]}"; do
+		read -r calls msgs by <<<"${BARRIERS_OF[$n]}"
+		per=$(ratio_of "$calls" "$msgs")
+		row "$n rcpt(s)" "$calls / $msgs${by:+ ($by)}" "$per" "" "<= 2 per msg" "$(verdict_of "$per" le 2)"
+	done
+fi
 echo "load average at start $LOAD0, at end $(cut -d' ' -f1 /proc/loadavg) ($(nproc) CPUs): other load on the machine shows in every number"
 exit 0
