@@ -12,6 +12,8 @@
  *					received (smtpd writes it, not us)
  *	corrupt/NAME[.N]		what was found broken
  *	purge/incoming.RANDOM.NAME	what incoming/ held at start
+ *	fs-proc/log.0, log.1		the write-ahead log (wal.h), which
+ *					the built-in queue leaves alone
  *
  * A maker returns its buffer's string, so that it can be passed on at
  * once: open_dir(fd, layout_msgdir(msgid, &p)).
@@ -28,6 +30,7 @@
 #define LAYOUT_CORRUPT		"corrupt"
 #define LAYOUT_PURGE		"purge"
 #define LAYOUT_TEMPORARY	"temporary"
+#define LAYOUT_WAL		"fs-proc"	/* our log: wal.h */
 #define LAYOUT_MESSAGE		"message"	/* in a message dir */
 #define LAYOUT_EVP_TMP		"envelope.tmp"	/* in incoming/ */
 

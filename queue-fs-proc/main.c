@@ -168,11 +168,36 @@ on_signal(int sig, short ev, void *arg)
  * store's directories (the spool itself is root's, mode 0711, so the
  * queue user could not open them from there), drop privileges.
  */
+static int	sandbox_off;	/* -X, for the checkpointer's sandbox */
+
+static int
+enter_checkpointer_sandbox(void)
+{
+	return sandbox_enter(sandbox_off);
+}
+
+/*
+ * Full sync mode: replay and begin the log as the queue user, then fork
+ * the checkpointer (wal.h) before the sandbox forbids fork; it enters a
+ * sandbox of its own.  Without it checkpoints run inline.
+ */
+static int
+start_log(struct store *store, int journaled)
+{
+	if (store_start_log(store, WAL_FILE_SIZE, journaled) == -1)
+		return -1;
+	if (store->logged && wal_spawn_checkpointer(&store->wal,
+	    enter_checkpointer_sandbox) == -1)
+		log_warnx("warn: queue-fs-proc: no checkpointer process: "
+		    "checkpoints will delay requests");
+	return 0;
+}
+
 static int
 enter_spool(const struct options *o, struct store *store)
 {
 	struct spool_user	u;
-	int			privileged = geteuid() == 0, fd, r;
+	int			privileged = geteuid() == 0, fd, r, journaled;
 
 	if (privileged && spool_user(o->user, &u) == -1)
 		return -1;
@@ -181,6 +206,7 @@ enter_spool(const struct options *o, struct store *store)
 		    "no chroot, no privilege drop");
 	if ((fd = spool_prepare(o->spool, &u, privileged)) == -1)
 		return -1;
+	journaled = spool_journaled(fd);
 	if (privileged && spool_chroot(fd, o->spool) == -1) {
 		close(fd);
 		return -1;
@@ -189,6 +215,9 @@ enter_spool(const struct options *o, struct store *store)
 	close(fd);
 	if (r == -1 || (privileged && (sandbox_bound(o->no_sandbox) == -1 ||
 	    spool_drop(&u) == -1)))
+		return -1;
+	sandbox_off = o->no_sandbox;
+	if (start_log(store, journaled) == -1)
 		return -1;
 	if (sandbox_enter(o->no_sandbox) == -1)
 		fatalx("fatal: queue-fs-proc: cannot enter the sandbox, "
@@ -253,7 +282,8 @@ main(int argc, char **argv)
 		fatalx("fatal: queue-fs-proc: cannot use spool %s, exiting",
 		    o.spool);
 	imsgbuf_init(&d->ib, 0, framing_dialect(&d->framing));
-	log_debug("debug: queue-fs-proc: serving %s (sync %s, reserve %d%%)",
-	    o.spool, o.sync == STORE_SYNC_FULL ? "full" : "none", o.reserve);
+	log_debug("debug: queue-fs-proc: serving %s (sync %s%s, reserve %d%%)",
+	    o.spool, o.sync == STORE_SYNC_FULL ? "full" : "none",
+	    d->store.logged ? " through the log" : "", o.reserve);
 	return serve();
 }

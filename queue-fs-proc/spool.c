@@ -7,6 +7,10 @@
  */
 #include <sys/types.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+
+#include <linux/magic.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -255,6 +259,7 @@ spool_prepare(const char *path, const struct spool_user *u, int privileged)
 	if (spool_ensure_dir(fd, path, LAYOUT_PURGE, &r) == -1 ||
 	    spool_ensure_dir(fd, path, LAYOUT_QUEUE, &r) == -1 ||
 	    spool_ensure_dir(fd, path, LAYOUT_INCOMING, &r) == -1 ||
+	    spool_ensure_dir(fd, path, LAYOUT_WAL, &r) == -1 ||
 	    purge_incoming(fd, path) == -1 ||
 	    spool_ensure_dir(fd, path, LAYOUT_CORRUPT, &r) == -1) {
 		close(fd);
@@ -289,4 +294,36 @@ spool_drop(const struct spool_user *u)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Does the spool's file system journal its metadata in order, so that
+ * committing the journal up to one change commits every earlier one
+ * (store_log_commit() relies on it for bodies kept in place)?  xfs
+ * always does; ext4 when it has a journal, which shows as
+ * /proc/fs/jbd2/DEV-8 (ext2 and ext4 without a journal do not: same
+ * magic).  Anything else: no.  Asked before the chroot (/proc, /sys).
+ */
+int
+spool_journaled(int spool_fd)
+{
+	struct statfs	sf;
+	struct stat	sb;
+	char		link[PATH_MAX], path[PATH_MAX + 32], *dev;
+	ssize_t		n;
+
+	if (fstatfs(spool_fd, &sf) == -1 || fstat(spool_fd, &sb) == -1)
+		return 0;
+	if (sf.f_type == XFS_SUPER_MAGIC)
+		return 1;
+	if (sf.f_type != EXT4_SUPER_MAGIC)
+		return 0;
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u",
+	    major(sb.st_dev), minor(sb.st_dev));
+	if ((n = readlink(path, link, sizeof(link) - 1)) == -1)
+		return 0;
+	link[n] = '\0';
+	dev = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
+	snprintf(path, sizeof(path), "/proc/fs/jbd2/%s-8", dev);
+	return access(path, F_OK) == 0;
 }

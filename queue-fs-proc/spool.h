@@ -55,5 +55,6 @@ int	spool_user(const char *name, struct spool_user *);
 int	spool_prepare(const char *path, const struct spool_user *, int privileged);
 int	spool_chroot(int spool_fd, const char *path);
 int	spool_drop(const struct spool_user *);
+int	spool_journaled(int spool_fd);
 
 #endif

@@ -2,14 +2,18 @@
  * The fs store: one function per proc-queue request.
  *
  * Durability (STORE_SYNC_FULL, see DURABILITY in queue-fs-proc(8)):
- * envelopes of an incoming message are written without a barrier; the
- * commit puts the message in place (renamed from smtpd's temporary/
- * when that is the fd's file, else copied), makes the whole incoming
- * directory durable with one syncfs(), renames it into queue/ and syncs
- * the bucket: two fsync-class calls per message however many recipients
- * it has (three when its bucket is new).  Envelope writes to committed
- * messages go through incoming/envelope.tmp + fsync + rename +
- * directory fsync.
+ * with the log (s->logged, the default) the layout is changed without
+ * barriers and each durable request appends one record to the log,
+ * synced once (store_log.c, wal.c).  Without it (no fs-proc/ directory
+ * in the spool, or the log could not be made) every change is synced
+ * in the layout itself: the commit makes the whole incoming directory
+ * durable with one syncfs(), renames it into queue/ and syncs the
+ * bucket; envelope writes to committed messages go through
+ * incoming/envelope.tmp + fsync + rename + directory fsync.
+ *
+ * Either way envelopes of an incoming message are written without a
+ * barrier, and the commit puts the message in place by renaming smtpd's
+ * temporary/MSGID when that is the fd's file, else by copying.
  */
 #include <sys/types.h>
 #include <sys/sendfile.h>
@@ -37,11 +41,18 @@ store_durable(struct store *s)
 	return s->sync == STORE_SYNC_FULL;
 }
 
-/* fsync fd in full sync mode. */
+/* Is the layout made durable by its own barriers (no log)? */
+static int
+store_layout_sync(struct store *s)
+{
+	return store_durable(s) && !s->logged;
+}
+
+/* fsync fd when the layout carries its own durability. */
 static int
 store_sync(struct store *s, int fd)
 {
-	return store_durable(s) ? fsync(fd) : 0;
+	return store_layout_sync(s) ? fsync(fd) : 0;
 }
 
 int
@@ -76,11 +87,54 @@ fail:
 	return -1;
 }
 
+/*
+ * Full sync mode, after the privilege drop and before the first
+ * request: replay what the log holds into the layout, then begin a new
+ * log.  Without fs-proc/ the layout syncs itself (a warning says so);
+ * a log that cannot be replayed stops the daemon: it may hold
+ * acknowledged mail.
+ */
+int
+store_start_log(struct store *s, off_t size, int ordered)
+{
+	if (!store_durable(s))
+		return 0;
+	s->ordered = ordered;
+	if (wal_open(&s->wal, s->root_fd, size) == -1) {
+		log_warnx("warn: queue-fs-proc: no log: every durable "
+		    "request syncs the spool itself (slower)");
+		return 0;
+	}
+	s->logged = 1;
+	if (store_replay(s) == -1) {
+		log_warnx("warn: queue-fs-proc: cannot replay the log");
+		return -1;
+	}
+	if (wal_start(&s->wal) == -1) {
+		log_warnx("warn: queue-fs-proc: cannot start the log: every "
+		    "durable request syncs the spool itself (slower)");
+		wal_close(&s->wal, 0);
+		s->logged = 0;
+	}
+	return 0;
+}
+
+/* A clean close: the log is checkpointed (wal_close()). */
 void
 store_close(struct store *s)
 {
+	store_close_log(s, 1);
+}
+
+/* checkpoint 0 leaves the log as a crash would, for tests of replay. */
+void
+store_close_log(struct store *s, int checkpoint)
+{
 	deferred_close(&s->later);
 	walk_close(&s->walk);
+	if (s->logged)
+		wal_close(&s->wal, checkpoint);
+	s->logged = 0;
 	close(s->root_fd);
 	close(s->queue_fd);
 	close(s->incoming_fd);
@@ -128,9 +182,10 @@ store_have_space(struct store *s)
 	return 1;
 }
 
-/* The bucket directory queue/XX, created if create is set. */
-static int
-store_open_bucket(struct store *s, uint32_t msgid, int create)
+/* The bucket directory queue/XX, created if create is set (and synced
+ * then if sync is). */
+int
+store_open_bucket(struct store *s, uint32_t msgid, int create, int sync)
 {
 	struct layout_bucket	name;
 	int			fd;
@@ -141,12 +196,12 @@ store_open_bucket(struct store *s, uint32_t msgid, int create)
 		return fd;
 	if (mkdirat(s->queue_fd, name.s, 0700) == -1 && errno != EEXIST)
 		return -1;
-	if (store_sync(s, s->queue_fd) == -1)
+	if (sync && fsync(s->queue_fd) == -1)
 		return -1;
 	return sio_open_dir(s->queue_fd, name.s);
 }
 
-static int
+int
 store_open_queued(struct store *s, uint32_t msgid)
 {
 	struct layout_msgdir	path;
@@ -280,26 +335,44 @@ store_write_message(struct store *s, uint32_t msgid, int dfd, int from,
 }
 
 /*
- * Move incoming/MSGID to queue/XX/MSGID.  In full sync mode one syncfs()
- * first makes the message and all its envelopes durable, and the bucket
- * fsync after the rename makes the move durable.
+ * Move incoming/MSGID (dfd) to queue/XX/MSGID.  MOVE_SYNCFS: one
+ * syncfs() first makes the message and all its envelopes durable, and
+ * the bucket fsync after the rename makes the move durable.
+ * MOVE_SYNC_BUCKET: only the bucket fsync (store_log_commit() says what
+ * it relies on).
  */
-static int
-store_move_to_queue(struct store *s, uint32_t msgid, int dfd)
+int
+store_move_to_queue(struct store *s, uint32_t msgid, int dfd,
+    enum store_move how)
 {
 	struct layout_msgname	name;
 	int			bfd, r;
 
-	if (store_durable(s) && syncfs(dfd) == -1)
+	if (how == MOVE_SYNCFS && syncfs(dfd) == -1)
 		return -1;
-	if ((bfd = store_open_bucket(s, msgid, 1)) == -1)
+	if ((bfd = store_open_bucket(s, msgid, 1, how == MOVE_SYNCFS)) == -1)
 		return -1;
 	layout_msgname(msgid, &name);
 	r = renameat2(s->incoming_fd, name.s, bfd, name.s, RENAME_NOREPLACE);
-	if (r == 0)
-		r = store_sync(s, bfd);
+	if (r == 0 && how != MOVE_PLAIN)
+		r = fsync(bfd);
 	close(bfd);
 	return r;
+}
+
+/* Take a committed message back out of queue/ (its log record failed). */
+void
+store_unqueue(struct store *s, uint32_t msgid)
+{
+	struct layout_msgname	name;
+	int			bfd;
+
+	if ((bfd = store_open_bucket(s, msgid, 0, 0)) == -1 ||
+	    msgdir_remove(bfd, layout_msgname(msgid, &name), 0) == -1)
+		log_warn("warn: queue-fs-proc: commit %08x: cannot take it "
+		    "back out of queue/", msgid);
+	if (bfd != -1)
+		close(bfd);
 }
 
 /*
@@ -311,7 +384,7 @@ int
 store_message_commit(struct store *s, uint32_t msgid, int fd)
 {
 	struct stat	sb;
-	int		dfd, ok = 0;
+	int		dfd, r, ok = 0;
 
 	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
 		log_warnx("warn: queue-fs-proc: commit %08x: fd is not a "
@@ -329,7 +402,12 @@ store_message_commit(struct store *s, uint32_t msgid, int fd)
 		    msgid);
 		goto done;
 	}
-	if (store_move_to_queue(s, msgid, dfd) == -1) {
+	if (s->logged)
+		r = store_log_commit(s, msgid, dfd, fd, &sb);
+	else
+		r = store_move_to_queue(s, msgid, dfd, store_durable(s) ?
+		    MOVE_SYNCFS : MOVE_PLAIN);
+	if (r == -1) {
 		log_warn("warn: queue-fs-proc: commit %08x: moving to queue",
 		    msgid);
 		unlinkat(dfd, LAYOUT_MESSAGE, 0);
@@ -341,28 +419,42 @@ done:
 	return ok;
 }
 
+/* Remove queue/XX/MSGID; -1 with errno ENOENT if it is not there. */
 int
-store_message_delete(struct store *s, uint32_t msgid)
+store_remove_message(struct store *s, uint32_t msgid)
 {
 	struct layout_msgname	name;
 	int			bfd, r;
 
 	walk_changed(&s->walk);
+	if ((bfd = store_open_bucket(s, msgid, 0, 0)) == -1)
+		return -1;
+	r = msgdir_remove(bfd, layout_msgname(msgid, &name),
+	    store_layout_sync(s));
+	close(bfd);
+	return r;
+}
+
+int
+store_message_delete(struct store *s, uint32_t msgid)
+{
+	struct layout_msgname	name;
+
+	walk_changed(&s->walk);
 	layout_msgname(msgid, &name);
-	if (msgdir_remove(s->incoming_fd, name.s, store_durable(s)) == 0)
+	if (msgdir_remove(s->incoming_fd, name.s, store_layout_sync(s)) == 0)
 		return 1;
 	if (errno != ENOENT) {
 		log_warn("warn: queue-fs-proc: delete incoming/%s", name.s);
 		return 0;
 	}
-	if ((bfd = store_open_bucket(s, msgid, 0)) == -1) {
+	if (store_remove_message(s, msgid) == -1) {
 		store_log_open_failure("delete: message", msgid);
 		return 0;
 	}
-	if ((r = msgdir_remove(bfd, name.s, store_durable(s))) == -1)
-		store_log_open_failure("delete: message", msgid);
-	close(bfd);
-	return r == 0;
+	if (s->logged)
+		(void)store_log_id(s, WAL_MSG_DELETE, msgid);
+	return 1;
 }
 
 int
@@ -391,7 +483,7 @@ store_next_evpid(struct store *s, uint32_t msgid)
 	return (uint64_t)msgid << 32 | s->evp_seq;
 }
 
-/* Write incoming/envelope.tmp, durable in full sync mode. */
+/* Write incoming/envelope.tmp, synced if the layout syncs itself. */
 static int
 store_write_evp_tmp(struct store *s, const char *evp, size_t len)
 {
@@ -422,6 +514,32 @@ store_install_evp_tmp(struct store *s, int dfd, const char *name,
 	return store_sync(s, dfd);
 }
 
+/* Write dfd/name atomically (through incoming/envelope.tmp). */
+int
+store_put_file(struct store *s, int dfd, const char *name, const char *buf,
+    size_t len, int noreplace)
+{
+	if (store_write_evp_tmp(s, buf, len) == -1)
+		return -1;
+	if (store_install_evp_tmp(s, dfd, name, noreplace) == 0)
+		return 0;
+	unlinkat(s->incoming_fd, LAYOUT_EVP_TMP, 0);
+	return -1;
+}
+
+/* Logged: the new envelope is in the layout, now in the log too. */
+static int
+store_log_new_evp(struct store *s, int dfd, uint64_t evpid, const char *evp,
+    size_t len)
+{
+	struct layout_evpname	name;
+
+	if (!s->logged || store_log_evp(s, evpid, evp, len) == 0)
+		return 0;
+	unlinkat(dfd, layout_evpname(evpid, &name), 0);
+	return -1;
+}
+
 static int
 store_create_queued_evp(struct store *s, int dfd, uint32_t msgid,
     const char *evp, size_t len, uint64_t *evpid)
@@ -437,7 +555,7 @@ store_create_queued_evp(struct store *s, int dfd, uint32_t msgid,
 			break;
 		if (store_install_evp_tmp(s, dfd, layout_evpname(*evpid,
 		    &name), 1) == 0)
-			return 0;
+			return store_log_new_evp(s, dfd, *evpid, evp, len);
 		if (errno != EEXIST)
 			break;
 	}
@@ -484,12 +602,13 @@ store_envelope_create(struct store *s, uint32_t msgid, const char *evp,
 }
 
 /*
- * Delete one envelope; when it was the last, the message goes too.  The
- * count is read from the directory, not kept in memory, so this holds
- * for messages queued before a restart and never walked.
+ * Unlink one envelope of a queued message; when it was the last, the
+ * message goes too.  The count is read from the directory, not kept in
+ * memory, so this holds for messages queued before a restart and never
+ * walked.
  */
 int
-store_envelope_delete(struct store *s, uint64_t evpid)
+store_unlink_envelope(struct store *s, uint64_t evpid)
 {
 	struct layout_evpname	name;
 	struct layout_msgname	msgname;
@@ -497,27 +616,35 @@ store_envelope_delete(struct store *s, uint64_t evpid)
 	int			dfd, bfd, left, r = -1;
 
 	walk_changed(&s->walk);
-	if ((dfd = store_open_queued(s, msgid)) == -1) {
-		store_log_open_failure("envelope delete", evpid);
-		return 0;
-	}
-	if (unlinkat(dfd, layout_evpname(evpid, &name), 0) == -1) {
-		store_log_open_failure("envelope delete", evpid);
+	if ((dfd = store_open_queued(s, msgid)) == -1)
+		return -1;
+	if (unlinkat(dfd, layout_evpname(evpid, &name), 0) == -1)
 		goto done;
-	}
 	if ((left = msgdir_has_envelopes(dfd, msgid)) != 0) {
 		r = left == 1 ? store_sync(s, dfd) : -1;
 		goto done;
 	}
 	/* the last one: the message goes too */
-	if ((bfd = store_open_bucket(s, msgid, 0)) == -1)
+	if ((bfd = store_open_bucket(s, msgid, 0, 0)) == -1)
 		goto done;
 	r = msgdir_remove(bfd, layout_msgname(msgid, &msgname),
-	    store_durable(s));
+	    store_layout_sync(s));
 	close(bfd);
 done:
 	close(dfd);
-	return r == 0;
+	return r;
+}
+
+int
+store_envelope_delete(struct store *s, uint64_t evpid)
+{
+	if (store_unlink_envelope(s, evpid) == -1) {
+		store_log_open_failure("envelope delete", evpid);
+		return 0;
+	}
+	if (s->logged)
+		(void)store_log_id(s, WAL_EVP_DELETE, evpid);
+	return 1;
 }
 
 /* Returns the envelope's length; 0 when there is none to serve. */
@@ -536,6 +663,10 @@ store_envelope_load(struct store *s, uint64_t evpid, char *buf, size_t size)
 	return (size_t)n;
 }
 
+/*
+ * Logged, the record goes first: if it cannot be made durable nothing
+ * changed and the answer is r = 0.
+ */
 int
 store_envelope_update(struct store *s, uint64_t evpid, const char *evp,
     size_t len)
@@ -558,9 +689,8 @@ store_envelope_update(struct store *s, uint64_t evpid, const char *evp,
 		store_log_open_failure("envelope update", evpid);
 		goto done;
 	}
-	if (store_write_evp_tmp(s, evp, len) == 0 &&
-	    (r = store_install_evp_tmp(s, dfd, name.s, 0)) == -1)
-		unlinkat(s->incoming_fd, LAYOUT_EVP_TMP, 0);
+	if (!s->logged || store_log_evp(s, evpid, evp, len) == 0)
+		r = store_put_file(s, dfd, name.s, evp, len, 0);
 	if (r == -1)
 		log_warn("warn: queue-fs-proc: envelope update %016llx",
 		    (unsigned long long)evpid);

@@ -6,9 +6,11 @@
 #define QFP_STORE_H
 
 #include <sys/types.h>
+#include <sys/stat.h>
 #include <stdint.h>
 
 #include "deferred.h"
+#include "wal.h"
 #include "walk.h"
 
 enum store_sync {
@@ -35,10 +37,18 @@ struct store {
 	struct deferred	 later;		/* work after the answer */
 	/* how the last successful MESSAGE_COMMIT put its message in place */
 	enum store_commit_path commit_path;
+	struct wal	 wal;
+	int		 logged;	/* full sync through the log (wal.h) */
+	int		 ordered;	/* the fs journals metadata in order */
 };
 
+/* Bodies up to this size go into the commit's log record. */
+#define STORE_INLINE_MAX	(64 * 1024)
+
 int	store_open(struct store *, int root_fd, enum store_sync, int reserve);
+int	store_start_log(struct store *, off_t size, int ordered);
 void	store_close(struct store *);
+void	store_close_log(struct store *, int checkpoint);
 void	store_after_answer(struct store *);
 
 int	store_message_create(struct store *, uint32_t *msgid);
@@ -52,5 +62,24 @@ size_t	store_envelope_load(struct store *, uint64_t evpid, char *, size_t);
 int	store_envelope_update(struct store *, uint64_t evpid, const char *,
 	    size_t);
 int	store_envelope_walk(struct store *, uint64_t *evpid, char *, size_t);
+
+
+/* Shared by store.c and store_log.c (the log's records and replay). */
+enum store_move { MOVE_PLAIN, MOVE_SYNC_BUCKET, MOVE_SYNCFS };
+
+int	store_move_to_queue(struct store *, uint32_t msgid, int dfd,
+	    enum store_move);
+int	store_open_bucket(struct store *, uint32_t msgid, int create, int sync);
+int	store_open_queued(struct store *, uint32_t msgid);
+void	store_unqueue(struct store *, uint32_t msgid);
+int	store_put_file(struct store *, int dfd, const char *name,
+	    const char *, size_t, int noreplace);
+int	store_unlink_envelope(struct store *, uint64_t evpid);
+int	store_remove_message(struct store *, uint32_t msgid);
+int	store_log_commit(struct store *, uint32_t msgid, int dfd, int fd,
+	    const struct stat *);
+int	store_log_id(struct store *, uint32_t type, uint64_t id);
+int	store_log_evp(struct store *, uint64_t evpid, const char *, size_t);
+int	store_replay(struct store *);
 
 #endif

@@ -30,13 +30,14 @@
 uid_t		us_uid;
 gid_t		us_gid;
 char		us_rootonly[US_SPOOL_LEN];
-enum store_sync	us_full = STORE_SYNC_FULL, us_none = STORE_SYNC_NONE;
+struct us_mode	us_full = { STORE_SYNC_FULL, 0 }, us_log = { STORE_SYNC_FULL, 1 },
+		us_none = { STORE_SYNC_NONE, 0 };
 
 static char	us_base[64];
 static int	us_nspools, us_next;
 
 static const char *const us_topdirs[] = {
-	"queue", "incoming", "corrupt", "purge", "temporary"
+	"queue", "incoming", "corrupt", "purge", "temporary", "fs-proc"
 };
 
 /* ---- the spools, made as root ------------------------------------------- */
@@ -145,6 +146,10 @@ us_store_open(struct us_test *t)
 	assert_int_not_equal(root, -1);
 	assert_int_equal(store_open(&t->store, root, t->sync, 0), 0);
 	close(root);
+	/* ordered: the in-place path runs, whatever /tmp's file system */
+	if (t->log)
+		assert_int_equal(store_start_log(&t->store, US_LOG_SIZE, 1),
+		    0);
 	t->open = 1;
 }
 
@@ -167,7 +172,8 @@ us_setup(void **state)
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return -1;
-	t->sync = *state ? *(enum store_sync *)*state : STORE_SYNC_FULL;
+	t->sync = *state ? ((struct us_mode *)*state)->sync : STORE_SYNC_FULL;
+	t->log = *state ? ((struct us_mode *)*state)->log : 0;
 	snprintf(t->spool, sizeof(t->spool), "%s/%03d", us_base,
 	    us_next++ % 1000);
 	*state = t;

@@ -35,10 +35,20 @@ struct CMUnitTest;
 
 #define US_SPOOL_LEN	128	/* "/tmp/qfp-unit.XXXXXX/NNN" */
 
+/* How a test's store syncs: the mode, and the log (full sync only). */
+struct us_mode {
+	enum store_sync	 sync;
+	int		 log;
+};
+
+/* The log's file size in tests: small, so that tests fill it. */
+#define US_LOG_SIZE	(64 * 1024)
+
 /* Per test: its spool, and a store opened on it (us_store_open). */
 struct us_test {
 	char		 spool[US_SPOOL_LEN];
 	enum store_sync	 sync;
+	int		 log;
 	struct store	 store;
 	int		 open;
 };
@@ -51,18 +61,20 @@ int	us_run(const char *name, const struct CMUnitTest *, size_t);
 
 /*
  * cmocka set-up and tear-down: a fresh spool, the store open on it in
- * the mode the test's initial state asks for (&us_full, &us_none, or
- * NULL for full), closed and left for us_run() to remove afterwards.
+ * the mode the test's initial state asks for (&us_full: full sync in
+ * the layout, without the log; &us_log: full sync through a log of
+ * US_LOG_SIZE; &us_none; NULL for full), closed and left for us_run()
+ * to remove afterwards.
  */
-extern enum store_sync us_full, us_none;
+extern struct us_mode us_full, us_log, us_none;
 int	us_setup(void **state);
 int	us_teardown(void **state);
 /* A test on a spool with the store open, in one mode or in both. */
 #define US_TEST(f, mode) { .name = #f " (" #mode ")", .test_func = f, \
 	.setup_func = us_setup, .teardown_func = us_teardown, \
 	.initial_state = &us_##mode }
-#define ONE(f)	US_TEST(f, full)
-#define BOTH(f)	US_TEST(f, full), US_TEST(f, none)
+#define ONE(f)	US_TEST(f, full), US_TEST(f, log)
+#define BOTH(f)	US_TEST(f, full), US_TEST(f, log), US_TEST(f, none)
 void	us_store_open(struct us_test *);
 void	us_store_close(struct us_test *);
 
