@@ -249,6 +249,26 @@ replay_evp(struct store *s, int dfd, struct rec_reader *rd)
 	    re.len, 0);
 }
 
+/*
+ * queue/XX/MSGID if it holds its message file, else -1.  Without it the
+ * message was being deleted (a deletion takes the envelopes first, then
+ * the message file, then the directory), so nothing is written into it:
+ * envelopes without a message cannot be delivered.
+ */
+static int
+replay_queued(struct store *s, uint32_t msgid)
+{
+	struct stat	sb;
+	int		dfd;
+
+	if ((dfd = store_open_queued(s, msgid)) == -1)
+		return -1;
+	if (fstatat(dfd, LAYOUT_MESSAGE, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+		return dfd;
+	close(dfd);
+	return -1;
+}
+
 /* Open or make queue/XX/MSGID. */
 static int
 replay_msgdir(struct store *s, uint32_t msgid)
@@ -279,9 +299,8 @@ replay_commit(struct store *s, struct rec_reader *rd)
 		return -1;
 	memcpy(&rc, h, sizeof(rc));
 	if (!rc.inline_body) {
-		/* in place and durable before its record: gone means deleted
-		 * later (and that is in the log too) */
-		if ((dfd = store_open_queued(s, rc.msgid)) == -1)
+		/* in place: durable in queue/ before its record */
+		if ((dfd = replay_queued(s, rc.msgid)) == -1)
 			return 0;
 	} else if ((dfd = replay_msgdir(s, rc.msgid)) == -1)
 		return -1;
@@ -307,8 +326,8 @@ replay_evp_write(struct store *s, struct rec_reader *rd)
 	if (rd->left < sizeof(re))
 		return -1;
 	memcpy(&re, rd->p, sizeof(re));
-	/* no directory: the message was deleted later */
-	if ((dfd = store_open_queued(s, re.evpid >> 32)) == -1)
+	/* no message: it was deleted later */
+	if ((dfd = replay_queued(s, re.evpid >> 32)) == -1)
 		return 0;
 	r = replay_evp(s, dfd, rd);
 	close(dfd);

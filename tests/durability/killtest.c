@@ -33,7 +33,8 @@
  * logic.  test-ordering.sh checks the fsyncs themselves.
  *
  * Environment: KILLTEST_LIFECYCLES (1000), KILLTEST_SEED, KILLTEST_PHASES
- * ("killpoints,random"), QFP_KEEP=1 keeps the spool.
+ * ("killpoints,random"), KILLTEST_KILLPOINT=CALL:K (only that kill
+ * point), QFP_KEEP=1 keeps the spool.
  */
 #include <sys/types.h>
 #include <sys/prctl.h>
@@ -1045,11 +1046,16 @@ run_killpoints(void)
 		"openat", "write", "copy_file_range", "syncfs", "fsync",
 		"mkdirat", "renameat", "renameat2", "unlinkat", "sendmsg",
 	};
-	size_t	c;
-	int	k, died, j;
+	const char	*only = getenv("KILLTEST_KILLPOINT");	/* "call:K" */
+	size_t		 c, len;
+	int		 k, died, j;
 
 	for (c = 0; c < sizeof(calls) / sizeof(calls[0]); c++) {
-		for (k = 1; k <= 200; k++) {
+		len = strlen(calls[c]);
+		if (only != NULL && (strncmp(only, calls[c], len) != 0 ||
+		    only[len] != ':'))
+			continue;
+		for (k = only ? atoi(only + len + 1) : 1; k <= 200; k++) {
 			if (D.pid != -1)
 				qd_kill(&D);
 			qt_rmtree(D.spool);
@@ -1087,7 +1093,7 @@ run_killpoints(void)
 					msg_free(pool[j]);
 					pool[j] = NULL;
 				}
-			if (!died)
+			if (!died || only != NULL)
 				break;	/* no K-th call of that kind */
 		}
 		printf("  killpoints: %-16s %d kill points\n", calls[c], k - 1);
@@ -1205,8 +1211,8 @@ main(int argc, char **argv)
 		char	cmd[600];
 
 		fflush(stdout);
-		snprintf(cmd, sizeof(cmd), "grep -E 'warn|fatal' '%s' | "
-		    "tail -n 12 | sed 's/^/  log| /'", D.log);
+		snprintf(cmd, sizeof(cmd), "grep -E 'warn|fatal|replay' '%s' "
+		    "| tail -n 12 | sed 's/^/  log| /'", D.log);
 		(void)!system(cmd);
 	}
 
