@@ -37,6 +37,7 @@ struct options {
 	enum framing_mode framing;
 	enum store_sync	 sync;
 	int		 reserve;
+	off_t		 log_size;
 };
 
 static struct daemon	 daemon_state;
@@ -49,11 +50,35 @@ usage_error(const char *fmt, const char *arg)
 
 	snprintf(msg, sizeof(msg), fmt, arg ? arg : "");
 	fprintf(stderr, "queue-fs-proc: %s\n"
-	    "usage: queue-fs-proc [-dnRvX] [-F auto|A|B] [-r percent] "
-	    "[-S full|none] [-s spool] [-u user]\n", msg);
+	    "usage: queue-fs-proc [-dnRvX] [-F auto|A|B] [-L size] "
+	    "[-r percent] [-S full|none] [-s spool] [-u user]\n", msg);
 	openlog("queue-fs-proc", LOG_PID, LOG_MAIL);
 	syslog(LOG_ERR, "%s", msg);
 	exit(1);
+}
+
+/* -L: a number of bytes with an optional k or m, 64k to 1024m. */
+static off_t
+parse_size(const char *arg)
+{
+	char		 num[32];
+	const char	*errstr;
+	long long	 v, unit = 1;
+	size_t		 len = strlen(arg);
+
+	if (len == 0 || len >= sizeof(num))
+		return -1;
+	memcpy(num, arg, len + 1);
+	if (num[len - 1] == 'k' || num[len - 1] == 'K')
+		unit = 1024;
+	else if (num[len - 1] == 'm' || num[len - 1] == 'M')
+		unit = 1024 * 1024;
+	if (unit != 1)
+		num[len - 1] = '\0';
+	v = strtonum(num, 1, 1LL << 30, &errstr);
+	if (errstr != NULL || v * unit < 64 * 1024 || v * unit > 1LL << 30)
+		return -1;
+	return (off_t)(v * unit);
 }
 
 /* smtpd passes all options as one string: split it on white space. */
@@ -83,7 +108,8 @@ parse_options(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof(*o));
 	o->spool = SPOOL_DEFAULT;
 	o->reserve = 5;
-	while ((ch = getopt(argc, argv, "dF:nr:RS:s:u:vX")) != -1) {
+	o->log_size = WAL_FILE_SIZE;
+	while ((ch = getopt(argc, argv, "dF:L:nr:RS:s:u:vX")) != -1) {
 		switch (ch) {
 		case 'd':
 			o->foreground = 1;
@@ -91,6 +117,11 @@ parse_options(int argc, char **argv, struct options *o)
 		case 'F':
 			if (framing_parse_mode(optarg, &o->framing) == -1)
 				usage_error("bad framing: %s (auto, A or B)",
+				    optarg);
+			break;
+		case 'L':
+			if ((o->log_size = parse_size(optarg)) == -1)
+				usage_error("bad log size: %s (64k to 1024m)",
 				    optarg);
 			break;
 		case 'n':
@@ -182,9 +213,9 @@ enter_checkpointer_sandbox(void)
  * sandbox of its own.  Without it checkpoints run inline.
  */
 static int
-start_log(struct store *store, int journaled)
+start_log(struct store *store, off_t size, int journaled)
 {
-	if (store_start_log(store, WAL_FILE_SIZE, journaled) == -1)
+	if (store_start_log(store, size, journaled) == -1)
 		return -1;
 	if (store->logged && wal_spawn_checkpointer(&store->wal,
 	    enter_checkpointer_sandbox) == -1)
@@ -217,7 +248,7 @@ enter_spool(const struct options *o, struct store *store)
 	    spool_drop(&u) == -1)))
 		return -1;
 	sandbox_off = o->no_sandbox;
-	if (start_log(store, journaled) == -1)
+	if (start_log(store, o->log_size, journaled) == -1)
 		return -1;
 	if (sandbox_enter(o->no_sandbox) == -1)
 		fatalx("fatal: queue-fs-proc: cannot enter the sandbox, "

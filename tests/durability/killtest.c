@@ -1045,6 +1045,7 @@ run_killpoints(void)
 	static const char *calls[] = {
 		"openat", "write", "copy_file_range", "syncfs", "fsync",
 		"mkdirat", "renameat", "renameat2", "unlinkat", "sendmsg",
+		"pwrite64", "fdatasync", "sync_file_range",
 	};
 	const char	*only = getenv("KILLTEST_KILLPOINT");	/* "call:K" */
 	size_t		 c, len;
@@ -1151,7 +1152,9 @@ main(int argc, char **argv)
 		printf("killtest: no private file system, using /tmp\n");
 	else
 		printf("killtest: spool on %s\n", s);
-	if (dur_daemon(&D, s, "") == -1) {
+	/* a small log: the random phase fills it many times over, so
+	 * kills land around switches and the checkpointer's work */
+	if (dur_daemon(&D, s, "-L 256k") == -1) {
 		qr_fail("killtest", "work dir");
 		return 1;
 	}
