@@ -33,6 +33,7 @@
  */
 #include <sys/types.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -52,6 +53,8 @@
 #include "msgdir.h"
 #include "safeio.h"
 #include "spool.h"
+#include "store.h"
+#include "wal.h"
 
 /* spool_faults() bits, as -n reports and repairs them */
 #define BAD_OWNER	(SPOOL_BAD_UID | SPOOL_BAD_GID)
@@ -66,6 +69,7 @@ struct check {
 	int		 notes;		/* print notes (first pass only) */
 	const char	*tag;		/* "problem", or "remaining" after -R */
 	struct spool_rules rules;	/* the daemon's: who owns what */
+	const struct spool_user *user;	/* the queue user, if root */
 	int		 spool_fd;
 	int		 corrupt_fd;	/* -1: none (yet) */
 
@@ -616,6 +620,61 @@ check_top(struct check *c, const char *name, int want_fd, int note_missing)
 	return fd;
 }
 
+/*
+ * Replay the log into the layout as the daemon's start does, then
+ * checkpoint it: in a child, as the queue user when we are root, so
+ * that what it writes is the queue user's.
+ */
+static int
+replay_log(int spool_fd, const struct spool_user *u)
+{
+	struct store	s;
+	pid_t		pid;
+	int		status, ok;
+
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid == 0) {
+		ok = (geteuid() != 0 || spool_drop(u) == 0) &&
+		    store_open(&s, spool_fd, STORE_SYNC_FULL, 0) == 0;
+		if (ok && store_start_log(&s, wal_existing_size(spool_fd),
+		    spool_journaled(spool_fd)) == -1)
+			ok = 0;
+		if (ok)
+			store_close(&s);
+		_exit(ok ? 0 : 1);
+	}
+	if (waitpid(pid, &status, 0) == -1 || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/*
+ * After a crash or a power failure the log may hold what the layout
+ * lacks (see DURABILITY in queue-fs-proc(8)): the built-in queue must
+ * not serve the spool before it is replayed.
+ */
+static void
+check_log(struct check *c)
+{
+	char	path[PATH_MAX];
+
+	if (wal_pending(c->spool_fd) <= 0)
+		return;
+	join(path, sizeof(path), c->spool, LAYOUT_WAL);
+	problem(c, path, "the log holds records the layout may lack (after "
+	    "a crash or power failure): replay it (-R) before the built-in "
+	    "queue serves this spool");
+	if (!c->repair)
+		return;
+	if (replay_log(c->spool_fd, c->user) == -1) {
+		printf("not repaired: %s: cannot replay the log\n", path);
+		return;
+	}
+	printf("replayed: %s\n", path);
+	c->repairs++;
+}
+
 static void
 check_pass(struct check *c)
 {
@@ -655,6 +714,7 @@ check_pass(struct check *c)
 	}
 
 	check_top(c, LAYOUT_PURGE, 0, 0);
+	check_log(c);
 	qfd = check_top(c, LAYOUT_QUEUE, 1, 1);
 	ifd = check_top(c, LAYOUT_INCOMING, 1, 1);
 	c->corrupt_fd = check_top(c, LAYOUT_CORRUPT, 1, 0);
@@ -724,6 +784,7 @@ spool_check(const char *spool, const char *user, int repair)
 		return 1;
 	}
 	spool_rules(&c.rules, &u, geteuid() == 0);
+	c.user = &u;
 	printf("checking spool %s (queue user uid %u)%s\n", spool,
 	    (unsigned)c.rules.uid, repair ? ", repairing" : "");
 

@@ -214,6 +214,43 @@ wal_replay_file(struct wal *w, int i, uint64_t gen, wal_apply_fn apply,
 	return 0;
 }
 
+/*
+ * How many log files under spool_fd hold live records (0, 1 or 2), for
+ * the spool check; -1 if there is no log.  Reads only.
+ */
+int
+wal_pending(int spool_fd)
+{
+	struct wal	w;
+	struct stat	sb;
+	int		i, n = 0;
+
+	if (wal_open(&w, spool_fd, 0) == -1)
+		return -1;
+	for (i = 0; i < 2; i++)
+		if (w.fd[i] != -1 && fstat(w.fd[i], &sb) == 0) {
+			w.size = sb.st_size;
+			w.record_max = (size_t)sb.st_size / 2;
+			n += wal_live_gen(&w, i) != 0;
+		}
+	wal_close(&w, 0);
+	return n;
+}
+
+/* The size of the existing log files, 0 if there are none. */
+off_t
+wal_existing_size(int spool_fd)
+{
+	struct stat	sb;
+	int		dfd, r;
+
+	if ((dfd = sio_open_dir(spool_fd, LAYOUT_WAL)) == -1)
+		return 0;
+	r = fstatat(dfd, wal_name[0], &sb, AT_SYMLINK_NOFOLLOW);
+	close(dfd);
+	return r == 0 && S_ISREG(sb.st_mode) ? sb.st_size : 0;
+}
+
 /* Apply the records of the live files, the older file first. */
 int
 wal_replay(struct wal *w, wal_apply_fn apply, void *arg)

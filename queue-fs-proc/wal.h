@@ -67,6 +67,8 @@ typedef int (*wal_apply_fn)(void *arg, uint32_t type, const char *payload,
 
 int	wal_open(struct wal *, int spool_fd, off_t size);
 int	wal_replay(struct wal *, wal_apply_fn, void *arg);
+int	wal_pending(int spool_fd);
+off_t	wal_existing_size(int spool_fd);
 int	wal_start(struct wal *);
 int	wal_spawn_checkpointer(struct wal *, int (*enter)(void));
 void	wal_close(struct wal *, int checkpoint);

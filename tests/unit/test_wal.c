@@ -389,6 +389,39 @@ test_wal_large(void **state)
 	free(evp);
 }
 
+/*
+ * The spool check (-n) tells of a log with live records, and -R
+ * replays it: the way back to the built-in queue after a power failure.
+ */
+static void
+test_wal_check_replays(void **state)
+{
+	struct us_test	*t = T(state);
+	char		 body[128], *out;
+	uint64_t	 evpid;
+	uint32_t	 msgid;
+
+	msgid = us_message(&t->store, 1, &evpid);
+	us_content(msgid, body, sizeof(body));
+	crash(t);
+	lose_layout(t->spool);
+	assert_int_equal(us_check(t->spool, 0, &out), 1);
+	assert_non_null(strstr(out, "fs-proc: the log holds records"));
+	free(out);
+	assert_false(qt_exists(us_msgdir(t->spool, msgid)));
+
+	assert_int_equal(us_check(t->spool, 1, &out), 0);
+	assert_non_null(strstr(out, "replayed: "));
+	free(out);
+	assert_message(t->spool, msgid, body, strlen(body));
+	assert_int_equal(us_check(t->spool, 0, &out), 0);
+	free(out);
+	/* checkpointed: nothing left to replay */
+	lose_layout(t->spool);
+	assert_int_equal(us_check(t->spool, 0, &out), 0);
+	free(out);
+}
+
 int
 main(void)
 {
@@ -400,6 +433,7 @@ main(void)
 		US_TEST(test_wal_wraps, log),
 		US_TEST(test_wal_stale_records, log),
 		US_TEST(test_wal_large, log),
+		US_TEST(test_wal_check_replays, log),
 	};
 
 	return us_run("test_wal", tests, sizeof(tests) / sizeof(tests[0]));
