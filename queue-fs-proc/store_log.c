@@ -136,6 +136,23 @@ store_log_build_commit(struct store *s, uint32_t msgid, int dfd, int fd,
 }
 
 /*
+ * Put the data of incoming/M/message on the disk: the file in place,
+ * which is smtpd's (renamed) or our copy, not necessarily fd's.
+ */
+static int
+store_log_write_body(int dfd)
+{
+	int	fd, r;
+
+	if ((fd = sio_open_regular(dfd, LAYOUT_MESSAGE)) == -1)
+		return -1;
+	r = sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE |
+	    SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+	close(fd);
+	return r;
+}
+
+/*
  * The commit, logged: one record with the envelopes (and the body up to
  * STORE_INLINE_MAX), synced once; the layout moves without a barrier.
  *
@@ -164,9 +181,7 @@ store_log_commit(struct store *s, uint32_t msgid, int dfd, int fd,
 			return -1;
 		return store_move_to_queue(s, msgid, dfd, MOVE_SYNCFS);
 	}
-	if (!inline_body && sync_file_range(fd, 0, 0,
-	    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-	    SYNC_FILE_RANGE_WAIT_AFTER) == -1)
+	if (!inline_body && store_log_write_body(dfd) == -1)
 		return -1;
 	if (store_move_to_queue(s, msgid, dfd, inline_body ? MOVE_PLAIN :
 	    MOVE_SYNC_BUCKET) == -1)
