@@ -426,7 +426,7 @@ function logrec(a, lo, b, t, id, sync,    i, f, seen) {
 		return 0
 	}
 	if (seen < 0)
-		LWHY = "its " RTN[t] " record (line " -seen ") was not written whole"
+		LWHY = "its " RTN[t] " record (line " (-seen) ") was not written whole"
 	else if (seen > 0)
 		LWHY = "its " RTN[t] " record (line " seen ") comes before line " ELN[lo]
 	else
