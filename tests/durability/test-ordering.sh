@@ -181,7 +181,7 @@ mutant() {	# name: the checker must find more BAD in $work/mutant.trace
 	fi
 }
 call() {	# the call at line $1 of the trace: name and fd path
-	sed -n "${1}s/^[0-9]* [0-9:.]* \([a-z0-9_]*\)(\([0-9]*<[^>]*>\)\{0,1\}.*/\1 \2/p" \
+	sed -n "${1}s/^[0-9]* *[0-9:.]* \([a-z0-9_]*\)(\([0-9]*<[^>]*>\)\{0,1\}.*/\1 \2/p" \
 	    "$orig" | sed 's|<[^>]*/spool/|<|; s|<[^>]*/spool>|<spool>|'
 }
 relied() {	# relied PATTERN: how many required lines are such calls
@@ -328,5 +328,33 @@ if [ "$nsync" = 0 ] && [ "$nck" = 0 ]; then
 	pass "fsync-count-none-10 (10 messages of 10 recipients with -S none: 0 fsync-class calls)"
 else
 	fail "fsync-count-none-10 ($nsync fsync-class calls with -S none, $nck by other processes)"
+fi
+
+# ---- 5. across a log switch: the checkpointer runs beside the daemon ------
+# 600 records of 60 KB fill log.0 (32 MB): the log goes on in log.1 and
+# the checkpointer process syncs the spool and marks log.0 dead while
+# the daemon goes on; its calls count for none of the daemon's answers.
+echo "== 600 messages of 60 KB: the log switches files, the checkpointer runs"
+if traced 300 "$fs" "$work/switch.trace" "" count 1 600 60000 \
+    > "$work/count.out" 2>&1; then
+	judge ordering-log-switch "$work/switch.trace" \
+	    "1200 durable answers checked (commit 600 (inline 600, in place 0, syncfs 0; by rename 0), envelope create on a committed message 0, update 0, delete 600, message delete 0; by the log 1200, by the layout's own syncs 0)"
+	awk -v mode=count -f "$CHECKER" "$work/switch.trace" \
+	    > "$work/switch.txt"
+	max=$(awk '$1 == "msg" && $4 > m {m = $4} END {print m + 0}' \
+	    "$work/switch.txt")
+	nck=$(awk '$1 == "checkpointer" {print $2}' "$work/switch.txt")
+	nlog1=$(grep -c 'fs-proc/log\.1>, "\\x51\\x46\\x50\\x4c' \
+	    "$work/switch.trace")
+	what="$nlog1 records in log.1, the checkpointer's fsync-class calls:"
+	what="$what $nck (not counted), accept max $max"
+	if [ "$nlog1" -gt 1 ] && [ "$nck" -gt 0 ] && [ "$max" -le 2 ]; then
+		pass "fsync-count-log-switch ($what)"
+	else
+		fail "fsync-count-log-switch" "$what; want a switch, a checkpoint, accept <= 2"
+	fi
+else
+	cat "$work/count.out"
+	fail "ordering-log-switch (a request failed)"
 fi
 report_end

@@ -325,22 +325,24 @@ qw_copied(struct qt_daemon *d, size_t size)
 }
 
 int
-qw_count(struct qt_daemon *d, int nrcpt, int nmsg)
+qw_count(struct qt_daemon *d, int nrcpt, int nmsg, size_t bodylen)
 {
-	char		 evp[1024], body[8192];
+	char		 evp[1024], *body;
 	uint64_t	*e;
 	uint32_t	*ids;
 	int		 i, j, fd, bad = 0;
 
 	e = calloc((size_t)nrcpt * (size_t)nmsg, sizeof(*e));
 	ids = calloc((size_t)nmsg, sizeof(*ids));
-	if (e == NULL || ids == NULL) {
+	body = malloc(bodylen ? bodylen : 1);
+	if (e == NULL || ids == NULL || body == NULL) {
 		free(e);
 		free(ids);
+		free(body);
 		qt_fail("calloc");
 		return nrcpt * nmsg;
 	}
-	memset(body, 'b', sizeof(body));
+	memset(body, 'b', bodylen);
 	memset(evp, 'e', sizeof(evp));
 	for (i = 0; i < nmsg; i++) {
 		if (pq_message_create(&d->c, &ids[i]) != 1)
@@ -349,7 +351,7 @@ qw_count(struct qt_daemon *d, int nrcpt, int nmsg)
 			if (pq_envelope_create(&d->c, ids[i], evp,
 			    sizeof(evp), &e[i * nrcpt + j]) != 1)
 				bad++;
-		fd = qt_tmp_message(d->dir, body, sizeof(body));
+		fd = qt_tmp_message(d->dir, body, bodylen);
 		if (pq_message_commit(&d->c, ids[i], fd) != 1)
 			bad++;
 		close(fd);
@@ -360,6 +362,7 @@ qw_count(struct qt_daemon *d, int nrcpt, int nmsg)
 				bad++;
 	printf("  %d messages of %d recipients accepted and delivered, "
 	    "%d requests failed\n", nmsg, nrcpt, bad);
+	free(body);
 	free(e);
 	free(ids);
 	return bad;

@@ -43,11 +43,11 @@ int	qw_sequence(struct qt_daemon *);
  */
 int	qw_copied(struct qt_daemon *, size_t size);
 /*
- * nmsg messages of nrcpt envelopes accepted (create, envelopes,
- * commit), then delivered (every envelope deleted).  Returns the
- * requests that failed.
+ * nmsg messages of nrcpt envelopes and bodylen bytes accepted (create,
+ * envelopes, commit of a file outside the spool), then delivered (every
+ * envelope deleted).  Returns the requests that failed.
  */
-int	qw_count(struct qt_daemon *, int nrcpt, int nmsg);
+int	qw_count(struct qt_daemon *, int nrcpt, int nmsg, size_t bodylen);
 /*
  * nmsg messages of nevp envelopes, created while incoming, committed;
  * "envelope EVPID" and "message MSGID" lines on stdout.
