@@ -4,38 +4,47 @@
 # The daemon runs under strace (started by tests/lib/qfp-drive as smtpd
 # would start it, as root: spool_prepare() makes fs-proc/, so durable
 # requests go through the write-ahead log) on a fresh journaled ext4
-# (tests/lib/loop-ext4.sh; the root file system here has no journal, and
+# (tests/lib/loop-ext4.sh: the root file system here has no journal, and
 # a body over 64 KB is kept in place only on one that journals metadata
-# in order).  The sequence (tests/lib/qt_work.h): a message of 5000
-# bytes committed smtpd's way (its temporary/MSGID renamed), envelopes
+# in order; without a loop device the spool goes on /tmp and the test
+# says what it could not exercise).  The sequence (tests/lib/qt_work.h):
+# a message of 5000 bytes committed smtpd's way (its temporary/MSGID
+# renamed: the body goes into the log's record, "inline"), envelopes
 # created while incoming and once committed, updated, deleted; then a
-# 100 KB one, committed smtpd's way (in place), one envelope deleted,
-# the message deleted.  tracecheck.awk decodes each request, answer and
-# log record from the bytes and checks, for every r = 1 answer to a
-# durable request, that the daemon's own process made the right calls
-# in the right order between request and answer: the log's rules, or
-# the layout syncing itself (see its header).
+# 100 KB message committed smtpd's way ("in place"), one envelope
+# deleted, the message deleted.  tracecheck.awk decodes each request,
+# answer and log record from the bytes and checks, for every r = 1
+# answer to a durable request, that the daemon's own process made the
+# right calls in the right order between request and answer: the log's
+# rules, or the layout syncing itself (see its header).
 #
-# Also: the same sequence on the /tmp file system when it has no
-# journal (a big body then takes the syncfs() commit), and a 100 KB body
-# from a file outside the spool, which the daemon copies.
+# Also checked the same way: the sequence on /tmp when it has no journal
+# (the 100 KB body then takes the syncfs() commit, no record); a 100 KB
+# body from a file outside the spool, which the daemon copies; and 600
+# messages of 60 KB, which fill log.0 so that the log goes on in log.1
+# while the checkpointer process syncs the spool beside the daemon.
 #
-# Self-test: the checker must say BAD on a copy of the real trace with
-# any one call it relied on (the log's fdatasync()s and records, the
-# in-place commit's sync_file_range() and fsync(queue/XX), the rename of
-# temporary/MSGID) deleted, or failing with EIO, or with a sync moved
-# after the point it must precede (the log's fdatasync() after the
-# answer, or after the rename of an update; sync_file_range() after the
-# rename); and on the trace of a daemon run with -S none.  The
-# undoctored copy must pass.
+# Self-test, on the lifecycle's traces (journaled and not): the checker
+# must say BAD on a copy with any one call it relied on (the log's
+# fdatasync()s and records, the in-place commit's sync_file_range() and
+# fsync(queue/XX), the syncfs() commit's syncs, the rename of
+# temporary/MSGID) deleted, or failing with EIO, or made by another
+# process, or moved after the point it must precede (the log's
+# fdatasync() after the answer, or after the rename of an update; a
+# deletion's record after the answer; sync_file_range() or syncfs()
+# after the rename; the bucket fsync after the answer); and on the
+# trace of a daemon run with -S none.  The undoctored copy must pass.
 #
-# Counts: fsync-class calls per accepted message (create, envelopes,
-# commit) for 1, 2, 10 and 50 recipients, bodies of 8 KB (inline): at
-# most 2 (it is 1, the log's fdatasync(); delivery makes none); with -S
-# none: 0.  The in-place commit's count is shown (sync_file_range(),
-# fsync(queue/XX), fdatasync(): 3).  The traces of those runs (10
-# commits, 10 x N deliveries each, buckets new and not) go through the
-# same ordering check.
+# Counts: fsync-class calls (fsync, fdatasync, syncfs, sync,
+# sync_file_range, msync) of the daemon's own process per accepted
+# message (create, envelopes, commit) for 1, 2, 10 and 50 recipients,
+# 8 KB bodies copied from outside the spool: at most 2 (it is 1, the
+# log's fdatasync(); delivery makes none: deletions are logged without
+# a sync).  The in-place commit of the sequence makes 3
+# (sync_file_range(), fsync(queue/XX), fdatasync()): shown, not bounded.
+# The checkpointer's calls are reported apart.  With -S none: 0.  The
+# traces of those runs (10 commits, 10 x N deliveries each, buckets new
+# and not) go through the same ordering check.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 DRIVE=tests/lib/qfp-drive

@@ -210,7 +210,8 @@ function short(p) {
 }
 
 function ends(s, t) {
-	return length(s) >= length(t) && substr(s, length(s) - length(t) + 1) == t
+	return length(s) >= length(t) && substr(s, length(s) - length(t) + 1) \
+	    == t
 }
 
 # The head of the log record written by pwrite64 args (its first string)
@@ -290,7 +291,8 @@ function record(i, args,    len, m) {
 	EPATH[n] = ""; ENAME[n] = ""; ERT[n] = 0
 	k = fdpaths(args)
 	if (index(WRITES, "|" name "|")) {
-		EPATH[n] = (name == "copy_file_range" || name == "splice") ? FP[2] : FP[1]
+		EPATH[n] = (name == "copy_file_range" || name == "splice") ? \
+		    FP[2] : FP[1]
 		if (name == "pwrite64" && EPATH[n] ~ /\/fs-proc\/log\.[01]$/)
 			record(n, args)
 	} else if (index(SYNCS, "|" name "|")) {
@@ -304,9 +306,11 @@ function record(i, args,    len, m) {
 	} else if (index(RENAMES, "|" name "|")) {
 		q = qstrs(args)
 		if (name == "rename") {
-			EOD[n] = ""; EON[n] = QS[1]; END_[n] = ""; ENN[n] = QS[2]
+			EOD[n] = ""; EON[n] = QS[1]; END_[n] = ""; ENN[n] = \
+			    QS[2]
 		} else {
-			EOD[n] = FP[1]; EON[n] = QS[1]; END_[n] = FP[2]; ENN[n] = QS[2]
+			EOD[n] = FP[1]; EON[n] = QS[1]; END_[n] = FP[2]; \
+			    ENN[n] = QS[2]
 		}
 	} else if (name == "unlinkat" || name == "mkdirat") {
 		q = qstrs(args)
@@ -361,7 +365,8 @@ function isrec(i, t, id) {
 # first fsync of path (syncfs or sync if path == "*") in (a, b), or 0
 function sync_in(a, b, path,    i) {
 	for (i = a + 1; i < b; i++)
-		if (path == "*" ? issync(i) && (EN[i] == "syncfs" || EN[i] == "sync") : isfsync(i) && EPATH[i] == path)
+		if (path == "*" ? issync(i) && (EN[i] == "syncfs" || EN[i] == \
+		    "sync") : isfsync(i) && EPATH[i] == path)
 			return i
 	return 0
 }
@@ -422,13 +427,17 @@ function logrec(a, lo, b, t, id, sync,    i, f, seen) {
 				RF = f
 				return i
 			}
-		LWHY = "its " RTN[t] " record (line " ELN[i] ") is not followed by a successful fdatasync(" short(EPATH[i]) ") before the answer"
+		LWHY = "its " RTN[t] " record (line " ELN[i] \
+		    ") is not followed by a successful fdatasync(" \
+		    short(EPATH[i]) ") before the answer"
 		return 0
 	}
 	if (seen < 0)
-		LWHY = "its " RTN[t] " record (line " (-seen) ") was not written whole"
+		LWHY = "its " RTN[t] " record (line " (-seen) \
+		    ") was not written whole"
 	else if (seen > 0)
-		LWHY = "its " RTN[t] " record (line " seen ") comes before line " ELN[lo]
+		LWHY = "its " RTN[t] " record (line " seen \
+		    ") comes before line " ELN[lo]
 	else
 		LWHY = "no " RTN[t] " record of " id " written to the log"
 	return 0
@@ -440,7 +449,8 @@ function placed(a, R, m,    i, W) {
 	W = 0
 	for (i = a + 1; i < R; i++)
 		if ((iswrite(i) && ends(EPATH[i], "/incoming/" m "/message")) ||
-		    (isrename(i) && EON[i] == "temporary/" m && ENN[i] == "message" && ends(END_[i], "/incoming/" m)))
+		    (isrename(i) && EON[i] == "temporary/" m && ENN[i] == \
+		    "message" && ends(END_[i], "/incoming/" m)))
 			W = i
 	return W
 }
@@ -449,7 +459,8 @@ function placed(a, R, m,    i, W) {
 function moved(a, b, m, bk,    i, R) {
 	R = 0
 	for (i = a + 1; i < b; i++)
-		if (isrename(i) && EON[i] == m && ENN[i] == m && ends(EOD[i], "/incoming") && ends(END_[i], "/queue/" bk))
+		if (isrename(i) && EON[i] == m && ENN[i] == m && ends(EOD[i], \
+		    "/incoming") && ends(END_[i], "/queue/" bk))
 			R = i
 	return R
 }
@@ -458,7 +469,8 @@ function moved(a, b, m, bk,    i, R) {
 function lastwrite_msg(a, b, m, bk,    i, L) {
 	L = 0
 	for (i = a + 1; i < b; i++)
-		if (iswrite(i) && (index(EPATH[i], "/incoming/" m "/") || index(EPATH[i], "/queue/" bk "/" m "/")))
+		if (iswrite(i) && (index(EPATH[i], "/incoming/" m "/") || \
+		    index(EPATH[i], "/queue/" bk "/" m "/")))
 			L = i
 	return L
 }
@@ -468,7 +480,8 @@ function log_commit(r,    a, b, m, bk, R, W, L, lo, P, i, S, F, msgp) {
 	if (!(R = moved(a, b, m, bk)))
 		return "no rename of incoming/" m " to queue/" bk "/" m
 	if (!(W = placed(a, R, m)))
-		return "no write of incoming/" m "/message, nor rename of temporary/" m " to it"
+		return "no write of incoming/" m \
+		    "/message, nor rename of temporary/" m " to it"
 	if (isrename(W))
 		rel(ELN[W])
 	P = 0
@@ -481,39 +494,53 @@ function log_commit(r,    a, b, m, bk, R, W, L, lo, P, i, S, F, msgp) {
 		L = lastwrite_msg(a, b, m, bk)
 		lo = L > W ? L : W
 		if (!(P = logrec(a, lo, b, 2, m, 1)))
-			return LWHY " (message in place at line " ELN[W] ", last write under it at line " ELN[lo] ")"
+			return LWHY " (message in place at line " ELN[W] \
+			    ", last write under it at line " ELN[lo] ")"
 		rel(ELN[P]); rel(ELN[RF]); mov(ELN[RF], ELN[b])
 		if (isrename(W))
 			mov(ELN[W], ELN[P])
 		NKIND["inline"]++
-		DESC = m ": " EN[W] "@" ELN[W] " < " EN[R] "(queue/" bk ")@" ELN[R] " < COMMIT record (inline, " ERBODY[P] " bytes)@" ELN[P] " < fdatasync(" short(EPATH[RF]) ")@" ELN[RF] " < answer@" ELN[b]
+		DESC = m ": " EN[W] "@" ELN[W] " < " EN[R] "(queue/" bk ")@" \
+		    ELN[R] " < COMMIT record (inline, " ERBODY[P] " bytes)@" \
+		    ELN[P] " < fdatasync(" short(EPATH[RF]) ")@" ELN[RF] \
+		    " < answer@" ELN[b]
 		return ""
 	}
 	# in place: the message's own data written out before the rename
 	msgp = "/incoming/" m "/message"
 	S = 0
 	for (i = W + 1; i < R; i++)
-		if (issync(i) && EFULL[i] && ends(EPATH[i], msgp) && (EN[i] == "sync_file_range" || isfsync(i)))
+		if (issync(i) && EFULL[i] && ends(EPATH[i], msgp) && (EN[i] == \
+		    "sync_file_range" || isfsync(i)))
 			S = i
 	if (!S) {
 		for (i = W + 1; i < R; i++)
 			if (issync(i) && EN[i] == "sync_file_range")
 				return "body in place, but sync_file_range (line " ELN[i] ") is on " EPATH[i] ", not on incoming/" m "/message (put in place at line " ELN[W] ")"
-		return "body in place, but no sync_file_range of incoming/" m "/message between line " ELN[W] " and the rename (line " ELN[R] ")"
+		return "body in place, but no sync_file_range of incoming/" m \
+		    "/message between line " ELN[W] " and the rename (line " \
+		    ELN[R] ")"
 	}
 	for (i = S + 1; i < b; i++)
-		if (iswrite(i) && (ends(EPATH[i], msgp) || ends(EPATH[i], "/queue/" bk "/" m "/message")))
-			return "incoming/" m "/message written (line " ELN[i] ") after its sync (line " ELN[S] ")"
+		if (iswrite(i) && (ends(EPATH[i], msgp) || ends(EPATH[i], \
+		    "/queue/" bk "/" m "/message")))
+			return "incoming/" m "/message written (line " ELN[i] \
+			    ") after its sync (line " ELN[S] ")"
 	if (!(F = sync_in(R, b, END_[R])))
-		return "body in place, but no fsync(queue/" bk ") after the rename (line " ELN[R] ")"
+		return "body in place, but no fsync(queue/" bk \
+		    ") after the rename (line " ELN[R] ")"
 	if (!(P = logrec(a, F, b, 2, m, 1)))
 		return LWHY
 	if (ERINL[P])
-		return "COMMIT record (line " ELN[P] ") inline, yet the body is not"
+		return "COMMIT record (line " ELN[P] \
+		    ") inline, yet the body is not"
 	rel(ELN[S]); rel(ELN[F]); rel(ELN[P]); rel(ELN[RF])
 	mov(ELN[S], ELN[R]); mov(ELN[F], ELN[b]); mov(ELN[RF], ELN[b])
 	NKIND["in place"]++
-	DESC = m ": " EN[W] "@" ELN[W] " < " EN[S] "(message)@" ELN[S] " < " EN[R] "(queue/" bk ")@" ELN[R] " < fsync(queue/" bk ")@" ELN[F] " < COMMIT record (in place, " ERBODY[P] " bytes)@" ELN[P] " < fdatasync(" short(EPATH[RF]) ")@" ELN[RF] " < answer@" ELN[b]
+	DESC = m ": " EN[W] "@" ELN[W] " < " EN[S] "(message)@" ELN[S] " < " \
+	    EN[R] "(queue/" bk ")@" ELN[R] " < fsync(queue/" bk ")@" ELN[F] \
+	    " < COMMIT record (in place, " ERBODY[P] " bytes)@" ELN[P] \
+	    " < fdatasync(" short(EPATH[RF]) ")@" ELN[RF] " < answer@" ELN[b]
 	return ""
 }
 
@@ -540,11 +567,14 @@ function log_create(r, e,    a, b, m, R, W, P) {
 	if (!(R = install(a, b, "/queue/" substr(m, 1, 2) "/" m, e)))
 		return "no rename into queue/" substr(m, 1, 2) "/" m "/" e
 	if (!(W = lastwrite(a, R, EOD[R] "/" EON[R])))
-		return "no write of " short(EOD[R] "/" EON[R]) " before its rename"
+		return "no write of " short(EOD[R] "/" EON[R]) \
+		    " before its rename"
 	if (!(P = logrec(a, R, b, 3, e, 1)))
 		return LWHY
 	rel(ELN[P]); rel(ELN[RF]); mov(ELN[RF], ELN[b])
-	DESC = e ": write@" ELN[W] " < " EN[R] "@" ELN[R] " < EVP_WRITE record@" ELN[P] " < fdatasync(" short(EPATH[RF]) ")@" ELN[RF] " < answer@" ELN[b]
+	DESC = e ": write@" ELN[W] " < " EN[R] "@" ELN[R] \
+	    " < EVP_WRITE record@" ELN[P] " < fdatasync(" short(EPATH[RF]) \
+	    ")@" ELN[RF] " < answer@" ELN[b]
 	return ""
 }
 
@@ -554,14 +584,19 @@ function log_update(r, e,    a, b, m, R, W, P, F) {
 	if (!(R = install(a, b, "/queue/" substr(m, 1, 2) "/" m, e)))
 		return "no rename into queue/" substr(m, 1, 2) "/" m "/" e
 	if (!(W = lastwrite(a, R, EOD[R] "/" EON[R])))
-		return "no write of " short(EOD[R] "/" EON[R]) " before its rename"
+		return "no write of " short(EOD[R] "/" EON[R]) \
+		    " before its rename"
 	if (!(P = logrec(a, a, b, 3, e, 1)))
 		return LWHY
 	F = RF
 	if (F > W)
-		return "the EVP_WRITE record is synced (line " ELN[F] ") after the temporary file is written (line " ELN[W] "): the record must come first"
+		return "the EVP_WRITE record is synced (line " ELN[F] \
+		    ") after the temporary file is written (line " ELN[W] \
+		    "): the record must come first"
 	rel(ELN[P]); rel(ELN[F]); mov(ELN[F], ELN[R])
-	DESC = e ": EVP_WRITE record@" ELN[P] " < fdatasync(" short(EPATH[F]) ")@" ELN[F] " < write@" ELN[W] " < " EN[R] "@" ELN[R] " < answer@" ELN[b]
+	DESC = e ": EVP_WRITE record@" ELN[P] " < fdatasync(" short(EPATH[F]) \
+	    ")@" ELN[F] " < write@" ELN[W] " < " EN[R] "@" ELN[R] " < answer@" \
+	    ELN[b]
 	return ""
 }
 
@@ -575,7 +610,8 @@ function unlinked(a, b, dir, name, dirflag,    i, U) {
 }
 
 function log_delete(r,    a, b, e, m, bk, U, D, P, lo) {
-	a = RS_[r]; b = RE_[r]; e = REVP[r]; m = substr(e, 1, 8); bk = substr(m, 1, 2)
+	a = RS_[r]; b = RE_[r]; e = REVP[r]; m = substr(e, 1, 8); bk = \
+	    substr(m, 1, 2)
 	if (!(U = unlinked(a, b, "/queue/" bk "/" m, e, 0)))
 		return "no unlink of queue/" bk "/" m "/" e
 	D = unlinked(U, b, "/queue/" bk, m, 1)
@@ -583,7 +619,8 @@ function log_delete(r,    a, b, e, m, bk, U, D, P, lo) {
 	if (!(P = logrec(a, lo, b, 4, e, 0)))
 		return LWHY
 	rel(ELN[P]); mov(ELN[P], ELN[b])
-	DESC = e ": unlinkat@" ELN[U] (D ? " < rmdir(" m ")@" ELN[D] : "") " < EVP_DELETE record@" ELN[P] " (not synced) < answer@" ELN[b]
+	DESC = e ": unlinkat@" ELN[U] (D ? " < rmdir(" m ")@" ELN[D] : "") \
+	    " < EVP_DELETE record@" ELN[P] " (not synced) < answer@" ELN[b]
 	return ""
 }
 
@@ -594,7 +631,8 @@ function log_mdelete(r,    a, b, m, bk, D, P) {
 	if (!(P = logrec(a, D, b, 5, m, 0)))
 		return LWHY
 	rel(ELN[P]); mov(ELN[P], ELN[b])
-	DESC = m ": rmdir(queue/" bk "/" m ")@" ELN[D] " < MSG_DELETE record@" ELN[P] " (not synced) < answer@" ELN[b]
+	DESC = m ": rmdir(queue/" bk "/" m ")@" ELN[D] " < MSG_DELETE record@" \
+	    ELN[P] " (not synced) < answer@" ELN[b]
 	return ""
 }
 
@@ -605,7 +643,8 @@ function old_commit(r,    a, b, m, bk, R, W, S, F, i, mk, fq) {
 	if (!(R = moved(a, b, m, bk)))
 		return "no rename of incoming/" m " to queue/" bk "/" m
 	if (!(W = placed(a, R, m)))
-		return "no write of incoming/" m "/message, nor rename of temporary/" m " to it"
+		return "no write of incoming/" m \
+		    "/message, nor rename of temporary/" m " to it"
 	# the rename is relied on, and must come before the syncfs
 	if (isrename(W))
 		rel(ELN[W])
@@ -613,15 +652,19 @@ function old_commit(r,    a, b, m, bk, R, W, S, F, i, mk, fq) {
 		return "no syncfs() between the last write of the message (line " ELN[W] ") and the rename (line " ELN[R] ")"
 	for (i = S + 1; i < R; i++)
 		if (iswrite(i) && index(EPATH[i], "/incoming/" m "/"))
-			return short(EPATH[i]) " written after the syncfs (line " ELN[i] ")"
+			return short(EPATH[i]) \
+			    " written after the syncfs (line " ELN[i] ")"
 	if (!(F = sync_in(R, b, END_[R])))
-		return "no fsync(queue/" bk ") after the rename (line " ELN[R] ")"
+		return "no fsync(queue/" bk ") after the rename (line " ELN[R] \
+		    ")"
 	mk = ""
 	for (i = a + 1; i < b; i++)
 		if (EN[i] == "mkdirat" && ERET[i] ~ /^0/ && ends(EPATH[i], "/queue") && ENAME[i] == bk) {
 			if (!(fq = sync_in(i, b, EPATH[i])))
-				return "new bucket queue/" bk " (line " ELN[i] ") not made durable: no fsync(queue) after the mkdir"
-			mk = " (new bucket: mkdirat@" ELN[i] " < fsync(queue)@" ELN[fq] ")"
+				return "new bucket queue/" bk " (line " ELN[i] \
+				    ") not made durable: no fsync(queue) after the mkdir"
+			mk = " (new bucket: mkdirat@" ELN[i] \
+			    " < fsync(queue)@" ELN[fq] ")"
 			rel(ELN[fq])
 		}
 	rel(ELN[S]); rel(ELN[F])
@@ -629,7 +672,8 @@ function old_commit(r,    a, b, m, bk, R, W, S, F, i, mk, fq) {
 	if (isrename(W))
 		mov(ELN[W], ELN[S])
 	NKIND["syncfs"]++
-	DESC = m ": " EN[W] "@" ELN[W] " < " EN[S] "@" ELN[S] " < " EN[R] "@" ELN[R] " < fsync(" short(END_[R]) ")@" ELN[F] " < answer@" ELN[b] mk
+	DESC = m ": " EN[W] "@" ELN[W] " < " EN[S] "@" ELN[S] " < " EN[R] "@" \
+	    ELN[R] " < fsync(" short(END_[R]) ")@" ELN[F] " < answer@" ELN[b] mk
 	return ""
 }
 
@@ -642,30 +686,39 @@ function old_install(r, dir, name,    a, b, R, T, W, FT, FD) {
 	if (!(W = lastwrite(a, R, T)))
 		return "no write of " short(T) " before its rename"
 	if (!(FT = sync_in(W, R, T)))
-		return short(T) " not fsynced between its last write (line " ELN[W] ") and its rename (line " ELN[R] ")"
+		return short(T) " not fsynced between its last write (line " \
+		    ELN[W] ") and its rename (line " ELN[R] ")"
 	if (!(FD = sync_in(R, b, END_[R])))
-		return "no fsync(" short(END_[R]) ") after the rename (line " ELN[R] ")"
+		return "no fsync(" short(END_[R]) ") after the rename (line " \
+		    ELN[R] ")"
 	rel(ELN[FT]); rel(ELN[FD])
 	mov(ELN[FT], ELN[R])
-	DESC = name ": write@" ELN[W] " < fsync(" short(T) ")@" ELN[FT] " < " EN[R] "@" ELN[R] " < fsync(" short(END_[R]) ")@" ELN[FD] " < answer@" ELN[b]
+	DESC = name ": write@" ELN[W] " < fsync(" short(T) ")@" ELN[FT] " < " \
+	    EN[R] "@" ELN[R] " < fsync(" short(END_[R]) ")@" ELN[FD] \
+	    " < answer@" ELN[b]
 	return ""
 }
 
 function old_delete(r,    a, b, e, m, bk, U, D, F) {
-	a = RS_[r]; b = RE_[r]; e = REVP[r]; m = substr(e, 1, 8); bk = substr(m, 1, 2)
+	a = RS_[r]; b = RE_[r]; e = REVP[r]; m = substr(e, 1, 8); bk = \
+	    substr(m, 1, 2)
 	if (!(U = unlinked(a, b, "/queue/" bk "/" m, e, 0)))
 		return "no unlink of queue/" bk "/" m "/" e
 	if ((D = unlinked(U, b, "/queue/" bk, m, 1))) {
 		if (!(F = sync_in(D, b, EPATH[D])))
-			return "message directory removed (line " ELN[D] ") but no fsync(queue/" bk ") after it"
+			return "message directory removed (line " ELN[D] \
+			    ") but no fsync(queue/" bk ") after it"
 		rel(ELN[F])
-		DESC = e ": unlinkat@" ELN[U] " < rmdir(" m ")@" ELN[D] " < fsync(queue/" bk ")@" ELN[F] " < answer@" ELN[b]
+		DESC = e ": unlinkat@" ELN[U] " < rmdir(" m ")@" ELN[D] \
+		    " < fsync(queue/" bk ")@" ELN[F] " < answer@" ELN[b]
 		return ""
 	}
 	if (!(F = sync_in(U, b, EPATH[U])))
-		return "no fsync(queue/" bk "/" m ") after the unlink (line " ELN[U] ")"
+		return "no fsync(queue/" bk "/" m ") after the unlink (line " \
+		    ELN[U] ")"
 	rel(ELN[F])
-	DESC = e ": unlinkat@" ELN[U] " < fsync(queue/" bk "/" m ")@" ELN[F] " < answer@" ELN[b]
+	DESC = e ": unlinkat@" ELN[U] " < fsync(queue/" bk "/" m ")@" ELN[F] \
+	    " < answer@" ELN[b]
 	return ""
 }
 
@@ -674,9 +727,11 @@ function old_mdelete(r,    a, b, m, bk, D, F) {
 	if (!(D = unlinked(a, b, "/queue/" bk, m, 1)))
 		return "no rmdir of queue/" bk "/" m
 	if (!(F = sync_in(D, b, EPATH[D])))
-		return "message directory removed (line " ELN[D] ") but no fsync(queue/" bk ") after it"
+		return "message directory removed (line " ELN[D] \
+		    ") but no fsync(queue/" bk ") after it"
 	rel(ELN[F])
-	DESC = m ": rmdir(queue/" bk "/" m ")@" ELN[D] " < fsync(queue/" bk ")@" ELN[F] " < answer@" ELN[b]
+	DESC = m ": rmdir(queue/" bk "/" m ")@" ELN[D] " < fsync(queue/" bk \
+	    ")@" ELN[F] " < answer@" ELN[b]
 	return ""
 }
 
@@ -701,7 +756,8 @@ function judge(r, what,    t, e, whylog, whyold) {
 	}
 	PREQ = ""; PMOV = ""
 	if (t == 6) whyold = old_commit(r)
-	else if (t == 8 || t == 11) whyold = old_install(r, "/queue/" substr(e, 1, 2) "/" substr(e, 1, 8), e)
+	else if (t == 8 || t == 11) whyold = old_install(r, "/queue/" \
+	    substr(e, 1, 2) "/" substr(e, 1, 8), e)
 	else if (t == 9) whyold = old_delete(r)
 	else whyold = old_mdelete(r)
 	if (whyold == "") {
@@ -718,7 +774,8 @@ function check_commit(r,    m, i, k) {
 	m = RMSG[r]
 	# the rename of temporary/m, relied on: counted either way
 	for (i = RS_[r] + 1; i < RE_[r]; i++)
-		if (isrename(i) && EON[i] == "temporary/" m && ENN[i] == "message")
+		if (isrename(i) && EON[i] == "temporary/" m && ENN[i] == \
+		    "message")
 			k = 1
 	if (judge(r, "")) {
 		ncommit++
@@ -735,8 +792,11 @@ function check_create(r,    m, e, a, b, i) {
 		# before the next request is read
 		b = r < nreq ? RS_[r + 1] : n + 1
 		for (i = RE_[r] + 1; i < b; i++)
-			if (iswrite(i) && ends(EPATH[i], "/incoming/" m "/" e)) {
-				print "  ok   ENVELOPE_CREATE " m " -> " e " (incoming: written@" ELN[i] " before the next request, made durable by the commit)"
+			if (iswrite(i) && ends(EPATH[i], "/incoming/" m "/" \
+			    e)) {
+				print "  ok   ENVELOPE_CREATE " m " -> " e \
+				    " (incoming: written@" ELN[i] \
+				    " before the next request, made durable by the commit)"
 				deferred++
 				return
 			}
@@ -794,7 +854,9 @@ END {
 			}
 		}
 		for (i = 1; i <= nid; i++)
-			print "msg " ORDER[i] " accept " ACC[ORDER[i]] + 0 " deliver " DEL[ORDER[i]] + 0 " other " OTH[ORDER[i]] + 0
+			print "msg " ORDER[i] " accept " ACC[ORDER[i]] + 0 \
+			    " deliver " DEL[ORDER[i]] + 0 " other " \
+			    OTH[ORDER[i]] + 0
 		print "total " nsync + 0
 		print "checkpointer " nother + 0
 		exit 0
