@@ -2,47 +2,97 @@
 # its fsync-class calls.  The trace must come from
 #   strace -f -tt -y -x -s 64 -e trace=<test-ordering.sh's set> -o TRACE
 # (test-ordering.sh runs tests/lib/qfp-drive so): -y puts each fd's path
-# next to it, -x shows the imsg bytes of requests and answers as \xHH.
+# next to it, -x shows the imsg bytes of requests and answers, and the
+# first 64 bytes of each log record, as \xHH.
 #
 #   awk -v mode=check -f tracecheck.awk TRACE
 #   awk -v mode=count -f tracecheck.awk TRACE
 #
-# Requests are the recvmsg()s on fd 0 after the execve of "queue-proc",
-# decoded from their bytes (type, msgid, evpid); each one's answer is
-# the next sendmsg() on fd 0 (r, and the evpid of ENVELOPE_CREATE).  For
-# every answer with r = 1 to a request that must be durable, the calls
-# made between the request and its answer must include, in this order:
+# Only the calls of the daemon's own process count: the pid of the
+# execve of "queue-proc".  Its checkpointer (a child forked at start:
+# syncfs(), then a record written and synced at the start of a full log
+# file) runs beside it and none of its calls stands for the daemon's.
+# Requests are the recvmsg()s on fd 0, decoded from their bytes (type,
+# msgid, evpid); each one's answer is the next sendmsg() on fd 0 (r, and
+# the evpid of ENVELOPE_CREATE).  For every answer with r = 1 to a
+# request that must be durable, the calls made between the request and
+# its answer must satisfy one of two rule sets in full.
+#
+# The log (fs-proc/log.0 and log.1 in the spool; queue-fs-proc/wal.c,
+# store_log.c).  A record is a pwrite64() to a log file, whole (it
+# returned the count asked), of the right type and id (decoded from its
+# head: magic "QFPL", type, then the msgid or evpid); "synced" means a
+# fdatasync() (or fsync()) of that same file returned 0 after it and
+# before the answer.
 #
 #   MESSAGE_COMMIT M	the message put in place (the last write to
 #			incoming/M/message, or the rename of smtpd's
-#			temporary/M to incoming/M/message) < syncfs()
-#			(no write under incoming/M/ after it) < rename of
-#			incoming/M to queue/XX/M < fsync(queue/XX); and when
-#			queue/XX was made in that request, fsync(queue) after
-#			the mkdir.  smtpd never syncs temporary/M: the
-#			syncfs covers its data as it covers a copy's.
+#			temporary/M to incoming/M/message) and the rename of
+#			incoming/M to queue/XX/M; then by the record's kind:
+#	inline		(the body is in the record) a commit record of M,
+#			synced, written after the message was put in place
+#			and after the last write under incoming/M/; no
+#			write there after it.
+#	in place	(a body over 64 KB, on a file system that journals
+#			metadata in order) the message's data written out:
+#			sync_file_range(0, 0, WAIT_BEFORE | WRITE |
+#			WAIT_AFTER), or fsync/fdatasync, of incoming/M/
+#			message itself, after its last write < the rename
+#			< fsync(queue/XX) < the commit record of M < its
+#			fdatasync.
+#   ENVELOPE_CREATE	on a committed message: temporary file written,
+#			renamed into queue/XX/M/EVPID (no fsync needed) <
+#			an envelope record of EVPID, synced.
+#   ENVELOPE_UPDATE E	an envelope record of E, synced, FIRST; then the
+#			temporary file written and renamed onto
+#			queue/XX/M/E.
+#   ENVELOPE_DELETE E	unlink of queue/XX/M/E (and, when the message goes,
+#			rmdir of queue/XX/M) < a deletion record of E, not
+#			synced: the next synced record carries it, and if
+#			a power failure comes first the mail is delivered
+#			again, never lost.
+#   MESSAGE_DELETE M	of a queued message: rmdir of queue/XX/M < a
+#			deletion record of M, not synced (as above).
+#
+# The layout syncing itself (no log: no fs-proc/ in the spool; and for
+# a commit with the log when the body is over 64 KB on a file system
+# without an ordered journal, or its record would be too big):
+#
+#   MESSAGE_COMMIT M	the message put in place < syncfs() (no write
+#			under incoming/M/ after it) < rename of incoming/M
+#			to queue/XX/M < fsync(queue/XX); and when queue/XX
+#			was made in that request, fsync(queue) after the
+#			mkdir.  smtpd never syncs temporary/M: the syncfs
+#			covers its data as it covers a copy's.
 #   ENVELOPE_CREATE	on a committed message, and ENVELOPE_UPDATE: last
 #			write to the temporary file < fsync(temporary file)
 #			< rename into queue/XX/M/EVPID < fsync(queue/XX/M).
-#			On a message still incoming: the envelope file is
-#			written under incoming/M/, after the answer but
-#			before the next request is read (the commit's
-#			syncfs makes it durable; "deferred").
 #   ENVELOPE_DELETE E	unlink of queue/XX/M/E < fsync(queue/XX/M); or,
 #			when the message directory is removed too, < rmdir
 #			< fsync(queue/XX).
+#   MESSAGE_DELETE M	of a queued message: rmdir < fsync(queue/XX).
 #
-# Every fsync-class call counted must have returned 0.  Output: one
-# "  ok" or "  BAD" line per durable answer, then "required L" (a line
-# whose sync call a rule relied on) and "movable L R" (a sync at line L
-# that must come before the rename at line R), for the self-test, then a
-# summary line.  Exit 0 when nothing is BAD and something was checked.
+# Either way an ENVELOPE_CREATE on a message still incoming is written
+# under incoming/M/ after its answer, before the next request is read
+# ("deferred": the commit makes it durable), and a MESSAGE_DELETE of an
+# incoming message (a rollback) needs nothing.
 #
-# mode=count prints, per message, the fsync-class calls made while it
-# was accepted (MESSAGE_CREATE, its ENVELOPE_CREATEs, MESSAGE_COMMIT)
-# and while it was delivered (ENVELOPE_DELETEs), and for envelope
-# creates on the committed message and updates: "msg ID accept A
-# deliver D other O", then "total T" over the whole trace.
+# Every sync call relied on must have returned 0.  Output: one "  ok"
+# or "  BAD" line per durable answer (a BAD one says why each rule set
+# failed), then "required L" (a line whose call the accepted rule
+# relied on: a sync, a log record, the rename of temporary/M) and
+# "movable L R" (the call at line L must come before line R: moved
+# after it, the answer must be BAD), for the self-test, then a summary
+# line.  Exit 0 when nothing is BAD and something was checked.
+#
+# mode=count prints, per message, the fsync-class calls (fsync,
+# fdatasync, syncfs, sync, sync_file_range, msync) the daemon's process
+# made while it was accepted (MESSAGE_CREATE, its ENVELOPE_CREATEs,
+# MESSAGE_COMMIT) and while it was delivered (ENVELOPE_DELETEs, and a
+# MESSAGE_DELETE once queued), and for envelope creates on the committed
+# message and updates: "msg ID accept A deliver D other O"; then
+# "total T", the daemon's fsync-class calls over the whole trace, and
+# "checkpointer C", those of every other process (the checkpointer).
 
 BEGIN {
 	for (i = 32; i < 127; i++)
@@ -52,7 +102,11 @@ BEGIN {
 	WRITES = "|write|pwrite64|writev|pwritev|pwritev2|copy_file_range|sendfile|splice|"
 	RENAMES = "|rename|renameat|renameat2|"
 	split("OK FAIL INIT CLOSE MESSAGE_CREATE MESSAGE_DELETE MESSAGE_COMMIT MESSAGE_FD_R ENVELOPE_CREATE ENVELOPE_DELETE ENVELOPE_LOAD ENVELOPE_UPDATE ENVELOPE_WALK", TN, " ")
+	# log record types (queue-fs-proc/wal.h)
+	split("DEAD COMMIT EVP_WRITE EVP_DELETE MSG_DELETE", RTN, " ")
+	WAL_MAGIC = 1280329297	# "QFPL"
 	n = 0; nreq = 0; started = 0; bad = 0; checked = 0; deferred = 0
+	nother = 0
 	if (mode == "")
 		mode = "check"
 }
@@ -131,8 +185,11 @@ function fdpaths(args,    k, s, m) {
 		m = substr(s, RSTART, RLENGTH)
 		sub(/^[0-9]+</, "", m)
 		sub(/>$/, "", m)
-		FP[++k] = m
 		s = substr(s, RSTART + RLENGTH)
+		# an unlinked file is no name in the spool
+		if (substr(s, 1, 9) == "(deleted)")
+			m = m " (deleted)"
+		FP[++k] = m
 	}
 	return k
 }
@@ -153,7 +210,38 @@ function short(p) {
 }
 
 function ends(s, t) {
-	return length(s) >= length(t) && substr(s, length(s) - length(t) + 1) == t
+	return length(s) >= length(t) && substr(s, length(s) - length(t) + 1) \
+	    == t
+}
+
+# The head of the log record written by pwrite64 args (its first string)
+# into ERT (type, 0 if none), ERID (msgid or evpid in hex), ERINL (the
+# commit's inline flag), ERBODY (the commit's body length).
+function record(i, args,    len, m) {
+	ERT[i] = 0
+	if (qstrs(args) < 1)
+		return
+	len = decode(QS[1])
+	if (len < 24 || le32(0) != WAL_MAGIC)
+		return
+	ERT[i] = le32(16)
+	if (ERT[i] == 2 && len >= 44) {
+		ERID[i] = hex4(24)
+		ERBODY[i] = le32(32) + 4294967296 * le32(36)
+		ERINL[i] = le32(40)
+	} else if ((ERT[i] == 3 || ERT[i] == 4) && len >= 32)
+		ERID[i] = hex4(28) hex4(24)
+	else if (ERT[i] == 5 && len >= 32)
+		ERID[i] = le32(28) ? "" : hex4(24)
+	else
+		ERT[i] = -1
+	# whole: it returned the count asked for
+	EWHOLE[i] = 0
+	if (match(args, /, [0-9]+, [0-9]+$/)) {
+		m = substr(args, RSTART + 2, RLENGTH - 2)
+		sub(/,.*/, "", m)
+		EWHOLE[i] = ERET[i] ~ /^[0-9]+$/ && ERET[i] + 0 == m + 0
+	}
 }
 
 {
@@ -180,33 +268,52 @@ function ends(s, t) {
 	if (line !~ /^[a-z0-9_]+\(/)
 		next
 	if (!started) {
-		if (line ~ /^execve\(/ && line ~ /\["queue-proc"/)
+		if (line ~ /^execve\(/ && line ~ /\["queue-proc"/) {
 			started = 1
+			mainpid = pid
+		}
 		next
 	}
 	p = lastidx(line, ") = ")
 	if (p == 0)
 		next
 	name = substr(line, 1, index(line, "(") - 1)
+	if (pid != mainpid) {
+		# the checkpointer's: counted apart, never the daemon's
+		if (index(SYNCS, "|" name "|"))
+			nother++
+		next
+	}
 	args = substr(line, length(name) + 2, p - length(name) - 2)
 	ret = substr(line, p + 4)
 	n++
 	EN[n] = name; ERET[n] = ret; ELN[n] = lno
-	EPATH[n] = ""; ENAME[n] = ""
+	EPATH[n] = ""; ENAME[n] = ""; ERT[n] = 0
 	k = fdpaths(args)
-	q = qstrs(args)
 	if (index(WRITES, "|" name "|")) {
-		EPATH[n] = (name == "copy_file_range" || name == "splice") ? FP[2] : FP[1]
+		EPATH[n] = (name == "copy_file_range" || name == "splice") ? \
+		    FP[2] : FP[1]
+		if (name == "pwrite64" && EPATH[n] ~ /\/fs-proc\/log\.[01]$/)
+			record(n, args)
 	} else if (index(SYNCS, "|" name "|")) {
 		EPATH[n] = k ? FP[1] : ""
+		# sync_file_range of the whole file, waiting for the writes
+		EFULL[n] = name != "sync_file_range" || (args ~ /, 0, 0, / &&
+		    index(args, "SYNC_FILE_RANGE_WAIT_BEFORE") &&
+		    index(args, "SYNC_FILE_RANGE_WRITE") &&
+		    index(args, "SYNC_FILE_RANGE_WAIT_AFTER"))
 		nsync++
 	} else if (index(RENAMES, "|" name "|")) {
+		q = qstrs(args)
 		if (name == "rename") {
-			EOD[n] = ""; EON[n] = QS[1]; END_[n] = ""; ENN[n] = QS[2]
+			EOD[n] = ""; EON[n] = QS[1]; END_[n] = ""; ENN[n] = \
+			    QS[2]
 		} else {
-			EOD[n] = FP[1]; EON[n] = QS[1]; END_[n] = FP[2]; ENN[n] = QS[2]
+			EOD[n] = FP[1]; EON[n] = QS[1]; END_[n] = FP[2]; \
+			    ENN[n] = QS[2]
 		}
 	} else if (name == "unlinkat" || name == "mkdirat") {
+		q = qstrs(args)
 		EPATH[n] = FP[1]; ENAME[n] = QS[1]
 		EFLAG[n] = index(args, "AT_REMOVEDIR") > 0
 	} else if (name == "recvmsg" && args ~ /^0</ && ret + 0 > 0) {
@@ -237,6 +344,11 @@ function issync(i) {
 	return index(SYNCS, "|" EN[i] "|") > 0 && ERET[i] ~ /^0/
 }
 
+# fsync() or fdatasync() that returned 0
+function isfsync(i) {
+	return (EN[i] == "fsync" || EN[i] == "fdatasync") && ERET[i] ~ /^0/
+}
+
 function iswrite(i) {
 	return index(WRITES, "|" EN[i] "|") > 0 && ERET[i] !~ /^-1/
 }
@@ -245,12 +357,38 @@ function isrename(i) {
 	return index(RENAMES, "|" EN[i] "|") > 0 && ERET[i] ~ /^0/
 }
 
-# first sync of path (any path if path == "*") in (a, b), or 0
+# a whole log record of type t and id
+function isrec(i, t, id) {
+	return ERT[i] == t && ERID[i] == id && EWHOLE[i]
+}
+
+# first fsync of path (syncfs or sync if path == "*") in (a, b), or 0
 function sync_in(a, b, path,    i) {
 	for (i = a + 1; i < b; i++)
-		if (issync(i) && (path == "*" ? (EN[i] == "syncfs" || EN[i] == "sync") : EPATH[i] == path))
+		if (path == "*" ? issync(i) && (EN[i] == "syncfs" || EN[i] == \
+		    "sync") : isfsync(i) && EPATH[i] == path)
 			return i
 	return 0
+}
+
+function rel(l) {		# a line the rule relied on
+	PREQ = PREQ " " l
+}
+
+function mov(l, r) {		# l must come before r
+	PMOV = PMOV " " l ":" r
+}
+
+# The rule that held: its lines become the self-test's.
+function keep(    k, x, i, y) {
+	k = split(PREQ, x, " ")
+	for (i = 1; i <= k; i++)
+		REQUIRED[x[i]] = 1
+	k = split(PMOV, x, " ")
+	for (i = 1; i <= k; i++) {
+		split(x[i], y, ":")
+		MOVABLE[y[1]] = y[2]
+	}
 }
 
 function bad_(r, what) {
@@ -263,143 +401,417 @@ function ok_(r, what) {
 	checked++
 }
 
-function check_commit(r,    a, b, m, bk, R, W, S, F, i, mk, fq) {
-	a = RS_[r]; b = RE_[r]; m = RMSG[r]; bk = substr(m, 1, 2)
-	R = 0
-	for (i = a + 1; i < b; i++)
-		if (isrename(i) && EON[i] == m && ENN[i] == m && ends(EOD[i], "/incoming") && ends(END_[i], "/queue/" bk))
-			R = i
-	if (!R)
-		return bad_(r, m ": no rename of incoming/" m " to queue/" bk "/" m)
+# ---- the log ---------------------------------------------------------------
+
+# A record of type t and id in (lo, b), synced there if sync is set:
+# its index (RF: its sync), or 0 with LWHY set.
+function logrec(a, lo, b, t, id, sync,    i, f, seen) {
+	seen = 0
+	for (i = a + 1; i < b; i++) {
+		if (!(ERT[i] == t && ERID[i] == id))
+			continue
+		if (!EWHOLE[i]) {
+			seen = seen ? seen : -ELN[i]
+			continue
+		}
+		if (i < lo) {
+			seen = seen > 0 ? seen : ELN[i]
+			continue
+		}
+		if (!sync) {
+			RF = 0
+			return i
+		}
+		for (f = i + 1; f < b; f++)
+			if (isfsync(f) && EPATH[f] == EPATH[i]) {
+				RF = f
+				return i
+			}
+		LWHY = "its " RTN[t] " record (line " ELN[i] \
+		    ") is not followed by a successful fdatasync(" \
+		    short(EPATH[i]) ") before the answer"
+		return 0
+	}
+	if (seen < 0)
+		LWHY = "its " RTN[t] " record (line " (-seen) \
+		    ") was not written whole"
+	else if (seen > 0)
+		LWHY = "its " RTN[t] " record (line " seen \
+		    ") comes before line " ELN[lo]
+	else
+		LWHY = "no " RTN[t] " record of " id " written to the log"
+	return 0
+}
+
+# the message put in place: its last write or the rename of temporary/m
+# to it, in (a, R), or 0
+function placed(a, R, m,    i, W) {
 	W = 0
 	for (i = a + 1; i < R; i++)
 		if ((iswrite(i) && ends(EPATH[i], "/incoming/" m "/message")) ||
-		    (isrename(i) && EON[i] == "temporary/" m && ENN[i] == "message" && ends(END_[i], "/incoming/" m)))
+		    (isrename(i) && EON[i] == "temporary/" m && ENN[i] == \
+		    "message" && ends(END_[i], "/incoming/" m)))
 			W = i
-	if (!W)
-		return bad_(r, m ": no write of incoming/" m "/message, nor rename of temporary/" m " to it")
-	if (isrename(W)) {
-		nrenamed++
-		# the rename is relied on, and must come before the syncfs
-		REQUIRED[ELN[W]] = 1
-	}
-	S = sync_in(W, R, "*")
-	if (!S)
-		return bad_(r, m ": no syncfs() between the last write of the message (line " ELN[W] ") and the rename (line " ELN[R] ")")
-	for (i = S + 1; i < R; i++)
-		if (iswrite(i) && index(EPATH[i], "/incoming/" m "/"))
-			return bad_(r, m ": " short(EPATH[i]) " written after the syncfs (line " ELN[i] ")")
-	F = sync_in(R, b, END_[R])
-	if (!F)
-		return bad_(r, m ": no fsync(queue/" bk ") after the rename (line " ELN[R] ")")
-	mk = ""
-	for (i = a + 1; i < b; i++)
-		if (EN[i] == "mkdirat" && ERET[i] ~ /^0/ && ends(EPATH[i], "/queue") && ENAME[i] == bk) {
-			fq = sync_in(i, b, EPATH[i])
-			if (!fq)
-				return bad_(r, m ": new bucket queue/" bk " (line " ELN[i] ") not made durable: no fsync(queue) after the mkdir")
-			mk = " (new bucket: mkdirat@" ELN[i] " < fsync(queue)@" ELN[fq] ")"
-			REQUIRED[ELN[fq]] = 1
-		}
-	REQUIRED[ELN[S]] = 1; REQUIRED[ELN[F]] = 1
-	MOVABLE[ELN[S]] = ELN[R]
-	if (isrename(W))
-		MOVABLE[ELN[W]] = ELN[S]
-	ncommit++
-	COMMITTED[m] = 1
-	ok_(r, m ": " EN[W] "@" ELN[W] " < " EN[S] "@" ELN[S] " < " EN[R] "@" ELN[R] " < fsync(" short(END_[R]) ")@" ELN[F] " < answer@" ELN[b] mk)
+	return W
 }
 
-# temp file written, fsynced, renamed to dir/name, dir fsynced: returns
-# 0 when there is no such rename, 1 when it is BAD, 2 when it is ok
-function check_install(r, dir, name, what,    a, b, R, T, W, i, FT, FD) {
-	a = RS_[r]; b = RE_[r]
+# the rename of incoming/m to queue/bk/m in (a, b), or 0
+function moved(a, b, m, bk,    i, R) {
+	R = 0
+	for (i = a + 1; i < b; i++)
+		if (isrename(i) && EON[i] == m && ENN[i] == m && ends(EOD[i], \
+		    "/incoming") && ends(END_[i], "/queue/" bk))
+			R = i
+	return R
+}
+
+# the last write in (a, b) under incoming/m/ or queue/bk/m/, or 0
+function lastwrite_msg(a, b, m, bk,    i, L) {
+	L = 0
+	for (i = a + 1; i < b; i++)
+		if (iswrite(i) && (index(EPATH[i], "/incoming/" m "/") || \
+		    index(EPATH[i], "/queue/" bk "/" m "/")))
+			L = i
+	return L
+}
+
+function log_commit(r,    a, b, m, bk, R, W, L, lo, P, i, S, F, msgp) {
+	a = RS_[r]; b = RE_[r]; m = RMSG[r]; bk = substr(m, 1, 2)
+	if (!(R = moved(a, b, m, bk)))
+		return "no rename of incoming/" m " to queue/" bk "/" m
+	if (!(W = placed(a, R, m)))
+		return "no write of incoming/" m \
+		    "/message, nor rename of temporary/" m " to it"
+	if (isrename(W))
+		rel(ELN[W])
+	P = 0
+	for (i = a + 1; i < b && !P; i++)
+		if (isrec(i, 2, m))
+			P = i
+	if (!P)
+		return "no whole COMMIT record of " m " written to the log"
+	if (ERINL[P]) {
+		L = lastwrite_msg(a, b, m, bk)
+		lo = L > W ? L : W
+		if (!(P = logrec(a, lo, b, 2, m, 1)))
+			return LWHY " (message in place at line " ELN[W] \
+			    ", last write under it at line " ELN[lo] ")"
+		rel(ELN[P]); rel(ELN[RF]); mov(ELN[RF], ELN[b])
+		if (isrename(W))
+			mov(ELN[W], ELN[P])
+		NKIND["inline"]++
+		DESC = m ": " EN[W] "@" ELN[W] " < " EN[R] "(queue/" bk ")@" \
+		    ELN[R] " < COMMIT record (inline, " ERBODY[P] " bytes)@" \
+		    ELN[P] " < fdatasync(" short(EPATH[RF]) ")@" ELN[RF] \
+		    " < answer@" ELN[b]
+		return ""
+	}
+	# in place: the message's own data written out before the rename
+	msgp = "/incoming/" m "/message"
+	S = 0
+	for (i = W + 1; i < R; i++)
+		if (issync(i) && EFULL[i] && ends(EPATH[i], msgp) && (EN[i] == \
+		    "sync_file_range" || isfsync(i)))
+			S = i
+	if (!S) {
+		for (i = W + 1; i < R; i++)
+			if (issync(i) && EN[i] == "sync_file_range")
+				return "body in place, but sync_file_range (line " ELN[i] ") is on " EPATH[i] ", not on incoming/" m "/message (put in place at line " ELN[W] ")"
+		return "body in place, but no sync_file_range of incoming/" m \
+		    "/message between line " ELN[W] " and the rename (line " \
+		    ELN[R] ")"
+	}
+	for (i = S + 1; i < b; i++)
+		if (iswrite(i) && (ends(EPATH[i], msgp) || ends(EPATH[i], \
+		    "/queue/" bk "/" m "/message")))
+			return "incoming/" m "/message written (line " ELN[i] \
+			    ") after its sync (line " ELN[S] ")"
+	if (!(F = sync_in(R, b, END_[R])))
+		return "body in place, but no fsync(queue/" bk \
+		    ") after the rename (line " ELN[R] ")"
+	if (!(P = logrec(a, F, b, 2, m, 1)))
+		return LWHY
+	if (ERINL[P])
+		return "COMMIT record (line " ELN[P] \
+		    ") inline, yet the body is not"
+	rel(ELN[S]); rel(ELN[F]); rel(ELN[P]); rel(ELN[RF])
+	mov(ELN[S], ELN[R]); mov(ELN[F], ELN[b]); mov(ELN[RF], ELN[b])
+	NKIND["in place"]++
+	DESC = m ": " EN[W] "@" ELN[W] " < " EN[S] "(message)@" ELN[S] " < " \
+	    EN[R] "(queue/" bk ")@" ELN[R] " < fsync(queue/" bk ")@" ELN[F] \
+	    " < COMMIT record (in place, " ERBODY[P] " bytes)@" ELN[P] \
+	    " < fdatasync(" short(EPATH[RF]) ")@" ELN[RF] " < answer@" ELN[b]
+	return ""
+}
+
+# the rename of a temporary file to dir/name in (a, b), or 0
+function install(a, b, dir, name,    i, R) {
 	R = 0
 	for (i = a + 1; i < b; i++)
 		if (isrename(i) && ENN[i] == name && ends(END_[i], dir))
 			R = i
-	if (!R)
-		return 0
-	T = EOD[R] "/" EON[R]
+	return R
+}
+
+function lastwrite(a, b, path,    i, W) {
 	W = 0
-	for (i = a + 1; i < R; i++)
-		if (iswrite(i) && EPATH[i] == T)
-			W = i
-	if (!W) {
-		bad_(r, what ": no write of " short(T) " before its rename")
-		return 1
-	}
-	FT = sync_in(W, R, T)
-	if (!FT) {
-		bad_(r, what ": " short(T) " not fsynced between its last write (line " ELN[W] ") and its rename (line " ELN[R] ")")
-		return 1
-	}
-	FD = sync_in(R, b, END_[R])
-	if (!FD) {
-		bad_(r, what ": no fsync(" short(END_[R]) ") after the rename (line " ELN[R] ")")
-		return 1
-	}
-	REQUIRED[ELN[FT]] = 1; REQUIRED[ELN[FD]] = 1
-	MOVABLE[ELN[FT]] = ELN[R]
-	ok_(r, what ": write@" ELN[W] " < fsync(" short(T) ")@" ELN[FT] " < " EN[R] "@" ELN[R] " < fsync(" short(END_[R]) ")@" ELN[FD] " < answer@" ELN[b])
-	return 2
-}
-
-function check_create(r,    m, e, a, b, i, k) {
-	m = RMSG[r]; e = RANSEVP[r]; a = RS_[r]; b = RE_[r]
-	if (substr(e, 1, 8) != m)
-		return bad_(r, m ": answer evpid " e " is not of the message")
-	if ((k = check_install(r, "/queue/" substr(m, 1, 2) "/" m, e, m " -> " e " (committed message)"))) {
-		nqcreate += k == 2
-		return
-	}
-	# an incoming envelope is written right after its answer, before
-	# the next request is read
-	b = r < nreq ? RS_[r + 1] : n + 1
 	for (i = a + 1; i < b; i++)
-		if (iswrite(i) && ends(EPATH[i], "/incoming/" m "/" e)) {
-			print "  ok   ENVELOPE_CREATE " m " -> " e " (incoming: written@" ELN[i] " before the next request, made durable by the commit's syncfs)"
-			deferred++
-			return
-		}
-	bad_(r, m " -> " e ": envelope neither written under incoming/" m "/ nor renamed into queue/")
+		if (iswrite(i) && EPATH[i] == path)
+			W = i
+	return W
 }
 
-function check_update(r,    e, m, k) {
-	e = REVP[r]; m = substr(e, 1, 8)
-	if ((k = check_install(r, "/queue/" substr(m, 1, 2) "/" m, e, e))) {
-		nupdate += k == 2
-		return
-	}
-	bad_(r, e ": no rename into queue/" substr(m, 1, 2) "/" m "/" e)
+# envelope create on a committed message: installed, then logged
+function log_create(r, e,    a, b, m, R, W, P) {
+	a = RS_[r]; b = RE_[r]; m = substr(e, 1, 8)
+	if (!(R = install(a, b, "/queue/" substr(m, 1, 2) "/" m, e)))
+		return "no rename into queue/" substr(m, 1, 2) "/" m "/" e
+	if (!(W = lastwrite(a, R, EOD[R] "/" EON[R])))
+		return "no write of " short(EOD[R] "/" EON[R]) \
+		    " before its rename"
+	if (!(P = logrec(a, R, b, 3, e, 1)))
+		return LWHY
+	rel(ELN[P]); rel(ELN[RF]); mov(ELN[RF], ELN[b])
+	DESC = e ": write@" ELN[W] " < " EN[R] "@" ELN[R] \
+	    " < EVP_WRITE record@" ELN[P] " < fdatasync(" short(EPATH[RF]) \
+	    ")@" ELN[RF] " < answer@" ELN[b]
+	return ""
 }
 
-function check_delete(r,    a, b, e, m, bk, U, D, F, i) {
-	a = RS_[r]; b = RE_[r]; e = REVP[r]; m = substr(e, 1, 8); bk = substr(m, 1, 2)
+# envelope update: logged first, then written and installed
+function log_update(r, e,    a, b, m, R, W, P, F) {
+	a = RS_[r]; b = RE_[r]; m = substr(e, 1, 8)
+	if (!(R = install(a, b, "/queue/" substr(m, 1, 2) "/" m, e)))
+		return "no rename into queue/" substr(m, 1, 2) "/" m "/" e
+	if (!(W = lastwrite(a, R, EOD[R] "/" EON[R])))
+		return "no write of " short(EOD[R] "/" EON[R]) \
+		    " before its rename"
+	if (!(P = logrec(a, a, b, 3, e, 1)))
+		return LWHY
+	F = RF
+	if (F > W)
+		return "the EVP_WRITE record is synced (line " ELN[F] \
+		    ") after the temporary file is written (line " ELN[W] \
+		    "): the record must come first"
+	rel(ELN[P]); rel(ELN[F]); mov(ELN[F], ELN[R])
+	DESC = e ": EVP_WRITE record@" ELN[P] " < fdatasync(" short(EPATH[F]) \
+	    ")@" ELN[F] " < write@" ELN[W] " < " EN[R] "@" ELN[R] " < answer@" \
+	    ELN[b]
+	return ""
+}
+
+# an unlink of dir/name (rmdir if dirflag) in (a, b) after lo, or 0
+function unlinked(a, b, dir, name, dirflag,    i, U) {
 	U = 0
 	for (i = a + 1; i < b; i++)
-		if (EN[i] == "unlinkat" && ERET[i] ~ /^0/ && ENAME[i] == e && ends(EPATH[i], "/queue/" bk "/" m) && !EFLAG[i])
+		if (EN[i] == "unlinkat" && ERET[i] ~ /^0/ && ENAME[i] == name && ends(EPATH[i], dir) && EFLAG[i] == dirflag)
 			U = i
-	if (!U)
-		return bad_(r, e ": no unlink of queue/" bk "/" m "/" e)
-	D = 0
-	for (i = U + 1; i < b; i++)
-		if (EN[i] == "unlinkat" && ERET[i] ~ /^0/ && EFLAG[i] && ENAME[i] == m && ends(EPATH[i], "/queue/" bk))
-			D = i
-	if (D) {
-		F = sync_in(D, b, EPATH[D])
-		if (!F)
-			return bad_(r, e ": message directory removed (line " ELN[D] ") but no fsync(queue/" bk ") after it")
-		REQUIRED[ELN[F]] = 1
-		ndelete++
-		return ok_(r, e ": unlinkat@" ELN[U] " < rmdir(" m ")@" ELN[D] " < fsync(queue/" bk ")@" ELN[F] " < answer@" ELN[b])
+	return U
+}
+
+function log_delete(r,    a, b, e, m, bk, U, D, P, lo) {
+	a = RS_[r]; b = RE_[r]; e = REVP[r]; m = substr(e, 1, 8); bk = \
+	    substr(m, 1, 2)
+	if (!(U = unlinked(a, b, "/queue/" bk "/" m, e, 0)))
+		return "no unlink of queue/" bk "/" m "/" e
+	D = unlinked(U, b, "/queue/" bk, m, 1)
+	lo = D ? D : U
+	if (!(P = logrec(a, lo, b, 4, e, 0)))
+		return LWHY
+	rel(ELN[P]); mov(ELN[P], ELN[b])
+	DESC = e ": unlinkat@" ELN[U] (D ? " < rmdir(" m ")@" ELN[D] : "") \
+	    " < EVP_DELETE record@" ELN[P] " (not synced) < answer@" ELN[b]
+	return ""
+}
+
+function log_mdelete(r,    a, b, m, bk, D, P) {
+	a = RS_[r]; b = RE_[r]; m = RMSG[r]; bk = substr(m, 1, 2)
+	if (!(D = unlinked(a, b, "/queue/" bk, m, 1)))
+		return "no rmdir of queue/" bk "/" m
+	if (!(P = logrec(a, D, b, 5, m, 0)))
+		return LWHY
+	rel(ELN[P]); mov(ELN[P], ELN[b])
+	DESC = m ": rmdir(queue/" bk "/" m ")@" ELN[D] " < MSG_DELETE record@" \
+	    ELN[P] " (not synced) < answer@" ELN[b]
+	return ""
+}
+
+# ---- the layout syncing itself -----------------------------------------------
+
+function old_commit(r,    a, b, m, bk, R, W, S, F, i, mk, fq) {
+	a = RS_[r]; b = RE_[r]; m = RMSG[r]; bk = substr(m, 1, 2)
+	if (!(R = moved(a, b, m, bk)))
+		return "no rename of incoming/" m " to queue/" bk "/" m
+	if (!(W = placed(a, R, m)))
+		return "no write of incoming/" m \
+		    "/message, nor rename of temporary/" m " to it"
+	# the rename is relied on, and must come before the syncfs
+	if (isrename(W))
+		rel(ELN[W])
+	if (!(S = sync_in(W, R, "*")))
+		return "no syncfs() between the last write of the message (line " ELN[W] ") and the rename (line " ELN[R] ")"
+	for (i = S + 1; i < R; i++)
+		if (iswrite(i) && index(EPATH[i], "/incoming/" m "/"))
+			return short(EPATH[i]) \
+			    " written after the syncfs (line " ELN[i] ")"
+	if (!(F = sync_in(R, b, END_[R])))
+		return "no fsync(queue/" bk ") after the rename (line " ELN[R] \
+		    ")"
+	mk = ""
+	for (i = a + 1; i < b; i++)
+		if (EN[i] == "mkdirat" && ERET[i] ~ /^0/ && ends(EPATH[i], "/queue") && ENAME[i] == bk) {
+			if (!(fq = sync_in(i, b, EPATH[i])))
+				return "new bucket queue/" bk " (line " ELN[i] \
+				    ") not made durable: no fsync(queue) after the mkdir"
+			mk = " (new bucket: mkdirat@" ELN[i] \
+			    " < fsync(queue)@" ELN[fq] ")"
+			rel(ELN[fq])
+		}
+	rel(ELN[S]); rel(ELN[F])
+	mov(ELN[S], ELN[R])
+	if (isrename(W))
+		mov(ELN[W], ELN[S])
+	NKIND["syncfs"]++
+	DESC = m ": " EN[W] "@" ELN[W] " < " EN[S] "@" ELN[S] " < " EN[R] "@" \
+	    ELN[R] " < fsync(" short(END_[R]) ")@" ELN[F] " < answer@" ELN[b] mk
+	return ""
+}
+
+# temp file written, fsynced, renamed to dir/name, dir fsynced
+function old_install(r, dir, name,    a, b, R, T, W, FT, FD) {
+	a = RS_[r]; b = RE_[r]
+	if (!(R = install(a, b, dir, name)))
+		return "no rename into " short(dir) "/" name
+	T = EOD[R] "/" EON[R]
+	if (!(W = lastwrite(a, R, T)))
+		return "no write of " short(T) " before its rename"
+	if (!(FT = sync_in(W, R, T)))
+		return short(T) " not fsynced between its last write (line " \
+		    ELN[W] ") and its rename (line " ELN[R] ")"
+	if (!(FD = sync_in(R, b, END_[R])))
+		return "no fsync(" short(END_[R]) ") after the rename (line " \
+		    ELN[R] ")"
+	rel(ELN[FT]); rel(ELN[FD])
+	mov(ELN[FT], ELN[R])
+	DESC = name ": write@" ELN[W] " < fsync(" short(T) ")@" ELN[FT] " < " \
+	    EN[R] "@" ELN[R] " < fsync(" short(END_[R]) ")@" ELN[FD] \
+	    " < answer@" ELN[b]
+	return ""
+}
+
+function old_delete(r,    a, b, e, m, bk, U, D, F) {
+	a = RS_[r]; b = RE_[r]; e = REVP[r]; m = substr(e, 1, 8); bk = \
+	    substr(m, 1, 2)
+	if (!(U = unlinked(a, b, "/queue/" bk "/" m, e, 0)))
+		return "no unlink of queue/" bk "/" m "/" e
+	if ((D = unlinked(U, b, "/queue/" bk, m, 1))) {
+		if (!(F = sync_in(D, b, EPATH[D])))
+			return "message directory removed (line " ELN[D] \
+			    ") but no fsync(queue/" bk ") after it"
+		rel(ELN[F])
+		DESC = e ": unlinkat@" ELN[U] " < rmdir(" m ")@" ELN[D] \
+		    " < fsync(queue/" bk ")@" ELN[F] " < answer@" ELN[b]
+		return ""
 	}
-	F = sync_in(U, b, EPATH[U])
-	if (!F)
-		return bad_(r, e ": no fsync(queue/" bk "/" m ") after the unlink (line " ELN[U] ")")
-	REQUIRED[ELN[F]] = 1
-	ndelete++
-	ok_(r, e ": unlinkat@" ELN[U] " < fsync(queue/" bk "/" m ")@" ELN[F] " < answer@" ELN[b])
+	if (!(F = sync_in(U, b, EPATH[U])))
+		return "no fsync(queue/" bk "/" m ") after the unlink (line " \
+		    ELN[U] ")"
+	rel(ELN[F])
+	DESC = e ": unlinkat@" ELN[U] " < fsync(queue/" bk "/" m ")@" ELN[F] \
+	    " < answer@" ELN[b]
+	return ""
+}
+
+function old_mdelete(r,    a, b, m, bk, D, F) {
+	a = RS_[r]; b = RE_[r]; m = RMSG[r]; bk = substr(m, 1, 2)
+	if (!(D = unlinked(a, b, "/queue/" bk, m, 1)))
+		return "no rmdir of queue/" bk "/" m
+	if (!(F = sync_in(D, b, EPATH[D])))
+		return "message directory removed (line " ELN[D] \
+		    ") but no fsync(queue/" bk ") after it"
+	rel(ELN[F])
+	DESC = m ": rmdir(queue/" bk "/" m ")@" ELN[D] " < fsync(queue/" bk \
+	    ")@" ELN[F] " < answer@" ELN[b]
+	return ""
+}
+
+# ---- one durable answer ------------------------------------------------------
+
+# what: the answer's label; the log's rule, or else the layout's, must
+# hold in full.  Returns 1 if one did.
+function judge(r, what,    t, e, whylog, whyold) {
+	t = RT[r]
+	e = t == 8 ? RANSEVP[r] : REVP[r]
+	PREQ = ""; PMOV = ""
+	if (t == 6) whylog = log_commit(r)
+	else if (t == 8) whylog = log_create(r, e)
+	else if (t == 11) whylog = log_update(r, e)
+	else if (t == 9) whylog = log_delete(r)
+	else whylog = log_mdelete(r)
+	if (whylog == "") {
+		keep()
+		nlog++
+		ok_(r, what DESC " [log]")
+		return 1
+	}
+	PREQ = ""; PMOV = ""
+	if (t == 6) whyold = old_commit(r)
+	else if (t == 8 || t == 11) whyold = old_install(r, "/queue/" \
+	    substr(e, 1, 2) "/" substr(e, 1, 8), e)
+	else if (t == 9) whyold = old_delete(r)
+	else whyold = old_mdelete(r)
+	if (whyold == "") {
+		keep()
+		nold++
+		ok_(r, what DESC " [layout synced]")
+		return 1
+	}
+	bad_(r, what "log: " whylog "; layout: " whyold)
+	return 0
+}
+
+function check_commit(r,    m, i, k) {
+	m = RMSG[r]
+	# the rename of temporary/m, relied on: counted either way
+	for (i = RS_[r] + 1; i < RE_[r]; i++)
+		if (isrename(i) && EON[i] == "temporary/" m && ENN[i] == \
+		    "message")
+			k = 1
+	if (judge(r, "")) {
+		ncommit++
+		nrenamed += k
+	}
+}
+
+function check_create(r,    m, e, a, b, i) {
+	m = RMSG[r]; e = RANSEVP[r]; a = RS_[r]
+	if (substr(e, 1, 8) != m)
+		return bad_(r, m ": answer evpid " e " is not of the message")
+	if (!install(a, RE_[r], "/queue/" substr(m, 1, 2) "/" m, e)) {
+		# an incoming envelope is written right after its answer,
+		# before the next request is read
+		b = r < nreq ? RS_[r + 1] : n + 1
+		for (i = RE_[r] + 1; i < b; i++)
+			if (iswrite(i) && ends(EPATH[i], "/incoming/" m "/" \
+			    e)) {
+				print "  ok   ENVELOPE_CREATE " m " -> " e \
+				    " (incoming: written@" ELN[i] \
+				    " before the next request, made durable by the commit)"
+				deferred++
+				return
+			}
+	}
+	if (judge(r, m " -> "))
+		nqcreate++
+}
+
+# a MESSAGE_DELETE of an incoming message is a rollback: nothing durable
+function check_mdelete(r,    m) {
+	m = RMSG[r]
+	if (unlinked(RS_[r], RE_[r], "/incoming", m, 1))
+		return
+	if (judge(r, ""))
+		nmdelete++
 }
 
 function count_syncs(a, b,    i, c) {
@@ -426,6 +838,8 @@ END {
 				if (id == "")
 					continue
 				ACC[id] += c; ORDER[++nid] = id
+			} else if (t == 5 && DONE[RMSG[r]]) {
+				DEL[RMSG[r]] += c
 			} else if (t == 5 || (t == 8 && !DONE[RMSG[r]])) {
 				ACC[RMSG[r]] += c
 			} else if (t == 6) {
@@ -440,8 +854,11 @@ END {
 			}
 		}
 		for (i = 1; i <= nid; i++)
-			print "msg " ORDER[i] " accept " ACC[ORDER[i]] + 0 " deliver " DEL[ORDER[i]] + 0 " other " OTH[ORDER[i]] + 0
+			print "msg " ORDER[i] " accept " ACC[ORDER[i]] + 0 \
+			    " deliver " DEL[ORDER[i]] + 0 " other " \
+			    OTH[ORDER[i]] + 0
 		print "total " nsync + 0
+		print "checkpointer " nother + 0
 		exit 0
 	}
 	for (r = 1; r <= nreq; r++) {
@@ -450,13 +867,15 @@ END {
 		t = RT[r]
 		if (t == 6) check_commit(r)
 		else if (t == 8) check_create(r)
-		else if (t == 11) check_update(r)
-		else if (t == 9) check_delete(r)
+		else if (t == 11 || t == 9) {
+			if (judge(r, ""))
+				if (t == 11) nupdate++; else ndelete++
+		} else if (t == 5) check_mdelete(r)
 	}
 	for (l in REQUIRED)
 		print "required " l
 	for (l in MOVABLE)
 		print "movable " l " " MOVABLE[l]
-	printf("checker: %d durable answers checked (commit %d (by rename %d), envelope create on a committed message %d, update %d, delete %d), %d deferred envelope creates, %d BAD\n", checked, ncommit, nrenamed, nqcreate, nupdate, ndelete, deferred, bad)
+	printf("checker: %d durable answers checked (commit %d (inline %d, in place %d, syncfs %d; by rename %d), envelope create on a committed message %d, update %d, delete %d, message delete %d; by the log %d, by the layout's own syncs %d), %d deferred envelope creates, %d BAD\n", checked, ncommit, NKIND["inline"], NKIND["in place"], NKIND["syncfs"], nrenamed, nqcreate, nupdate, ndelete, nmdelete, nlog, nold, deferred, bad)
 	exit (bad == 0 && checked > 0) ? 0 : 1
 }

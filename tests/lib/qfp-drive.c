@@ -13,7 +13,11 @@
  *			SIGTERM instead of EOF; PASS/FAIL lines named
  *			NAME-lifecycles, NAME-walk, ... (-t, default drive)
  *   sequence		the fixed sequence the ordering test traces
- *   count NRCPT NMSG	NMSG messages of NRCPT envelopes, then delivered
+ *   copied SIZE		one message of SIZE bytes from a file outside the
+ *			spool (copied by the daemon), then delivered
+ *   count NRCPT NMSG [BODY]
+ *			NMSG messages of NRCPT envelopes and BODY bytes
+ *			(default 8192), then delivered
  *   fill NMSG NEVP	NMSG messages of NEVP envelopes, kept; prints
  *			"envelope EVPID" and "message MSGID" lines
  *
@@ -57,7 +61,8 @@ usage(void)
 	fprintf(stderr, "usage: qfp-drive [-bflSw] [-d dir] [-n count] "
 	    "[-o options] [-s spool]\n"
 	    "\t[-T strace-args] [-t name] [-u user] "
-	    "lifecycles | sequence | count NRCPT NMSG | fill NMSG NEVP\n");
+	    "lifecycles | sequence | copied SIZE | count NRCPT NMSG [BODY] |\n"
+	    "\tfill NMSG NEVP\n");
 	exit(2);
 }
 
@@ -138,7 +143,10 @@ drive_lifecycles(struct drive *dr)
 	return qr_summary();
 }
 
-/* sequence, count, fill: every request answered, the daemon exits 0. */
+/*
+ * sequence, copied, count, fill: every request answered, the daemon
+ * exits 0.
+ */
 static int
 drive_requests(struct drive *dr, int argc, char **argv)
 {
@@ -146,8 +154,11 @@ drive_requests(struct drive *dr, int argc, char **argv)
 
 	if (strcmp(argv[0], "sequence") == 0 && argc == 1)
 		bad = qw_sequence(&dr->d);
-	else if (strcmp(argv[0], "count") == 0 && argc == 3)
-		bad = qw_count(&dr->d, atoi(argv[1]), atoi(argv[2]));
+	else if (strcmp(argv[0], "copied") == 0 && argc == 2)
+		bad = qw_copied(&dr->d, (size_t)strtoul(argv[1], NULL, 10));
+	else if (strcmp(argv[0], "count") == 0 && (argc == 3 || argc == 4))
+		bad = qw_count(&dr->d, atoi(argv[1]), atoi(argv[2]),
+		    argc == 4 ? strtoul(argv[3], NULL, 10) : 8192);
 	else if (strcmp(argv[0], "fill") == 0 && argc == 3)
 		bad = qw_fill(&dr->d, atoi(argv[1]), atoi(argv[2]));
 	else

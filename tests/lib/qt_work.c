@@ -11,6 +11,9 @@
 
 #include "qt_work.h"
 
+/* the big bodies of qw_sequence(): over the log's inline limit (64 KB) */
+#define QW_SEQ_BIG	(100 * 1024)
+
 static size_t
 qw_evp_text(char *buf, size_t size, unsigned seed, int which)
 {
@@ -226,26 +229,50 @@ qw_say(int *bad, const char *what, int r)
 		(*bad)++;
 }
 
+/* Create msgid with n envelopes while incoming, into e[]. */
+static void
+qw_seq_incoming(struct qt_daemon *d, int *bad, uint32_t *msgid, int n,
+    uint64_t *e)
+{
+	char	evp[256];
+	int	i;
+
+	qw_say(bad, "MESSAGE_CREATE", pq_message_create(&d->c, msgid));
+	for (i = 0; i < n; i++) {
+		snprintf(evp, sizeof(evp), "envelope %d of %08x", i, *msgid);
+		qw_say(bad, "ENVELOPE_CREATE (incoming)",
+		    pq_envelope_create(&d->c, *msgid, evp, strlen(evp), &e[i]));
+	}
+}
+
+/* Commit as smtpd does: its temporary/MSGID, which the commit renames. */
+static void
+qw_seq_commit_smtpd(struct qt_daemon *d, int *bad, const char *what,
+    uint32_t msgid, const char *body, size_t len)
+{
+	int	fd;
+
+	fd = qd_smtpd_message(d, msgid, body, len);
+	qw_say(bad, what, pq_message_commit(&d->c, msgid, fd));
+	if (fd != -1)
+		close(fd);
+	qd_smtpd_unlink(d, msgid);
+}
+
 int
 qw_sequence(struct qt_daemon *d)
 {
+	static char	 big[QW_SEQ_BIG];
 	char		 evp[256], buf[PQ_EVP_MAX], body[5000];
 	uint64_t	 e[4];
 	uint32_t	 msgid = 0;
-	int		 i, fd, r, bad = 0;
+	int		 i, r, bad = 0;
 
-	qw_say(&bad, "MESSAGE_CREATE", pq_message_create(&d->c, &msgid));
-	for (i = 0; i < 3; i++) {
-		snprintf(evp, sizeof(evp), "envelope %d of %08x", i, msgid);
-		qw_say(&bad, "ENVELOPE_CREATE (incoming)",
-		    pq_envelope_create(&d->c, msgid, evp, strlen(evp), &e[i]));
-	}
-	/* as smtpd does: its temporary/MSGID, which the commit renames */
+	/* 1: a small body, logged with the commit ("inline") */
+	qw_seq_incoming(d, &bad, &msgid, 3, e);
 	memset(body, 'm', sizeof(body));
-	fd = qd_smtpd_message(d, msgid, body, sizeof(body));
-	qw_say(&bad, "MESSAGE_COMMIT", pq_message_commit(&d->c, msgid, fd));
-	close(fd);
-	qd_smtpd_unlink(d, msgid);
+	qw_seq_commit_smtpd(d, &bad, "MESSAGE_COMMIT", msgid, body,
+	    sizeof(body));
 	snprintf(evp, sizeof(evp), "envelope 3 of %08x", msgid);
 	qw_say(&bad, "ENVELOPE_CREATE (committed)", pq_envelope_create(&d->c,
 	    msgid, evp, strlen(evp), &e[3]));
@@ -259,26 +286,63 @@ qw_sequence(struct qt_daemon *d)
 		qw_say(&bad, "ENVELOPE_DELETE", pq_envelope_delete(&d->c,
 		    e[i]));
 	printf("  msgid %08x\n", msgid);
+
+	/* 2: a body over the log's inline limit, smtpd's way ("in place") */
+	memset(big, 'B', sizeof(big));
+	qw_seq_incoming(d, &bad, &msgid, 2, e);
+	qw_seq_commit_smtpd(d, &bad, "MESSAGE_COMMIT (big)", msgid, big,
+	    sizeof(big));
+	qw_say(&bad, "ENVELOPE_DELETE", pq_envelope_delete(&d->c, e[0]));
+	qw_say(&bad, "MESSAGE_DELETE (queued)", pq_message_delete(&d->c,
+	    msgid));
+	printf("  msgid %08x (%d bytes)\n", msgid, QW_SEQ_BIG);
 	return bad;
 }
 
 int
-qw_count(struct qt_daemon *d, int nrcpt, int nmsg)
+qw_copied(struct qt_daemon *d, size_t size)
 {
-	char		 evp[1024], body[8192];
+	char		*body;
+	uint64_t	 e;
+	uint32_t	 msgid = 0;
+	int		 fd, bad = 0;
+
+	if ((body = malloc(size ? size : 1)) == NULL) {
+		qt_fail("malloc");
+		return -1;
+	}
+	memset(body, 'C', size);
+	qw_seq_incoming(d, &bad, &msgid, 1, &e);
+	fd = qt_tmp_message(d->dir, body, size);
+	free(body);
+	qw_say(&bad, "MESSAGE_COMMIT (copied)", pq_message_commit(&d->c,
+	    msgid, fd));
+	if (fd != -1)
+		close(fd);
+	qw_say(&bad, "ENVELOPE_DELETE", pq_envelope_delete(&d->c, e));
+	printf("  msgid %08x (%zu bytes, copied)\n", msgid, size);
+	return bad;
+}
+
+int
+qw_count(struct qt_daemon *d, int nrcpt, int nmsg, size_t bodylen)
+{
+	char		 evp[1024], *body;
 	uint64_t	*e;
 	uint32_t	*ids;
 	int		 i, j, fd, bad = 0;
 
 	e = calloc((size_t)nrcpt * (size_t)nmsg, sizeof(*e));
 	ids = calloc((size_t)nmsg, sizeof(*ids));
-	if (e == NULL || ids == NULL) {
+	body = malloc(bodylen ? bodylen : 1);
+	if (e == NULL || ids == NULL || body == NULL) {
 		free(e);
 		free(ids);
+		free(body);
 		qt_fail("calloc");
 		return nrcpt * nmsg;
 	}
-	memset(body, 'b', sizeof(body));
+	memset(body, 'b', bodylen);
 	memset(evp, 'e', sizeof(evp));
 	for (i = 0; i < nmsg; i++) {
 		if (pq_message_create(&d->c, &ids[i]) != 1)
@@ -287,7 +351,7 @@ qw_count(struct qt_daemon *d, int nrcpt, int nmsg)
 			if (pq_envelope_create(&d->c, ids[i], evp,
 			    sizeof(evp), &e[i * nrcpt + j]) != 1)
 				bad++;
-		fd = qt_tmp_message(d->dir, body, sizeof(body));
+		fd = qt_tmp_message(d->dir, body, bodylen);
 		if (pq_message_commit(&d->c, ids[i], fd) != 1)
 			bad++;
 		close(fd);
@@ -298,6 +362,7 @@ qw_count(struct qt_daemon *d, int nrcpt, int nmsg)
 				bad++;
 	printf("  %d messages of %d recipients accepted and delivered, "
 	    "%d requests failed\n", nmsg, nrcpt, bad);
+	free(body);
 	free(e);
 	free(ids);
 	return bad;

@@ -25,18 +25,29 @@ int	qw_lifecycle(struct qt_daemon *, unsigned seed, int failures);
  */
 int	qw_walk_cycle(struct qt_daemon *, int n);
 /*
- * The fixed sequence the ordering test traces: MESSAGE_CREATE, 3
- * ENVELOPE_CREATE while incoming, MESSAGE_COMMIT, ENVELOPE_CREATE on
- * the committed message, ENVELOPE_UPDATE, ENVELOPE_LOAD, 4
- * ENVELOPE_DELETE; one line per answer.  Returns the answers not r = 1.
+ * The fixed sequence the ordering test traces, one line per answer:
+ * 1. MESSAGE_CREATE, 3 ENVELOPE_CREATE while incoming, MESSAGE_COMMIT
+ *    of a 5000-byte body as smtpd does it (its temporary/MSGID),
+ *    ENVELOPE_CREATE on the committed message, ENVELOPE_UPDATE,
+ *    ENVELOPE_LOAD, 4 ENVELOPE_DELETE (the message goes with the last);
+ * 2. MESSAGE_CREATE, 2 envelopes, MESSAGE_COMMIT of a 100 KB body
+ *    smtpd's way (over the log's inline limit), ENVELOPE_DELETE of one
+ *    envelope, MESSAGE_DELETE of the queued message.
+ * Returns the answers not r = 1.
  */
 int	qw_sequence(struct qt_daemon *);
 /*
- * nmsg messages of nrcpt envelopes accepted (create, envelopes,
- * commit), then delivered (every envelope deleted).  Returns the
- * requests that failed.
+ * One message of size bytes committed from a file outside the spool
+ * (the daemon copies it): MESSAGE_CREATE, 1 envelope, MESSAGE_COMMIT,
+ * ENVELOPE_DELETE.  Returns the answers not r = 1.
  */
-int	qw_count(struct qt_daemon *, int nrcpt, int nmsg);
+int	qw_copied(struct qt_daemon *, size_t size);
+/*
+ * nmsg messages of nrcpt envelopes and bodylen bytes accepted (create,
+ * envelopes, commit of a file outside the spool), then delivered (every
+ * envelope deleted).  Returns the requests that failed.
+ */
+int	qw_count(struct qt_daemon *, int nrcpt, int nmsg, size_t bodylen);
 /*
  * nmsg messages of nevp envelopes, created while incoming, committed;
  * "envelope EVPID" and "message MSGID" lines on stdout.
