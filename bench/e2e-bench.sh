@@ -236,7 +236,8 @@ neighbour_start() {
 	if [ "$NB_WRITER" = rewrite ] && [ ! -f "$NB_FILE" ]; then
 		dd if=/dev/zero of="$NB_FILE" bs=1M count="$NB_MB" \
 		    conv=fdatasync status=none 2>>"$WORK/neighbour.log" ||
-		    { note "neighbour: cannot write $NB_FILE"; rm -f "$NB_FILE"; return 1; }
+		    { note "neighbour: cannot write $NB_FILE"
+		    rm -f "$NB_FILE"; return 1; }
 	fi
 	NB_T0=$(date +%s.%N)
 	NB_DEV_W0=$(dev_written)
@@ -332,8 +333,12 @@ probe_fs() {
 		if out=$(timeout -k 5 $PROBE_TIMEOUT "$PROBE" -n "$n" \
 		    -t "$PROBE_SECS" "$mode" "$MNT" 2>&1); then
 			PROBES+="$label $mode $(echo "$out" | awk '{
-			    for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-			    print v["p50_us"], v["p99_us"], v["max_us"], v["n"] }')"$'\n'
+			    for (i = 2; i <= NF; i++) {
+				split($i, kv, "=")
+				v[kv[1]] = kv[2]
+			    }
+			    print v["p50_us"], v["p99_us"], v["max_us"], v["n"]
+			}')"$'\n'
 		else
 			note "fsync-probe $mode ($label) failed or timed out: $out"
 			PROBES+="$label $mode - - - -"$'\n'
@@ -466,8 +471,11 @@ run_pairs() {
 			run_one "$b" $extra $([ "$b" = fs ] && echo probe) ||
 			    { KEEP=1; die "run of -B queue=$b failed (logs kept in $WORK)"; }
 			r[$b]=$RATE
-			[ -n "$RUN_NB" ] &&
-			    NBW[$key,$([ "$b" = fs ] && echo fs || echo proc)]+="$RUN_NB;"
+			if [ -n "$RUN_NB" ] && [ "$b" = fs ]; then
+				NBW[$key,fs]+="$RUN_NB;"
+			elif [ -n "$RUN_NB" ]; then
+				NBW[$key,proc]+="$RUN_NB;"
+			fi
 			note "$key pair $((p + 1))/$npairs: -B queue=$b: ${r[$b]} msgs/s $RATE_NOTE"
 		done
 		RATES[$key,fs]+="${r[fs]} "
@@ -520,12 +528,16 @@ sysctl_of() { cat "/proc/sys/vm/$1" 2>/dev/null || echo -; }
 nb_writer_row() {
 	local runs
 	runs=$(echo "$1" | tr ';' '\n' | awk 'NF == 3 {
+		rate = "-"
+		if ($1 != "-" && $2 + 0 > 0)
+			rate = sprintf("%.0f", $1 / $2)
 		printf "%s%s MB in %s s (%s MB/s), device %s MB", sep, $1, $2,
-		    ($1 == "-" || $2 + 0 == 0) ? "-" : sprintf("%.0f", $1 / $2), $3
+		    rate, $3
 		sep = "; " }')
 	printf '%-22s %s\n' "  writer" "${runs:--}"
 }
-probe_col() {	# probe_col LABEL MODE FIELD(3 p50, 4 p99, 5 max, 6 n): one value per run
+# probe_col LABEL MODE FIELD(3 p50, 4 p99, 5 max, 6 n): one value per run
+probe_col() {
 	echo "$PROBES" | awk -v l="$1" -v m="$2" -v f="$3" '$1 == l && $2 == m { printf "%s ", $f }'
 }
 
@@ -560,11 +572,20 @@ row "fs-proc (-S full)" "median, as a fraction of the ceiling" "$DUR" "$(ratio_o
 if [ $NEIGHBOUR = 1 ]; then
 	echo
 	case $NB_WRITER in
-	rewrite) what="dd rewriting a ${NB_MB} MB file in place (conv=notrunc), buffered, never flushed" ;;
-	flush) what="dd writing a ${NB_MB} MB file anew, buffered, conv=fdatasync" ;;
+	rewrite) what="dd rewriting a ${NB_MB} MB file in place"
+		what+=" (conv=notrunc), buffered, never flushed" ;;
+	flush) what="dd writing a ${NB_MB} MB file anew, buffered,"
+		what+=" conv=fdatasync" ;;
 	esac
-	echo "beside a neighbour writer ($what, in a loop on the spool's fs), $NB_MSGS msgs per run; ratio = fraction of the idle median"
-	echo "vm: dirty_background_ratio $(sysctl_of dirty_background_ratio) (bytes $(sysctl_of dirty_background_bytes)), dirty_ratio $(sysctl_of dirty_ratio) (bytes $(sysctl_of dirty_bytes)), dirty_expire_centisecs $(sysctl_of dirty_expire_centisecs); $(awk '/^MemTotal:/ { printf "%.1f GB RAM", $2 / 1048576 }' /proc/meminfo)"
+	echo "beside a neighbour writer ($what, in a loop on the spool's fs)," \
+	    "$NB_MSGS msgs per run; ratio = fraction of the idle median"
+	echo "vm: dirty_background_ratio $(sysctl_of dirty_background_ratio)" \
+	    "(bytes $(sysctl_of dirty_background_bytes))," \
+	    "dirty_ratio $(sysctl_of dirty_ratio)" \
+	    "(bytes $(sysctl_of dirty_bytes))," \
+	    "dirty_expire_centisecs $(sysctl_of dirty_expire_centisecs);" \
+	    "$(awk '/^MemTotal:/ { printf "%.1f GB RAM", $2 / 1048576 }' \
+	    /proc/meminfo)"
 	fsr=${RATES[neighbour,fs]}
 	pr=${RATES[neighbour,proc]}
 	m=$(med_of "$fsr")
@@ -578,8 +599,10 @@ fi
 
 echo
 echo "bench/fsync-probe on the spool's file system after each built-in run, idle and beside the neighbour (nb), in us:"
-echo "new 4 KB file + fsync (t of the ceiling), + fsync of its directory, new 4 KB file + syncfs (what a commit by syncfs waits for),"
-echo "6 KB append to a preallocated file + fdatasync; samples: per run (a mode stops after ${PROBE_SECS} s)"
+echo "new 4 KB file + fsync (t of the ceiling), + fsync of its directory," \
+    "new 4 KB file + syncfs (what a commit by syncfs waits for),"
+echo "6 KB append to a preallocated file + fdatasync;" \
+    "samples: per run (a mode stops after ${PROBE_SECS} s)"
 row "probe" "p50 per run" "median" "p99" "max" "samples"
 for label in idle neighbour; do
 	[ -n "$(probe_col "$label" new 3)" ] || continue
@@ -592,7 +615,9 @@ for label in idle neighbour; do
 		esac
 		p99=$(probe_col "$label" "$mode" 4 | tr ' ' '\n' | grep -E '^[0-9]+$' | sort -g | tail -1)
 		max=$(probe_col "$label" "$mode" 5 | tr ' ' '\n' | grep -E '^[0-9]+$' | sort -g | tail -1)
-		row "$what, ${label/neighbour/nb}" "$(probe_col "$label" "$mode" 3)" "$(med_of "$(probe_col "$label" "$mode" 3)")" "${p99:--}" "${max:--}" "$(probe_col "$label" "$mode" 6)"
+		p50=$(probe_col "$label" "$mode" 3)
+		row "$what, ${label/neighbour/nb}" "$p50" "$(med_of "$p50")" \
+		    "${p99:--}" "${max:--}" "$(probe_col "$label" "$mode" 6)"
 	done
 done
 
