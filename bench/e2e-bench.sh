@@ -20,14 +20,20 @@
 # usage: bash bench/e2e-bench.sh [--pairs N] [--msgs N] [--sessions N]
 #            [--size BYTES] [--rcpts N] [--modes durable,relaxed]
 #            [--keep] [--rootfs] [--fs-gb N] [--probe-n N]
-#            [--nb-msgs N] [--nb-mb N] [--no-neighbour]
+#            [--nb-msgs N] [--nb-mb N] [--nb-writer rewrite|flush]
+#            [--no-neighbour]
 #            [--barrier-msgs N] [--barrier-rcpts 1,2,10,50] [--no-barriers]
 #   --probe-n  samples per bench/fsync-probe mode after every idle
-#              built-in run (default 500; 200 beside the neighbour)
+#              built-in run (default 500; 200 beside the neighbour; each
+#              mode stops after 10 s)
 #   --nb-msgs  messages per run beside a neighbour writer (default 1000;
-#              a buffered dd of --nb-mb MB, default 1024, flushed at its
-#              end, rewritten in a loop on the spool's file system; a run
-#              still going after 120 s is cut); --no-neighbour: none
+#              a run still going after 60 s is cut); --no-neighbour: none
+#   --nb-mb    size of the neighbour's file in MB (default 1024; at most
+#              half of --fs-gb)
+#   --nb-writer  rewrite (default): dd rewrites the file in place in a
+#              loop (conv=notrunc), buffered, never flushed: a syncfs
+#              meets all of it, an fsync none; flush: each pass writes
+#              the file anew (new blocks) and ends with conv=fdatasync
 #   --barrier-msgs  messages per recipient count for the fsync-class
 #              call count (strace on the helper, MTA paused; default 50);
 #              --no-barriers: no count
@@ -56,11 +62,14 @@ PROBE_N=500
 NEIGHBOUR=1
 NB_MSGS=1000
 NB_MB=1024
+NB_WRITER=rewrite
 BARRIERS=1
 BARRIER_MSGS=50
 BARRIER_RCPTS=1,2,10,50
 RUN_TIMEOUT=180		# one smtp-source run, seconds
-NB_RUN_TIMEOUT=120	# one run beside the neighbour: may end early
+NB_RUN_TIMEOUT=60	# one run beside the neighbour: may end early (each
+			# syncfs beside it writes the neighbour's file: GBs/s)
+PROBE_SECS=10		# one fsync-probe mode stops taking samples after
 PROBE_TIMEOUT=120	# one fsync-probe mode, seconds
 TOTAL_TIMEOUT=2400	# the whole benchmark, seconds
 ARGS=("$@")		# re-exec'd as given inside the namespaces
@@ -94,11 +103,12 @@ while [ $# -gt 0 ]; do
 	--probe-n) PROBE_N=$2; shift ;;
 	--nb-msgs) NB_MSGS=$2; shift ;;
 	--nb-mb) NB_MB=$2; shift ;;
+	--nb-writer) NB_WRITER=$2; shift ;;
 	--no-neighbour) NEIGHBOUR=0 ;;
 	--barrier-msgs) BARRIER_MSGS=$2; shift ;;
 	--barrier-rcpts) BARRIER_RCPTS=$2; shift ;;
 	--no-barriers) BARRIERS=0 ;;
-	-h|--help) sed -n '2,42p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,49p' "$0"; exit 0 ;;
 	*) die "unknown argument $1 (--help)" ;;
 	esac
 	shift
@@ -108,6 +118,13 @@ done
 [ "$PROBE_N" -ge 1 ] 2>/dev/null || die "--probe-n: a number >= 1"
 [ "$NB_MSGS" -ge 1 ] 2>/dev/null || die "--nb-msgs: a number >= 1"
 [ "$NB_MB" -ge 1 ] 2>/dev/null || die "--nb-mb: a number >= 1"
+[ "$FS_GB" -ge 1 ] 2>/dev/null || die "--fs-gb: a number >= 1"
+[ $ROOTFS = 1 ] || [ $((NB_MB * 2)) -le $((FS_GB * 1024)) ] ||
+    die "--nb-mb: at most half of --fs-gb ($((FS_GB * 512)) MB)"
+case $NB_WRITER in
+rewrite|flush) ;;
+*) die "--nb-writer: rewrite or flush" ;;
+esac
 [ "$BARRIER_MSGS" -ge 1 ] 2>/dev/null || die "--barrier-msgs: a number >= 1"
 
 # ---- outside the namespace: prerequisites, then re-exec inside ----------
@@ -190,42 +207,100 @@ umount_spool() {
 	fi
 }
 
-# The neighbour: another program writing a large file on the spool's file
-# system with buffered writes, flushed at the end of each pass
-# (conv=fdatasync), so its dirty pages are allocated in the same journal
-# transactions as the queue's files (a local delivery, a log, a backup
-# beside the spool).  Without the flush a machine with many GB of RAM
-# keeps a 1 GB file dirty in its page cache for 30 s (dirty_expire),
-# and only a whole-file-system sync would ever meet it.  Each pass
-# rewrites NB_MB MB (dd truncates first: new blocks each time), bounded
-# in size; it runs from just before a run's load until after the run's
-# probe, and is killed by pid.
+# The neighbour: another program writing a large file (NB_MB MB) on the
+# spool's file system with buffered writes while the load runs, as a
+# database, a VM image, a local delivery or a backup beside the spool
+# would.  Started just before a run's load, killed by pid at its end
+# (started again for the probe after a built-in run); its file is
+# removed after the run.  --nb-writer:
+#  rewrite (default): the file is written and flushed once, then dd
+#   rewrites it in place in a loop (conv=notrunc) and never flushes it.
+#   Its pages stay dirty until the kernel's writeback meets them (after
+#   vm.dirty_expire_centisecs, or beyond dirty_background_*): an fsync
+#   of another file does not wait for them (ext4 data=ordered orders
+#   newly allocated blocks only, and these were allocated once), a
+#   syncfs does, since it writes every dirty page of the file system.
+#   A dd rewrites cached pages faster than a disk takes them, so each
+#   syncfs finds most of the file dirty again: a whole-file-system
+#   commit's cost beside a busy neighbour, even on a fast disk.
+#  flush: each pass writes the file anew (dd truncates: new blocks) and
+#   flushes it (conv=fdatasync), so its blocks are allocated in the
+#   journal transactions the queue's fsyncs commit.
 NB_PID=
 NB_FILE=$MNT/neighbour
+NB_T0=
+NB_DEV_W0=
 neighbour_start() {
+	local conv=notrunc
+	[ "$NB_WRITER" = flush ] && conv=fdatasync
+	if [ "$NB_WRITER" = rewrite ] && [ ! -f "$NB_FILE" ]; then
+		dd if=/dev/zero of="$NB_FILE" bs=1M count="$NB_MB" \
+		    conv=fdatasync status=none 2>>"$WORK/neighbour.log" ||
+		    { note "neighbour: cannot write $NB_FILE"
+		    rm -f "$NB_FILE"; return 1; }
+	fi
+	NB_T0=$(date +%s.%N)
+	NB_DEV_W0=$(dev_written)
 	(
-		trap 'kill "$dd" 2>/dev/null; wait "$dd"; exit 0' TERM
-		dd=
-		while :; do
+		# bytes written: whole passes, and of the pass cut short what
+		# its /proc/PID/io said just before it was killed
+		stop=0 b=0 part="" dd=""
+		trap 'part=$(sed -n "s/^wchar: //p" "/proc/$dd/io" 2>/dev/null)
+		    kill "$dd" 2>/dev/null; stop=1' TERM
+		while [ $stop = 0 ]; do
 			dd if=/dev/zero of="$NB_FILE" bs=1M count="$NB_MB" \
-			    conv=fdatasync status=none 2>>"$WORK/neighbour.log" &
+			    conv=$conv status=none 2>>"$WORK/neighbour.log" &
 			dd=$!
 			wait "$dd"
+			rc=$?
+			# wait cut short by TERM: the status is dd's own now
+			if [ $stop = 1 ] && [ $rc -gt 128 ]; then
+				wait "$dd"
+				rc=$?
+			fi
+			if [ $rc = 0 ]; then
+				b=$((b + NB_MB * 1048576))
+			else
+				b=$((b + ${part:-0}))
+			fi
 		done
+		echo "$b" >"$WORK/neighbour.bytes"
 	) &
 	NB_PID=$!
-	sleep 1		# let it dirty pages before the load starts
 }
+# neighbour_stop: kills the writer; NB_WROTE: MB it wrote (write(2), to
+# the page cache), NB_SECS: for how long, NB_DEV_MB: MB the spool's
+# device wrote meanwhile (the writer's, the queue's, the journal's)
+NB_WROTE=- NB_SECS=- NB_DEV_MB=-
 neighbour_stop() {
 	[ -n "$NB_PID" ] || return 0
 	kill -TERM "$NB_PID" 2>/dev/null
 	wait "$NB_PID" 2>/dev/null
 	NB_PID=
+	NB_SECS=$(awk -v a="$NB_T0" -v b="$(date +%s.%N)" \
+	    'BEGIN { printf "%.1f", b - a }')
+	NB_WROTE=$(awk '{ printf "%.0f", $1 / 1048576 }' \
+	    "$WORK/neighbour.bytes" 2>/dev/null)
+	NB_WROTE=${NB_WROTE:--}
+	NB_DEV_MB=$(awk -v a="$NB_DEV_W0" -v b="$(dev_written)" \
+	    'BEGIN { if (a == "" || b == "") print "-";
+	    else printf "%.0f", (b - a) * 512 / 1048576 }')
+	rm -f "$WORK/neighbour.bytes"
+}
+neighbour_remove() {
+	neighbour_stop
 	rm -f "$NB_FILE"
+}
+# dev_written: sectors written by the device $MNT is on, so far
+dev_written() {
+	local dev
+	dev=$(findmnt -n -o SOURCE --target "$MNT" 2>/dev/null | tail -1)
+	[ -r "/sys/class/block/${dev#/dev/}/stat" ] &&
+	    awk '{ print $7 }' "/sys/class/block/${dev#/dev/}/stat"
 }
 
 cleanup() {
-	neighbour_stop
+	neighbour_remove
 	stop_smtpd quiet
 	umount_spool
 	umount "$LIBEXEC" 2>/dev/null
@@ -246,18 +321,27 @@ EOF
 smtpd -n -f "$CONF" >"$WORK/conftest.log" 2>&1 ||
     { cat "$WORK/conftest.log" >&2; die "smtpd -n rejects $CONF"; }
 
-# probe_fs LABEL N: bench/fsync-probe's three modes, N samples each, in
-# a scratch directory on the spool's file system (its mount point, beside
-# smtpd's spool); appends "LABEL MODE p50_us p99_us max_us" to PROBES
+# probe_fs LABEL N: bench/fsync-probe's four modes, N samples each (or
+# what PROBE_SECS allows), in a scratch directory on the spool's file
+# system (its mount point, beside smtpd's spool); appends "LABEL MODE
+# p50_us p99_us max_us samples" to PROBES
+PROBE_MODES="new newdir syncfs append"
 PROBES=
 probe_fs() {
 	local label=$1 n=$2 mode out
-	for mode in new newdir append; do
-		if out=$(timeout -k 5 $PROBE_TIMEOUT "$PROBE" -n "$n" "$mode" "$MNT" 2>&1); then
-			PROBES+="$label $mode $(echo "$out" | sed 's/[a-z0-9]*_us=//g; s/^[a-z]* n=[0-9]* //')"$'\n'
+	for mode in $PROBE_MODES; do
+		if out=$(timeout -k 5 $PROBE_TIMEOUT "$PROBE" -n "$n" \
+		    -t "$PROBE_SECS" "$mode" "$MNT" 2>&1); then
+			PROBES+="$label $mode $(echo "$out" | awk '{
+			    for (i = 2; i <= NF; i++) {
+				split($i, kv, "=")
+				v[kv[1]] = kv[2]
+			    }
+			    print v["p50_us"], v["p99_us"], v["max_us"], v["n"]
+			}')"$'\n'
 		else
 			note "fsync-probe $mode ($label) failed or timed out: $out"
-			PROBES+="$label $mode - - -"$'\n'
+			PROBES+="$label $mode - - - -"$'\n'
 		fi
 	done
 }
@@ -265,21 +349,28 @@ probe_fs() {
 # run_one BACKEND [neighbour] [probe]: sets RATE (msgs/s) and RATE_NOTE;
 # returns 0 on success.  neighbour: the writer runs beside the load, and
 # NB_MSGS are sent (a run that outlasts NB_RUN_TIMEOUT is cut and its rate
-# is what was queued by then).  probe: fsync-probe after the run, on the
-# same file system (still beside the writer, if any).
+# is what was queued by then); RUN_NB: "MB seconds device-MB" of the
+# writer from its start, one second before the load, to the load's end.
+# probe: fsync-probe after the run, on the same file system (beside the
+# writer again, if any).
 RUN=0
 RATE=
 RATE_NOTE=
+RUN_NB=
 run_one() {
 	local backend=$1 log t0 t1 n rc nb=0 probe=0 msgs=$MSGS limit=$RUN_TIMEOUT
 	case " $* " in *" neighbour "*) nb=1; msgs=$NB_MSGS; limit=$NB_RUN_TIMEOUT ;; esac
 	case " $* " in *" probe "*) probe=1 ;; esac
 	RUN=$((RUN + 1))
 	RATE_NOTE=
+	RUN_NB=
 	fresh_spool || return 1
 	start_smtpd "$backend" "bench-run$RUN-${backend%%:*}-start" || return 1
 	log=$SMTPD_LOG
-	[ $nb = 1 ] && neighbour_start
+	if [ $nb = 1 ]; then
+		neighbour_start || { stop_smtpd quiet; return 1; }
+		sleep 1		# let it dirty pages before the load starts
+	fi
 	t0=$(date +%s.%N)
 	LD_LIBRARY_PATH=$SMTP_SOURCE_LIBS timeout -k 5 $limit \
 	    "$SMTP_SOURCE" -d -s "$SESSIONS" -m "$msgs" -l "$SIZE" \
@@ -287,14 +378,22 @@ run_one() {
 	    -t rcpt@relay.test "127.0.0.1:$PORT" >"$WORK/source-$RUN.log" 2>&1
 	rc=$?
 	t1=$(date +%s.%N)
+	if [ $nb = 1 ]; then
+		neighbour_stop
+		RUN_NB="$NB_WROTE $NB_SECS $NB_DEV_MB"
+	fi
 	# ground truth: messages in the queue (same layout for both backends)
 	n=$(find "$SPOOL/queue" -mindepth 3 -maxdepth 3 -name message 2>/dev/null | wc -l)
 	stop_smtpd quiet
-	if [ $probe = 1 ]; then
-		if [ $nb = 1 ]; then probe_fs neighbour $((PROBE_N < 200 ? PROBE_N : 200))
-		else probe_fs idle "$PROBE_N"; fi
+	if [ $probe = 1 ] && [ $nb = 1 ]; then
+		if neighbour_start; then
+			sleep 1
+			probe_fs neighbour $((PROBE_N < 200 ? PROBE_N : 200))
+		fi
+	elif [ $probe = 1 ]; then
+		probe_fs idle "$PROBE_N"
 	fi
-	neighbour_stop
+	neighbour_remove
 	if [ $nb = 1 ] && [ $rc = 124 ] && [ "$n" -gt 0 ]; then
 		RATE_NOTE="(cut at ${limit}s: $n of $msgs queued)"
 		note "run $RUN ($backend, neighbour): $RATE_NOTE"
@@ -352,14 +451,15 @@ count_barriers() {
 
 
 LOAD0=$(cut -d' ' -f1 /proc/loadavg)
-declare -A RATES RATIOS
+declare -A RATES RATIOS NBW
 run_one fs || die "warm-up run failed (logs in $WORK)"
 note "warm-up run (fs, not counted): $RATE msgs/s"
 
 # run_pairs KEY PROC NPAIRS [neighbour]: NPAIRS ABBA pairs of the
 # built-in queue and PROC; rates in RATES[KEY,fs], RATES[KEY,proc], ratios
-# in RATIOS[KEY].  Every built-in run is followed by fsync-probe on its
-# file system (its t goes with its R_fs).
+# in RATIOS[KEY]; beside the neighbour, its RUN_NB per run in NBW[KEY,fs]
+# and NBW[KEY,proc] (";" between runs).  Every built-in run is followed by
+# fsync-probe on its file system (its t goes with its R_fs).
 run_pairs() {
 	local key=$1 proc=$2 npairs=$3 extra=${4:-} p b
 	for ((p = 0; p < npairs; p++)); do
@@ -371,6 +471,11 @@ run_pairs() {
 			run_one "$b" $extra $([ "$b" = fs ] && echo probe) ||
 			    { KEEP=1; die "run of -B queue=$b failed (logs kept in $WORK)"; }
 			r[$b]=$RATE
+			if [ -n "$RUN_NB" ] && [ "$b" = fs ]; then
+				NBW[$key,fs]+="$RUN_NB;"
+			elif [ -n "$RUN_NB" ]; then
+				NBW[$key,proc]+="$RUN_NB;"
+			fi
 			note "$key pair $((p + 1))/$npairs: -B queue=$b: ${r[$b]} msgs/s $RATE_NOTE"
 		done
 		RATES[$key,fs]+="${r[fs]} "
@@ -417,7 +522,22 @@ verdict_of() {	# verdict_of VALUE ge|le TARGET
 		else print ((op == "ge" ? v >= t : v <= t) ? "MET" : "MISSED") }'
 }
 row() { printf '%-22s %-34s %9s %9s  %-16s %s\n' "$@"; }
-probe_col() {	# probe_col LABEL MODE FIELD(3 p50, 4 p99, 5 max): one value per run
+sysctl_of() { cat "/proc/sys/vm/$1" 2>/dev/null || echo -; }
+# nb_writer_row "MB SECS DEV_MB;...": what the neighbour wrote in each run
+# (from one second before the load to its end), and the device's writes
+nb_writer_row() {
+	local runs
+	runs=$(echo "$1" | tr ';' '\n' | awk 'NF == 3 {
+		rate = "-"
+		if ($1 != "-" && $2 + 0 > 0)
+			rate = sprintf("%.0f", $1 / $2)
+		printf "%s%s MB in %s s (%s MB/s), device %s MB", sep, $1, $2,
+		    rate, $3
+		sep = "; " }')
+	printf '%-22s %s\n' "  writer" "${runs:--}"
+}
+# probe_col LABEL MODE FIELD(3 p50, 4 p99, 5 max, 6 n): one value per run
+probe_col() {
 	echo "$PROBES" | awk -v l="$1" -v m="$2" -v f="$3" '$1 == l && $2 == m { printf "%s ", $f }'
 }
 
@@ -451,31 +571,53 @@ row "fs-proc (-S full)" "median, as a fraction of the ceiling" "$DUR" "$(ratio_o
 
 if [ $NEIGHBOUR = 1 ]; then
 	echo
-	echo "beside a neighbour writer (dd of ${NB_MB} MB, buffered, conv=fdatasync, in a loop on the spool's fs), $NB_MSGS msgs per run; ratio = fraction of the idle median"
+	case $NB_WRITER in
+	rewrite) what="dd rewriting a ${NB_MB} MB file in place"
+		what+=" (conv=notrunc), buffered, never flushed" ;;
+	flush) what="dd writing a ${NB_MB} MB file anew, buffered,"
+		what+=" conv=fdatasync" ;;
+	esac
+	echo "beside a neighbour writer ($what, in a loop on the spool's fs)," \
+	    "$NB_MSGS msgs per run; ratio = fraction of the idle median"
+	echo "vm: dirty_background_ratio $(sysctl_of dirty_background_ratio)" \
+	    "(bytes $(sysctl_of dirty_background_bytes))," \
+	    "dirty_ratio $(sysctl_of dirty_ratio)" \
+	    "(bytes $(sysctl_of dirty_bytes))," \
+	    "dirty_expire_centisecs $(sysctl_of dirty_expire_centisecs);" \
+	    "$(awk '/^MemTotal:/ { printf "%.1f GB RAM", $2 / 1048576 }' \
+	    /proc/meminfo)"
 	fsr=${RATES[neighbour,fs]}
 	pr=${RATES[neighbour,proc]}
 	m=$(med_of "$fsr")
 	row "fs + neighbour" "$fsr" "$m" "$(ratio_of "$m" "$R_FS")x" "" ""
+	nb_writer_row "${NBW[neighbour,fs]:-}"
 	m=$(med_of "$pr")
 	r=$(ratio_of "$m" "$DUR")
 	row "fs-proc -S full + nb" "$pr" "$m" "${r}x" ">= 0.4x idle" "$(verdict_of "$r" ge 0.4)"
+	nb_writer_row "${NBW[neighbour,proc]:-}"
 fi
 
 echo
 echo "bench/fsync-probe on the spool's file system after each built-in run, idle and beside the neighbour (nb), in us:"
-echo "new 4 KB file + fsync (t of the ceiling), + fsync of its directory, 6 KB append to a preallocated file + fdatasync"
-row "probe" "p50 per run" "median" "p99" "max" ""
+echo "new 4 KB file + fsync (t of the ceiling), + fsync of its directory," \
+    "new 4 KB file + syncfs (what a commit by syncfs waits for),"
+echo "6 KB append to a preallocated file + fdatasync;" \
+    "samples: per run (a mode stops after ${PROBE_SECS} s)"
+row "probe" "p50 per run" "median" "p99" "max" "samples"
 for label in idle neighbour; do
 	[ -n "$(probe_col "$label" new 3)" ] || continue
-	for mode in new newdir append; do
+	for mode in $PROBE_MODES; do
 		case $mode in
 		new) what="new+fsync" ;;
 		newdir) what="new+fsync+dir" ;;
+		syncfs) what="new+syncfs" ;;
 		append) what="append+fdatasync" ;;
 		esac
 		p99=$(probe_col "$label" "$mode" 4 | tr ' ' '\n' | grep -E '^[0-9]+$' | sort -g | tail -1)
 		max=$(probe_col "$label" "$mode" 5 | tr ' ' '\n' | grep -E '^[0-9]+$' | sort -g | tail -1)
-		row "$what, ${label/neighbour/nb}" "$(probe_col "$label" "$mode" 3)" "$(med_of "$(probe_col "$label" "$mode" 3)")" "${p99:--}" "${max:--}" ""
+		p50=$(probe_col "$label" "$mode" 3)
+		row "$what, ${label/neighbour/nb}" "$p50" "$(med_of "$p50")" \
+		    "${p99:--}" "${max:--}" "$(probe_col "$label" "$mode" 6)"
 	done
 done
 

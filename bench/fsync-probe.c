@@ -2,11 +2,14 @@
  * fsync-probe: what one barrier costs on a file system, for the
  * benchmarks' one-barrier ceiling (bench/README.md).
  *
- *   fsync-probe [-n N] [-a BYTES] MODE DIR
+ *   fsync-probe [-n N] [-t SECONDS] [-a BYTES] MODE DIR
  *
  * MODE:
  *   new      create a new 4 KB file, write it, fsync it
  *   newdir   the same, then fsync DIR (the name is durable too)
+ *   syncfs   create a new 4 KB file, write it, syncfs its file system
+ *            (what a commit that syncs the whole file system waits for:
+ *            every dirty page on it, a neighbour's too)
  *   append   append a BYTES (default 6 KB) record to a file that was
  *            preallocated by writing zeros (not fallocate: writing into
  *            unwritten extents is a metadata change) and synced
@@ -14,7 +17,9 @@
  *            the write-ahead log's floor
  *
  * Each of the N (default 500) samples is timed alone (CLOCK_MONOTONIC)
- * from the open or write to the end of the last sync.  Prints one line:
+ * from the open or write to the end of the last sync.  -t: stop taking
+ * samples once SECONDS have gone by (beside a writer a syncfs can take
+ * a second; n= then says how many were taken).  Prints one line:
  *   MODE n=N p50_us=.. p99_us=.. max_us=..
  * The files are made in a scratch directory under DIR and removed.
  * Exit 0, or 1 with a message when a call fails.
@@ -33,7 +38,7 @@
 #define PROBE_FILE_SIZE	4096
 #define PROBE_RECORD	6144
 
-enum probe_mode { PROBE_NEW, PROBE_NEWDIR, PROBE_APPEND };
+enum probe_mode { PROBE_NEW, PROBE_NEWDIR, PROBE_SYNCFS, PROBE_APPEND };
 
 static double
 probe_now_us(void)
@@ -57,9 +62,9 @@ probe_write_all(int fd, const char *buf, size_t len, const char *what)
 	}
 }
 
-/* one new file + fsync (+ fsync of its directory) */
+/* one new file + fsync (+ fsync of its directory), or + syncfs */
 static double
-probe_new_file(int dirfd, unsigned int i, int syncdir, const char *buf)
+probe_new_file(int dirfd, unsigned int i, int mode, const char *buf)
 {
 	char name[32];
 	double t0, t1;
@@ -70,9 +75,12 @@ probe_new_file(int dirfd, unsigned int i, int syncdir, const char *buf)
 	if ((fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL, 0600)) == -1)
 		err(1, "create %s", name);
 	probe_write_all(fd, buf, PROBE_FILE_SIZE, name);
-	if (fsync(fd) == -1)
+	if (mode == PROBE_SYNCFS) {
+		if (syncfs(fd) == -1)
+			err(1, "syncfs after %s", name);
+	} else if (fsync(fd) == -1)
 		err(1, "fsync %s", name);
-	if (syncdir && fsync(dirfd) == -1)
+	if (mode == PROBE_NEWDIR && fsync(dirfd) == -1)
 		err(1, "fsync of the scratch directory");
 	t1 = probe_now_us();
 	close(fd);
@@ -148,7 +156,8 @@ probe_cleanup(int dirfd, const char *scratch, unsigned int n, int mode)
 static void __attribute__((noreturn))
 probe_usage(void)
 {
-	fprintf(stderr, "usage: fsync-probe [-n N] [-a BYTES] new|newdir|append DIR\n");
+	fprintf(stderr, "usage: fsync-probe [-n N] [-t SECONDS] [-a BYTES] "
+	    "new|newdir|syncfs|append DIR\n");
 	exit(2);
 }
 
@@ -159,6 +168,8 @@ probe_parse_mode(const char *s)
 		return PROBE_NEW;
 	if (strcmp(s, "newdir") == 0)
 		return PROBE_NEWDIR;
+	if (strcmp(s, "syncfs") == 0)
+		return PROBE_SYNCFS;
 	if (strcmp(s, "append") == 0)
 		return PROBE_APPEND;
 	probe_usage();
@@ -169,16 +180,21 @@ main(int argc, char *argv[])
 {
 	char scratch[PATH_MAX], *buf;
 	const char *errstr = NULL;
-	unsigned long n = 500, rec = PROBE_RECORD;
-	double *t;
+	unsigned long n = 500, rec = PROBE_RECORD, secs = 0;
+	double *t, tend;
 	unsigned int i;
 	int ch, mode, dirfd, logfd = -1;
 
-	while ((ch = getopt(argc, argv, "n:a:")) != -1) {
+	while ((ch = getopt(argc, argv, "n:t:a:")) != -1) {
 		switch (ch) {
 		case 'n':
 			n = strtoul(optarg, NULL, 10);
 			errstr = (n < 1 || n > 1000000) ? "-n: 1 to 1000000" : errstr;
+			break;
+		case 't':
+			secs = strtoul(optarg, NULL, 10);
+			if (secs < 1 || secs > 86400)
+				errstr = "-t: 1 to 86400";
 			break;
 		case 'a':
 			rec = strtoul(optarg, NULL, 10);
@@ -210,9 +226,16 @@ main(int argc, char *argv[])
 	if (mode == PROBE_APPEND)
 		logfd = probe_log_open(dirfd, (unsigned int)n, rec, buf);
 
-	for (i = 0; i < n; i++)
-		t[i] = (mode == PROBE_APPEND) ? probe_append(logfd, i, rec, buf) :
-		    probe_new_file(dirfd, i, mode == PROBE_NEWDIR, buf);
+	tend = secs > 0 ? probe_now_us() + secs * 1e6 : 0;
+	for (i = 0; i < n; i++) {
+		t[i] = (mode == PROBE_APPEND) ?
+		    probe_append(logfd, i, rec, buf) :
+		    probe_new_file(dirfd, i, mode, buf);
+		if (tend > 0 && probe_now_us() >= tend) {
+			n = i + 1;
+			break;
+		}
+	}
 
 	qsort(t, n, sizeof(*t), probe_cmp);
 	printf("%s n=%lu p50_us=%.0f p99_us=%.0f max_us=%.0f\n", argv[0], n,
