@@ -317,9 +317,13 @@ pid_args() {
 	tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null
 }
 
-helper_pid() {	# the queue helper among smtpd's descendants ("queue-proc ARG")
-	local p
+# the queue helper among smtpd's descendants ("queue-proc ARG"); its
+# log checkpointer, forked from it, has the same arguments: skip it
+helper_pid() {
+	local p pp
 	for p in $(descendants "$SMTPD_PID"); do
+		pp=$(ps -o ppid= -p "$p" 2>/dev/null | tr -d ' ')
+		case $(pid_args "$pp") in queue-proc*) continue ;; esac
 		case $(pid_args "$p") in
 		queue-proc*) echo "$p"; return 0 ;;
 		esac
