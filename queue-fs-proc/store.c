@@ -426,7 +426,6 @@ store_remove_message(struct store *s, uint32_t msgid)
 	struct layout_msgname	name;
 	int			bfd, r;
 
-	walk_changed(&s->walk);
 	if ((bfd = store_open_bucket(s, msgid, 0, 0)) == -1)
 		return -1;
 	r = msgdir_remove(bfd, layout_msgname(msgid, &name),

@@ -127,12 +127,11 @@ wal_open(struct wal *w, int spool_fd, off_t size)
 	memset(w, 0, sizeof(*w));
 	w->size = size;
 	w->record_max = (size_t)size / 2;
-	w->fd[0] = w->fd[1] = w->sync_fd = w->ckpt_sock = -1;
+	w->fd[0] = w->fd[1] = w->ckpt_sock = -1;
 	if ((w->dir_fd = sio_open_dir(spool_fd, LAYOUT_WAL)) == -1) {
 		log_warn("warn: queue-fs-proc: open %s/", LAYOUT_WAL);
 		return -1;
 	}
-	w->sync_fd = w->dir_fd;
 	for (i = 0; i < 2; i++) {
 		w->fd[i] = sio_open_beneath(w->dir_fd, wal_name[i],
 		    O_RDWR | O_CLOEXEC, 0);
@@ -296,7 +295,7 @@ wal_kill(struct wal *w, int i)
 static int
 wal_checkpoint(struct wal *w, int i)
 {
-	if (syncfs(w->sync_fd) == -1) {
+	if (syncfs(w->dir_fd) == -1) {
 		log_warn("warn: queue-fs-proc: checkpoint: syncfs");
 		return -1;
 	}
@@ -347,7 +346,7 @@ wal_start(struct wal *w)
 	struct stat	sb;
 	int		i;
 
-	if (syncfs(w->sync_fd) == -1) {
+	if (syncfs(w->dir_fd) == -1) {
 		log_warn("warn: queue-fs-proc: syncfs after replay");
 		return -1;
 	}
@@ -609,7 +608,7 @@ wal_close(struct wal *w, int checkpoint)
 {
 	int	i;
 
-	if (checkpoint && w->gen != 0 && (syncfs(w->sync_fd) == -1 ||
+	if (checkpoint && w->gen != 0 && (syncfs(w->dir_fd) == -1 ||
 	    wal_kill(w, 0) == -1 || wal_kill(w, 1) == -1))
 		log_warnx("warn: queue-fs-proc: the log could not be "
 		    "checkpointed at exit: it is replayed at the next start");
@@ -622,5 +621,5 @@ wal_close(struct wal *w, int checkpoint)
 		close(w->dir_fd);
 	free(w->buf);
 	memset(w, 0, sizeof(*w));
-	w->fd[0] = w->fd[1] = w->dir_fd = w->sync_fd = w->ckpt_sock = -1;
+	w->fd[0] = w->fd[1] = w->dir_fd = w->ckpt_sock = -1;
 }

@@ -44,13 +44,12 @@ struct wal_head {
 struct wal {
 	off_t		 size;		/* of each file */
 	size_t		 record_max;	/* head and payload */
-	int		 dir_fd;
+	int		 dir_fd;	/* fs-proc/, also what syncfs() syncs */
 	int		 fd[2];		/* log.0, log.1 */
 	int		 cur;		/* the file appended to */
 	uint64_t	 gen;		/* of the current file */
 	off_t		 off;		/* where the next record goes */
 	int		 dirty;		/* records written, not yet synced */
-	int		 sync_fd;	/* on the spool's file system */
 	int		 ckpt_sock;	/* to the checkpointer; -1: inline */
 	int		 ckpt_busy;	/* checkpoint of the other file runs */
 	int		 other_live;	/* the other file is not dead yet */
