@@ -1045,7 +1045,7 @@ run_killpoints(void)
 	static const char *calls[] = {
 		"openat", "write", "copy_file_range", "syncfs", "fsync",
 		"mkdirat", "renameat", "renameat2", "unlinkat", "sendmsg",
-		"pwrite64", "fdatasync", "sync_file_range",
+		"pwrite64", "fdatasync",
 	};
 	const char	*only = getenv("KILLTEST_KILLPOINT");	/* "call:K" */
 	size_t		 c, len;
