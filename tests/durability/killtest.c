@@ -84,6 +84,7 @@ struct msg {
 	int		 extra;		/* envelope creates once queued */
 	int		 nupd;		/* updates to do */
 	int		 rollback;	/* MESSAGE_DELETE while incoming */
+	size_t		 size;		/* of the body; 0: body_len() */
 };
 
 static struct qt_daemon	 D;
@@ -407,7 +408,7 @@ step(struct msg *m)
 		m->nev++;
 		return 0;
 	case 2:					/* commit */
-		m->blen = body_len();
+		m->blen = m->size ? m->size : body_len();
 		m->body = mkbytes(m->blen);
 		if ((fd = qt_tmp_message(D.dir, m->body, m->blen)) == -1) {
 			qr_check(0, "killtest-setup", "tmpfile: %s",
@@ -995,7 +996,7 @@ scenario(void)
 {
 	static const int order[] = {
 		0, 0, 0, 0, 0,		/* M0: create, 2 env, commit */
-		1, 1, 1, 1, 1,		/* M1: create, 3 env, commit */
+		1, 1, 1, 1, 1,		/* M1: create, 3 env, commit (big) */
 		2, 2, 2,		/* M2: create, 1 env, rollback */
 		1, 1, 1, 1,		/* M1: extra env, update, load, fd_r */
 		0, 1, 1, 1, 1, 0, 0, 0,	/* deliveries, M0 updated */
@@ -1005,12 +1006,16 @@ scenario(void)
 
 	for (j = 0; j < POOL; j++)
 		pool[j] = NULL;
+	/* M0's body goes into its commit record, M1's is kept in place
+	 * (over 64 KB; on a journaled spool) */
 	pool[0] = msg_new();
+	pool[0]->size = 1000;
 	pool[0]->want = 2;
 	pool[0]->extra = 0;
 	pool[0]->nupd = 1;
 	pool[0]->rollback = 0;
 	pool[1] = msg_new();
+	pool[1]->size = 100 * 1024;
 	pool[1]->want = 3;
 	pool[1]->extra = 1;
 	pool[1]->nupd = 1;
