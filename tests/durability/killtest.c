@@ -3,13 +3,16 @@
  * while the daemon is SIGKILLed, then restarted and compared with what
  * the test knows was acknowledged (r = 1 received).
  *
- * Two phases, one model:
+ * Three phases, one model:
  *
  *  killpoints  a fixed scenario run under strace with
  *              -e inject=SYSCALL:signal=KILL:when=K, for each
  *              file-system-changing syscall (and the answer's sendmsg)
  *              and every K until the scenario runs through: the daemon
  *              dies right before each such call, deterministically.
+ *  lostmove    a body kept in place whose move into queue/ is undone
+ *              while the daemon is dead, as a power failure can: the
+ *              replay must queue it again (run_lostmove()).
  *  random      >= 1000 lifecycles (create, 1-3 envelopes, commit,
  *              sometimes an envelope on the committed message, updates,
  *              load, fd_r, deletes; sometimes a rollback), 16 at a time
@@ -33,7 +36,7 @@
  * logic.  test-ordering.sh checks the fsyncs themselves.
  *
  * Environment: KILLTEST_LIFECYCLES (1000), KILLTEST_SEED, KILLTEST_PHASES
- * ("killpoints,random"), KILLTEST_KILLPOINT=CALL:K (only that kill
+ * ("killpoints,lostmove,random"), KILLTEST_KILLPOINT=CALL:K (only that kill
  * point), QFP_KEEP=1 keeps the spool.
  */
 #include <sys/types.h>
@@ -1110,6 +1113,71 @@ run_killpoints(void)
 	return 0;
 }
 
+/*
+ * lostmove: what a power failure can leave of a body kept in place
+ * (store_log_commit()): its record and incoming/M/message, durable
+ * through the message file's fsync, but not the move into queue/.  The
+ * daemon is killed after the commit's answer, queue/XX/M is renamed
+ * back to incoming/M (a rename keeps the file's inode and mtime, as the
+ * journal would), and the restart must queue it again from the log
+ * before it purges incoming/: verify() finds it acknowledged and served.
+ * Only on a journaled spool, where the commit keeps the body in place.
+ */
+static void
+run_lostmove(void)
+{
+	struct msg	*m;
+	char		 in[PATH_MAX];
+	int		 i, status, ok;
+
+	if (D.pid != -1)
+		qd_kill(&D);
+	qt_rmtree(D.spool);
+	mkdir(D.spool, 0711);
+	ngone = 0;
+	for (i = 0; i < POOL; i++)
+		pool[i] = NULL;
+	if (qd_start_init(&D) == -1) {
+		qr_check(0, "killtest-restart", "cannot start");
+		return;
+	}
+	pool[0] = m = msg_new();
+	m->size = 100 * 1024;
+	m->want = 2;
+	m->extra = 0;
+	m->nupd = 0;
+	m->rollback = 0;
+	while (m->st != M_QUEUED && !dead)
+		if (step(m))
+			break;
+	if (m->st != M_QUEUED || dead) {
+		qr_check(0, "killtest-lostmove", "the commit was not "
+		    "acknowledged");
+		return;
+	}
+	kill(D.pid, SIGKILL);
+	status = qd_wait(&D, 60000);
+	qr_check(status != -1 && WIFSIGNALED(status), "killtest-daemon-alive",
+	    "daemon not killed (status 0x%x)", status);
+	snprintf(in, sizeof(in), "%s", qd_path(&D, "incoming/%08x", m->id));
+	qr_check(rename(qd_path(&D, "%s", qt_msgdir(m->id)), in) == 0,
+	    "killtest-lostmove", "rename %s back to incoming/: %s",
+	    qt_msgdir(m->id), strerror(errno));
+	dead = 1;
+	if (recover() == -1)
+		return;
+	ok = qt_exists(qd_path(&D, "%s/message", qt_msgdir(m->id))) &&
+	    !qt_exists(in);
+	qr_check(ok, "killtest-lostmove", "%08x: not moved back into queue/ "
+	    "by the replay", m->id);
+	if (ok)
+		printf("killtest: lostmove: %08x queued again from incoming/ "
+		    "after the restart\n", m->id);
+	qd_kill(&D);
+	msg_free(m);
+	pool[0] = NULL;
+}
+
 static void
 print_resolved(const char *phase)
 {
@@ -1130,7 +1198,7 @@ main(int argc, char **argv)
 	const char		*s;
 	unsigned long		 target = 1000, kills;
 	uint64_t		 seed, t0 = qt_now_ns() / 1000;
-	int			 i;
+	int			 i, journaled = 0;
 
 	qd_launcher(argc, argv);
 	if (dur_setup("killtest", 1500) == -1)
@@ -1140,7 +1208,7 @@ main(int argc, char **argv)
 	seed = (s = getenv("KILLTEST_SEED")) != NULL ?
 	    strtoull(s, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)getpid();
 	if (phases == NULL)
-		phases = "killpoints,random";
+		phases = "killpoints,lostmove,random";
 	rnd_seed(seed);
 	printf("killtest: seed %llu (KILLTEST_SEED to repeat)\n",
 	    (unsigned long long)seed);
@@ -1157,6 +1225,8 @@ main(int argc, char **argv)
 		printf("killtest: no private file system, using /tmp\n");
 	else
 		printf("killtest: spool on %s\n", s);
+	/* tests/lib/loop-ext4.sh's ext4 has a journal */
+	journaled = s != NULL && getenv("KILLTEST_DIR") == NULL;
 	/* a small log: the random phase fills it many times over, so
 	 * kills land around switches and the checkpointer's work */
 	if (dur_daemon(&D, s, "-L 256k") == -1) {
@@ -1177,6 +1247,15 @@ main(int argc, char **argv)
 		print_resolved("killpoints");
 		qr_check(st.killpoint_runs > 50, "killtest-killpoints",
 		    "only %lu kill points", st.killpoint_runs);
+	}
+
+	if (strstr(phases, "lostmove") != NULL) {
+		if (journaled)
+			run_lostmove();
+		else
+			printf("killtest: lostmove: skipped, the spool is not "
+			    "on a private journaled ext4 (no body kept in "
+			    "place)\n");
 	}
 
 	if (strstr(phases, "random") != NULL) {
@@ -1237,6 +1316,8 @@ main(int argc, char **argv)
 	qr_result("killtest-restart");
 	if (strstr(phases, "killpoints") != NULL)
 		qr_result("killtest-killpoints");
+	if (strstr(phases, "lostmove") != NULL && journaled)
+		qr_result("killtest-lostmove");
 	if (strstr(phases, "random") != NULL)
 		qr_result("killtest-numbers");
 	if (D.pid != -1)
