@@ -13,9 +13,10 @@
  * twice over the same records (a crash during replay): a commit writes
  * its message and envelopes (a body kept in place is moved from
  * incoming/ into queue/ if a power failure left it there), an envelope
- * write writes it, deletions delete what is there.  Anything else in
- * incoming/ goes to purge/ only after the replay (spool_purge_incoming()).  The state after the last record is the state
- * smtpd was last told about.
+ * write writes it, deletions delete what is there.  The state after the
+ * last record is the state smtpd was last told about.  What is left in
+ * incoming/ goes to purge/ only after the replay (main.c,
+ * spool_purge_incoming()).
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -391,7 +392,7 @@ replay_in_place(struct store *s, const struct rec_commit *rc, int *dfd)
 	if ((*dfd = replay_incoming(s, rc)) == -1)
 		return 0;
 	log_info("info: queue-fs-proc: replay: message %08x found in "
-	    "incoming/, moved into queue/", rc->msgid);
+	    "incoming/, moving it into queue/", rc->msgid);
 	if (store_move_to_queue(s, rc->msgid, *dfd, MOVE_PLAIN) == 0)
 		return 0;
 	close(*dfd);

@@ -44,9 +44,10 @@
 # a sync).  A body over 64 KB kept in place (the sequence's, and 10
 # messages of 100 KB for 1 and 10 recipients, copied) makes 2, the
 # message file's fsync() and the log's fdatasync(): at most 2 too, on
-# a journaled spool.  The checkpointer's calls are reported apart.  With -S none: 0.  The
-# traces of those runs (10 commits, 10 x N deliveries each, buckets new
-# and not) go through the same ordering check.
+# a journaled spool.  The checkpointer's calls are reported apart.
+# With -S none: 0.  The traces of those runs (10 commits, 10 x N
+# deliveries each, buckets new and not) go through the same ordering
+# check.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 DRIVE=tests/lib/qfp-drive

@@ -518,10 +518,10 @@ function log_commit(r,    a, b, m, bk, R, W, L, lo, P, i, S, msgp, qmsgp) {
 		for (i = W + 1; i < b; i++)
 			if (issync(i) && (ends(EPATH[i], msgp) || \
 			    ends(EPATH[i], qmsgp)))
-				return "body in place, but its " EN[i] " (line " \
-				    ELN[i] ") is not an fsync(): only fsync() " \
-				    "commits the rename or creation of " \
-				    "incoming/" m "/message"
+				return "body in place, but its " EN[i] \
+				    " (line " ELN[i] ") is not an fsync(): " \
+				    "only fsync() commits the rename or " \
+				    "creation of incoming/" m "/message"
 		return "body in place, but no fsync() of incoming/" m \
 		    "/message (or queue/" bk "/" m "/message) after line " \
 		    ELN[W] " and before the answer"
