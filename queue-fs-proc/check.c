@@ -17,12 +17,15 @@
  *     bytes, mode 0600;
  *   everything in the queue owned by the queue user;
  *   incoming/ empty (what is there is an unfinished message or update,
- *     or the spare directory of a daemon that was killed, which smtpd
- *     and the daemon throw away at start).
+ *     or the spare directory of a daemon that was killed, which the
+ *     built-in queue throws away at start, and the daemon too, after its
+ *     log's replay: that may move a committed message from there into
+ *     queue/, see store_log.c).
  * Every entry is looked at with fstatat(AT_SYMLINK_NOFOLLOW) and every
  * directory opened with sio_open_dir(), which follows no symbolic link.
  *
- * Repair (-R) moves to corrupt/: message directories that cannot be
+ * Repair (-R) replays a log that holds records first (check_log()),
+ * then moves to corrupt/: message directories that cannot be
  * served (no message file, or no valid envelope), entries of queue/ and
  * queue/XX that are not buckets or message directories, entries of a
  * message directory that are not its message or a valid envelope, and
@@ -571,7 +574,8 @@ check_incoming(struct check *c, int ifd, const char *ipath)
 			sb.st_mode = 0;
 		problem(c, path, "leftover in incoming/: %s%s (an unfinished "
 		    "message or envelope update, or the empty directory a "
-		    "killed daemon made in advance; never accepted mail)",
+		    "killed daemon made in advance; never accepted mail once "
+		    "the log is replayed)",
 		    kind_of(sb.st_mode), S_ISLNK(sb.st_mode) ?
 		    " (symlink, never followed)" : "");
 		quarantine(c, ifd, l.v[i], path);

@@ -248,7 +248,9 @@ enter_spool(const struct options *o, struct store *store)
 	    spool_drop(&u) == -1)))
 		return -1;
 	sandbox_off = o->no_sandbox;
-	if (start_log(store, o->log_size, journaled) == -1)
+	/* the replay first: it may take a committed message from incoming/ */
+	if (start_log(store, o->log_size, journaled) == -1 ||
+	    spool_purge_incoming(store->root_fd, o->spool) == -1)
 		return -1;
 	if (sandbox_enter(o->no_sandbox) == -1)
 		fatalx("fatal: queue-fs-proc: cannot enter the sandbox, "

@@ -75,8 +75,8 @@ static const char *const allowed[] = {
 	"getdents64", "mkdirat", "renameat", "renameat2", "unlinkat",
 	"fsync", "fdatasync", "syncfs", "copy_file_range", "sendfile",
 	"fcntl",
-	/* the log (wal.c) and bodies synced in place (store_log.c) */
-	"pwrite64", "sync_file_range",
+	/* the log (wal.c) */
+	"pwrite64",
 	/* time (when the vDSO falls back to the kernel), ids, random */
 	"clock_gettime", "clock_getres", "gettimeofday", "time",
 	"getpid", "gettid", "getrandom",

@@ -3,7 +3,8 @@
  * (queue_fs.c, util.c): queue/ and incoming/ are owned by the queue user
  * and group 0 with mode 0700, the spool itself by root; what incoming/
  * holds at start goes to purge/, since unfinished messages die with the
- * process that received them.
+ * process that received them: after the log's replay, which may move a
+ * committed one from there into queue/ (spool_purge_incoming()).
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -187,9 +188,16 @@ spool_ensure_dir(int spool, const char *spath, const char *name,
  * run, into purge/, where smtpd removes it.  The built-in queue renames
  * incoming/ itself and makes a new one; moving the entries instead
  * needs no new inode, so a full file system cannot stop the start.
+ *
+ * Called after the log's replay (store_start_log()), never before: a
+ * power failure can leave a committed body kept in place in incoming/
+ * (store_log_commit()), and the replay moves it into queue/.  What is
+ * left is a message whose commit was never answered.  Called as the
+ * queue user, who owns incoming/ and purge/; spath names the spool in
+ * messages.
  */
-static int
-purge_incoming(int spool, const char *spath)
+int
+spool_purge_incoming(int spool, const char *spath)
 {
 	struct layout_purge	 dest;
 	struct dirent		*dp;
@@ -260,7 +268,6 @@ spool_prepare(const char *path, const struct spool_user *u, int privileged)
 	    spool_ensure_dir(fd, path, LAYOUT_QUEUE, &r) == -1 ||
 	    spool_ensure_dir(fd, path, LAYOUT_INCOMING, &r) == -1 ||
 	    spool_ensure_dir(fd, path, LAYOUT_WAL, &r) == -1 ||
-	    purge_incoming(fd, path) == -1 ||
 	    spool_ensure_dir(fd, path, LAYOUT_CORRUPT, &r) == -1) {
 		close(fd);
 		return -1;

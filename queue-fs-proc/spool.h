@@ -53,6 +53,7 @@ int	spool_make_dir(int spool_fd, const char *name,
 
 int	spool_user(const char *name, struct spool_user *);
 int	spool_prepare(const char *path, const struct spool_user *, int privileged);
+int	spool_purge_incoming(int spool_fd, const char *path);
 int	spool_chroot(int spool_fd, const char *path);
 int	spool_drop(const struct spool_user *);
 int	spool_journaled(int spool_fd);

@@ -338,8 +338,7 @@ store_write_message(struct store *s, uint32_t msgid, int dfd, int from,
  * Move incoming/MSGID (dfd) to queue/XX/MSGID.  MOVE_SYNCFS: one
  * syncfs() first makes the message and all its envelopes durable, and
  * the bucket fsync after the rename makes the move durable.
- * MOVE_SYNC_BUCKET: only the bucket fsync (store_log_commit() says what
- * it relies on).
+ * MOVE_PLAIN: no barrier (the log's, store_log_commit(), covers it).
  */
 int
 store_move_to_queue(struct store *s, uint32_t msgid, int dfd,
@@ -354,7 +353,7 @@ store_move_to_queue(struct store *s, uint32_t msgid, int dfd,
 		return -1;
 	layout_msgname(msgid, &name);
 	r = renameat2(s->incoming_fd, name.s, bfd, name.s, RENAME_NOREPLACE);
-	if (r == 0 && how != MOVE_PLAIN)
+	if (r == 0 && how == MOVE_SYNCFS)
 		r = fsync(bfd);
 	close(bfd);
 	return r;

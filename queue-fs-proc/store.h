@@ -65,7 +65,7 @@ int	store_envelope_walk(struct store *, uint64_t *evpid, char *, size_t);
 
 
 /* Shared by store.c and store_log.c (the log's records and replay). */
-enum store_move { MOVE_PLAIN, MOVE_SYNC_BUCKET, MOVE_SYNCFS };
+enum store_move { MOVE_PLAIN, MOVE_SYNCFS };
 
 int	store_move_to_queue(struct store *, uint32_t msgid, int dfd,
 	    enum store_move);

@@ -11,9 +11,12 @@
  *
  * Replay makes each record true again, in log order, so it may run
  * twice over the same records (a crash during replay): a commit writes
- * its message and envelopes, an envelope write writes it, deletions
- * delete what is there.  The state after the last record is the state
- * smtpd was last told about.
+ * its message and envelopes (a body kept in place is moved from
+ * incoming/ into queue/ if a power failure left it there), an envelope
+ * write writes it, deletions delete what is there.  The state after the
+ * last record is the state smtpd was last told about.  What is left in
+ * incoming/ goes to purge/ only after the replay (main.c,
+ * spool_purge_incoming()).
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -37,7 +40,7 @@ struct rec_commit {
 	uint32_t	nevp;
 	uint64_t	bodylen;	/* in the record if inline */
 	uint32_t	inline_body;
-	uint32_t	zero;
+	uint32_t	mark;		/* in place: body_mark(), else 0 */
 };
 
 struct rec_evp {
@@ -100,10 +103,33 @@ store_log_add_envelopes(struct store *s, int dfd, uint32_t msgid)
 	return n;
 }
 
-/* Build the commit record of the incoming message dfd (body: fd). */
+/*
+ * What replay checks, with the size, before it takes an incoming/M/
+ * message left by a power failure for the body of a commit record: a
+ * mark of the file's inode number and mtime, never 0 (0: a record
+ * without one, from before the rescue existed).  Neither changes once
+ * the message is committed: nobody writes it, a rename keeps both.
+ * Another message given the same msgid after this one was delivered
+ * gets another file: its body is never served under this record.
+ */
+static uint32_t
+body_mark(const struct stat *sb)
+{
+	uint64_t	h;
+
+	h = (uint64_t)sb->st_ino ^ (uint64_t)sb->st_mtim.tv_sec << 30 ^
+	    (uint64_t)sb->st_mtim.tv_nsec;
+	h ^= h >> 32;
+	return (uint32_t)h != 0 ? (uint32_t)h : 1;
+}
+
+/*
+ * Build the commit record of the incoming message dfd (body: fd; mark:
+ * the body_mark() of the file in place, 0 if inline).
+ */
 static int
 store_log_build_commit(struct store *s, uint32_t msgid, int dfd, int fd,
-    const struct stat *sb, int inline_body)
+    const struct stat *sb, uint32_t mark)
 {
 	struct rec_commit	 rc;
 	size_t			 head;
@@ -114,7 +140,8 @@ store_log_build_commit(struct store *s, uint32_t msgid, int dfd, int fd,
 	memset(&rc, 0, sizeof(rc));
 	rc.msgid = msgid;
 	rc.bodylen = (uint64_t)sb->st_size;
-	rc.inline_body = inline_body;
+	rc.inline_body = mark == 0;
+	rc.mark = mark;
 	head = wal_built(&s->wal);
 	wal_add(&s->wal, &rc, sizeof(rc));
 	if ((n = store_log_add_envelopes(s, dfd, msgid)) == -1)
@@ -124,7 +151,7 @@ store_log_build_commit(struct store *s, uint32_t msgid, int dfd, int fd,
 	/* the count, now known, into the head added above */
 	rc.nevp = (uint32_t)n;
 	memcpy((char *)wal_payload(&s->wal) + head, &rc, sizeof(rc));
-	if (!inline_body)
+	if (!rc.inline_body)
 		return 0;
 	if ((p = wal_reserve(&s->wal, rc.bodylen)) == NULL)
 		return -1;
@@ -136,61 +163,84 @@ store_log_build_commit(struct store *s, uint32_t msgid, int dfd, int fd,
 }
 
 /*
- * Put the data of incoming/M/message on the disk: the file in place,
- * which is smtpd's (renamed) or our copy, not necessarily fd's.
+ * incoming/M/message opened (the file in place: smtpd's, renamed, or
+ * our copy, not necessarily fd's) and its mark; -1 if it cannot be.
  */
 static int
-store_log_write_body(int dfd)
+store_log_open_body(int dfd, uint32_t *mark)
 {
-	int	fd, r;
+	struct stat	sb;
+	int		bfd;
 
-	if ((fd = sio_open_regular(dfd, LAYOUT_MESSAGE)) == -1)
+	if ((bfd = sio_open_regular(dfd, LAYOUT_MESSAGE)) == -1)
 		return -1;
-	r = sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE |
-	    SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-	close(fd);
-	return r;
+	if (fstat(bfd, &sb) == -1) {
+		close(bfd);
+		return -1;
+	}
+	*mark = body_mark(&sb);
+	return bfd;
 }
 
 /*
  * The commit, logged: one record with the envelopes (and the body up to
- * STORE_INLINE_MAX), synced once; the layout moves without a barrier.
+ * STORE_INLINE_MAX), synced once with the log's fdatasync(); the layout
+ * moves without a barrier.
  *
- * A larger body stays where it is and is synced in place, on a file
- * system that journals metadata in order (ext4 with a journal, xfs):
- * sync_file_range(WAIT_BEFORE | WRITE | WAIT_AFTER) puts its data on
- * the disk (blocks allocated, unwritten extents converted) without a
- * cache flush; the renames into queue/ follow, and the fsync() of the
- * bucket commits the journal transaction of the last rename, which
- * takes every earlier metadata change with it and flushes the disk
- * cache before its commit block.  Elsewhere, or when the record would
- * be too large for the log, the commit syncs the layout itself
- * (syncfs()) and needs no record.
+ * A larger body stays where it is, on a file system that journals
+ * metadata in order (s->ordered: ext4 with a journal, xfs), and costs
+ * one more barrier: an fsync() of the message file, through an fd
+ * opened before incoming/M moves to queue/XX/M, before the record.
+ * On both file systems fsync() of a file writes its data (allocating
+ * delayed blocks) and commits the journal transaction that last
+ * changed its inode, with a cache flush: that is the rename of
+ * temporary/M to incoming/M/message (a rename changes the source's
+ * ctime: ext4_rename() marks it dirty, xfs_rename() logs it) or the
+ * copy's creation and writes.  The journal commits in order, so every
+ * earlier metadata change (the mkdir of incoming/M) is durable with it;
+ * the move into queue/ may or may not be.  So once the record is in the
+ * log the body survives a power failure at queue/XX/M/message or at
+ * incoming/M/message, and replay_in_place() looks in both.
+ *
+ * Elsewhere (ext2, ext4 without a journal, btrfs, tmpfs: none of them
+ * promises that order), or when the record would be too large for the
+ * log, the commit syncs the layout itself (syncfs()) and needs no
+ * record.
  */
 int
 store_log_commit(struct store *s, uint32_t msgid, int dfd, int fd,
     const struct stat *sb)
 {
-	int	inline_body = sb->st_size <= STORE_INLINE_MAX;
+	uint32_t	mark = 0;
+	int		bfd = -1, r = -1;
 
-	if (!inline_body && !s->ordered)
-		return store_move_to_queue(s, msgid, dfd, MOVE_SYNCFS);
-	if (store_log_build_commit(s, msgid, dfd, fd, sb, inline_body) ==
-	    -1) {
-		if (!s->wal.toobig)
+	if (sb->st_size > STORE_INLINE_MAX) {
+		if (!s->ordered)
+			return store_move_to_queue(s, msgid, dfd, MOVE_SYNCFS);
+		if ((bfd = store_log_open_body(dfd, &mark)) == -1)
 			return -1;
-		return store_move_to_queue(s, msgid, dfd, MOVE_SYNCFS);
 	}
-	if (!inline_body && store_log_write_body(dfd) == -1)
-		return -1;
-	if (store_move_to_queue(s, msgid, dfd, inline_body ? MOVE_PLAIN :
-	    MOVE_SYNC_BUCKET) == -1)
-		return -1;
-	if (wal_append(&s->wal, 1) == 0)
-		return 0;
-	log_warn("warn: queue-fs-proc: commit %08x: writing the log", msgid);
+	if (store_log_build_commit(s, msgid, dfd, fd, sb, mark) == -1) {
+		if (s->wal.toobig)
+			r = store_move_to_queue(s, msgid, dfd, MOVE_SYNCFS);
+		goto done;
+	}
+	if (store_move_to_queue(s, msgid, dfd, MOVE_PLAIN) == -1)
+		goto done;
+	if (bfd != -1 && fsync(bfd) == -1)
+		log_warn("warn: queue-fs-proc: commit %08x: fsync of the "
+		    "message", msgid);
+	else if (wal_append(&s->wal, 1) == 0) {
+		r = 0;
+		goto done;
+	} else
+		log_warn("warn: queue-fs-proc: commit %08x: writing the log",
+		    msgid);
 	store_unqueue(s, msgid);
-	return -1;
+done:
+	if (bfd != -1)
+		close(bfd);
+	return r;
 }
 
 /* An envelope created or updated: durable on return. */
@@ -302,6 +352,54 @@ replay_msgdir(struct store *s, uint32_t msgid)
 	return dfd;
 }
 
+/*
+ * incoming/MSGID if its message file is the body the record rc was
+ * written for (same size and mark), else -1.
+ */
+static int
+replay_incoming(struct store *s, const struct rec_commit *rc)
+{
+	struct layout_msgname	name;
+	struct stat		sb;
+	int			dfd;
+
+	if (rc->mark == 0)
+		return -1;
+	layout_msgname(rc->msgid, &name);
+	if ((dfd = sio_open_dir(s->incoming_fd, name.s)) == -1)
+		return -1;
+	if (fstatat(dfd, LAYOUT_MESSAGE, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == rc->bodylen &&
+	    body_mark(&sb) == rc->mark)
+		return dfd;
+	close(dfd);
+	return -1;
+}
+
+/*
+ * The message directory of a body kept in place, into *dfd: queue/XX/
+ * MSGID if it holds its message file; else incoming/MSGID, moved into
+ * queue/ now, when it holds the record's body (the commit's fsync made
+ * it durable there, the move did not survive: see store_log_commit());
+ * else -1, nothing to write: the message was being deleted.  Returns -1
+ * only when the move failed.
+ */
+static int
+replay_in_place(struct store *s, const struct rec_commit *rc, int *dfd)
+{
+	if ((*dfd = replay_queued(s, rc->msgid)) != -1)
+		return 0;
+	if ((*dfd = replay_incoming(s, rc)) == -1)
+		return 0;
+	log_info("info: queue-fs-proc: replay: message %08x found in "
+	    "incoming/, moving it into queue/", rc->msgid);
+	if (store_move_to_queue(s, rc->msgid, *dfd, MOVE_PLAIN) == 0)
+		return 0;
+	close(*dfd);
+	*dfd = -1;
+	return -1;
+}
+
 static int
 replay_commit(struct store *s, struct rec_reader *rd)
 {
@@ -314,8 +412,9 @@ replay_commit(struct store *s, struct rec_reader *rd)
 		return -1;
 	memcpy(&rc, h, sizeof(rc));
 	if (!rc.inline_body) {
-		/* in place: durable in queue/ before its record */
-		if ((dfd = replay_queued(s, rc.msgid)) == -1)
+		if (replay_in_place(s, &rc, &dfd) == -1)
+			return -1;
+		if (dfd == -1)
 			return 0;
 	} else if ((dfd = replay_msgdir(s, rc.msgid)) == -1)
 		return -1;

@@ -3,13 +3,16 @@
  * while the daemon is SIGKILLed, then restarted and compared with what
  * the test knows was acknowledged (r = 1 received).
  *
- * Two phases, one model:
+ * Three phases, one model:
  *
  *  killpoints  a fixed scenario run under strace with
  *              -e inject=SYSCALL:signal=KILL:when=K, for each
  *              file-system-changing syscall (and the answer's sendmsg)
  *              and every K until the scenario runs through: the daemon
  *              dies right before each such call, deterministically.
+ *  lostmove    a body kept in place whose move into queue/ is undone
+ *              while the daemon is dead, as a power failure can: the
+ *              replay must queue it again (run_lostmove()).
  *  random      >= 1000 lifecycles (create, 1-3 envelopes, commit,
  *              sometimes an envelope on the committed message, updates,
  *              load, fd_r, deletes; sometimes a rollback), 16 at a time
@@ -33,7 +36,7 @@
  * logic.  test-ordering.sh checks the fsyncs themselves.
  *
  * Environment: KILLTEST_LIFECYCLES (1000), KILLTEST_SEED, KILLTEST_PHASES
- * ("killpoints,random"), KILLTEST_KILLPOINT=CALL:K (only that kill
+ * ("killpoints,lostmove,random"), KILLTEST_KILLPOINT=CALL:K (only that kill
  * point), QFP_KEEP=1 keeps the spool.
  */
 #include <sys/types.h>
@@ -84,6 +87,7 @@ struct msg {
 	int		 extra;		/* envelope creates once queued */
 	int		 nupd;		/* updates to do */
 	int		 rollback;	/* MESSAGE_DELETE while incoming */
+	size_t		 size;		/* of the body; 0: body_len() */
 };
 
 static struct qt_daemon	 D;
@@ -407,7 +411,7 @@ step(struct msg *m)
 		m->nev++;
 		return 0;
 	case 2:					/* commit */
-		m->blen = body_len();
+		m->blen = m->size ? m->size : body_len();
 		m->body = mkbytes(m->blen);
 		if ((fd = qt_tmp_message(D.dir, m->body, m->blen)) == -1) {
 			qr_check(0, "killtest-setup", "tmpfile: %s",
@@ -995,7 +999,7 @@ scenario(void)
 {
 	static const int order[] = {
 		0, 0, 0, 0, 0,		/* M0: create, 2 env, commit */
-		1, 1, 1, 1, 1,		/* M1: create, 3 env, commit */
+		1, 1, 1, 1, 1,		/* M1: create, 3 env, commit (big) */
 		2, 2, 2,		/* M2: create, 1 env, rollback */
 		1, 1, 1, 1,		/* M1: extra env, update, load, fd_r */
 		0, 1, 1, 1, 1, 0, 0, 0,	/* deliveries, M0 updated */
@@ -1005,12 +1009,16 @@ scenario(void)
 
 	for (j = 0; j < POOL; j++)
 		pool[j] = NULL;
+	/* M0's body goes into its commit record, M1's is kept in place
+	 * (over 64 KB; on a journaled spool) */
 	pool[0] = msg_new();
+	pool[0]->size = 1000;
 	pool[0]->want = 2;
 	pool[0]->extra = 0;
 	pool[0]->nupd = 1;
 	pool[0]->rollback = 0;
 	pool[1] = msg_new();
+	pool[1]->size = 100 * 1024;
 	pool[1]->want = 3;
 	pool[1]->extra = 1;
 	pool[1]->nupd = 1;
@@ -1045,7 +1053,7 @@ run_killpoints(void)
 	static const char *calls[] = {
 		"openat", "write", "copy_file_range", "syncfs", "fsync",
 		"mkdirat", "renameat", "renameat2", "unlinkat", "sendmsg",
-		"pwrite64", "fdatasync", "sync_file_range",
+		"pwrite64", "fdatasync",
 	};
 	const char	*only = getenv("KILLTEST_KILLPOINT");	/* "call:K" */
 	size_t		 c, len;
@@ -1105,6 +1113,71 @@ run_killpoints(void)
 	return 0;
 }
 
+/*
+ * lostmove: what a power failure can leave of a body kept in place
+ * (store_log_commit()): its record and incoming/M/message, durable
+ * through the message file's fsync, but not the move into queue/.  The
+ * daemon is killed after the commit's answer, queue/XX/M is renamed
+ * back to incoming/M (a rename keeps the file's inode and mtime, as the
+ * journal would), and the restart must queue it again from the log
+ * before it purges incoming/: verify() finds it acknowledged and served.
+ * Only on a journaled spool, where the commit keeps the body in place.
+ */
+static void
+run_lostmove(void)
+{
+	struct msg	*m;
+	char		 in[PATH_MAX];
+	int		 i, status, ok;
+
+	if (D.pid != -1)
+		qd_kill(&D);
+	qt_rmtree(D.spool);
+	mkdir(D.spool, 0711);
+	ngone = 0;
+	for (i = 0; i < POOL; i++)
+		pool[i] = NULL;
+	if (qd_start_init(&D) == -1) {
+		qr_check(0, "killtest-restart", "cannot start");
+		return;
+	}
+	pool[0] = m = msg_new();
+	m->size = 100 * 1024;
+	m->want = 2;
+	m->extra = 0;
+	m->nupd = 0;
+	m->rollback = 0;
+	while (m->st != M_QUEUED && !dead)
+		if (step(m))
+			break;
+	if (m->st != M_QUEUED || dead) {
+		qr_check(0, "killtest-lostmove", "the commit was not "
+		    "acknowledged");
+		return;
+	}
+	kill(D.pid, SIGKILL);
+	status = qd_wait(&D, 60000);
+	qr_check(status != -1 && WIFSIGNALED(status), "killtest-daemon-alive",
+	    "daemon not killed (status 0x%x)", status);
+	snprintf(in, sizeof(in), "%s", qd_path(&D, "incoming/%08x", m->id));
+	qr_check(rename(qd_path(&D, "%s", qt_msgdir(m->id)), in) == 0,
+	    "killtest-lostmove", "rename %s back to incoming/: %s",
+	    qt_msgdir(m->id), strerror(errno));
+	dead = 1;
+	if (recover() == -1)
+		return;
+	ok = qt_exists(qd_path(&D, "%s/message", qt_msgdir(m->id))) &&
+	    !qt_exists(in);
+	qr_check(ok, "killtest-lostmove", "%08x: not moved back into queue/ "
+	    "by the replay", m->id);
+	if (ok)
+		printf("killtest: lostmove: %08x queued again from incoming/ "
+		    "after the restart\n", m->id);
+	qd_kill(&D);
+	msg_free(m);
+	pool[0] = NULL;
+}
+
 static void
 print_resolved(const char *phase)
 {
@@ -1125,7 +1198,7 @@ main(int argc, char **argv)
 	const char		*s;
 	unsigned long		 target = 1000, kills;
 	uint64_t		 seed, t0 = qt_now_ns() / 1000;
-	int			 i;
+	int			 i, journaled = 0;
 
 	qd_launcher(argc, argv);
 	if (dur_setup("killtest", 1500) == -1)
@@ -1135,7 +1208,7 @@ main(int argc, char **argv)
 	seed = (s = getenv("KILLTEST_SEED")) != NULL ?
 	    strtoull(s, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)getpid();
 	if (phases == NULL)
-		phases = "killpoints,random";
+		phases = "killpoints,lostmove,random";
 	rnd_seed(seed);
 	printf("killtest: seed %llu (KILLTEST_SEED to repeat)\n",
 	    (unsigned long long)seed);
@@ -1152,6 +1225,8 @@ main(int argc, char **argv)
 		printf("killtest: no private file system, using /tmp\n");
 	else
 		printf("killtest: spool on %s\n", s);
+	/* tests/lib/loop-ext4.sh's ext4 has a journal */
+	journaled = s != NULL && getenv("KILLTEST_DIR") == NULL;
 	/* a small log: the random phase fills it many times over, so
 	 * kills land around switches and the checkpointer's work */
 	if (dur_daemon(&D, s, "-L 256k") == -1) {
@@ -1172,6 +1247,15 @@ main(int argc, char **argv)
 		print_resolved("killpoints");
 		qr_check(st.killpoint_runs > 50, "killtest-killpoints",
 		    "only %lu kill points", st.killpoint_runs);
+	}
+
+	if (strstr(phases, "lostmove") != NULL) {
+		if (journaled)
+			run_lostmove();
+		else
+			printf("killtest: lostmove: skipped, the spool is not "
+			    "on a private journaled ext4 (no body kept in "
+			    "place)\n");
 	}
 
 	if (strstr(phases, "random") != NULL) {
@@ -1232,6 +1316,8 @@ main(int argc, char **argv)
 	qr_result("killtest-restart");
 	if (strstr(phases, "killpoints") != NULL)
 		qr_result("killtest-killpoints");
+	if (strstr(phases, "lostmove") != NULL && journaled)
+		qr_result("killtest-lostmove");
 	if (strstr(phases, "random") != NULL)
 		qr_result("killtest-numbers");
 	if (D.pid != -1)

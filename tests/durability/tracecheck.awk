@@ -34,12 +34,15 @@
 #			and after the last write under incoming/M/; no
 #			write there after it.
 #	in place	(a body over 64 KB, on a file system that journals
-#			metadata in order) the message's data written out:
-#			sync_file_range(0, 0, WAIT_BEFORE | WRITE |
-#			WAIT_AFTER), or fsync/fdatasync, of incoming/M/
-#			message itself, after its last write < the rename
-#			< fsync(queue/XX) < the commit record of M < its
-#			fdatasync.
+#			metadata in order) an fsync() (not fdatasync: it
+#			must commit the rename or creation, not only the
+#			data) of the message file itself, by its fd
+#			(named incoming/M/message or, once moved,
+#			queue/XX/M/message), after the message was put in
+#			place and with no write to it after, < the commit
+#			record of M < its fdatasync.  The rename into
+#			queue/ may come before or after the fsync: replay
+#			looks for the body in incoming/ too.
 #   ENVELOPE_CREATE	on a committed message: temporary file written,
 #			renamed into queue/XX/M/EVPID (no fsync needed) <
 #			an envelope record of EVPID, synced.
@@ -297,11 +300,6 @@ function record(i, args,    len, m) {
 			record(n, args)
 	} else if (index(SYNCS, "|" name "|")) {
 		EPATH[n] = k ? FP[1] : ""
-		# sync_file_range of the whole file, waiting for the writes
-		EFULL[n] = name != "sync_file_range" || (args ~ /, 0, 0, / &&
-		    index(args, "SYNC_FILE_RANGE_WAIT_BEFORE") &&
-		    index(args, "SYNC_FILE_RANGE_WRITE") &&
-		    index(args, "SYNC_FILE_RANGE_WAIT_AFTER"))
 		nsync++
 	} else if (index(RENAMES, "|" name "|")) {
 		q = qstrs(args)
@@ -475,7 +473,7 @@ function lastwrite_msg(a, b, m, bk,    i, L) {
 	return L
 }
 
-function log_commit(r,    a, b, m, bk, R, W, L, lo, P, i, S, F, msgp) {
+function log_commit(r,    a, b, m, bk, R, W, L, lo, P, i, S, msgp, qmsgp) {
 	a = RS_[r]; b = RE_[r]; m = RMSG[r]; bk = substr(m, 1, 2)
 	if (!(R = moved(a, b, m, bk)))
 		return "no rename of incoming/" m " to queue/" bk "/" m
@@ -506,41 +504,47 @@ function log_commit(r,    a, b, m, bk, R, W, L, lo, P, i, S, F, msgp) {
 		    " < answer@" ELN[b]
 		return ""
 	}
-	# in place: the message's own data written out before the rename
+	# in place: an fsync() of the message file itself (through an fd
+	# opened before the move, so under either name) after it was put
+	# there, before the record
 	msgp = "/incoming/" m "/message"
+	qmsgp = "/queue/" bk "/" m "/message"
 	S = 0
-	for (i = W + 1; i < R; i++)
-		if (issync(i) && EFULL[i] && ends(EPATH[i], msgp) && (EN[i] == \
-		    "sync_file_range" || isfsync(i)))
+	for (i = W + 1; i < b; i++)
+		if (EN[i] == "fsync" && issync(i) && (ends(EPATH[i], msgp) || \
+		    ends(EPATH[i], qmsgp)))
 			S = i
 	if (!S) {
-		for (i = W + 1; i < R; i++)
-			if (issync(i) && EN[i] == "sync_file_range")
-				return "body in place, but sync_file_range (line " ELN[i] ") is on " EPATH[i] ", not on incoming/" m "/message (put in place at line " ELN[W] ")"
-		return "body in place, but no sync_file_range of incoming/" m \
-		    "/message between line " ELN[W] " and the rename (line " \
-		    ELN[R] ")"
+		for (i = W + 1; i < b; i++)
+			if (issync(i) && (ends(EPATH[i], msgp) || \
+			    ends(EPATH[i], qmsgp)))
+				return "body in place, but its " EN[i] \
+				    " (line " ELN[i] ") is not an fsync(): " \
+				    "only fsync() commits the rename or " \
+				    "creation of incoming/" m "/message"
+		return "body in place, but no fsync() of incoming/" m \
+		    "/message (or queue/" bk "/" m "/message) after line " \
+		    ELN[W] " and before the answer"
 	}
 	for (i = S + 1; i < b; i++)
 		if (iswrite(i) && (ends(EPATH[i], msgp) || ends(EPATH[i], \
-		    "/queue/" bk "/" m "/message")))
+		    qmsgp)))
 			return "incoming/" m "/message written (line " ELN[i] \
-			    ") after its sync (line " ELN[S] ")"
-	if (!(F = sync_in(R, b, END_[R])))
-		return "body in place, but no fsync(queue/" bk \
-		    ") after the rename (line " ELN[R] ")"
-	if (!(P = logrec(a, F, b, 2, m, 1)))
-		return LWHY
+			    ") after its fsync (line " ELN[S] ")"
+	if (!(P = logrec(a, S, b, 2, m, 1)))
+		return LWHY " (the message's fsync is at line " ELN[S] ")"
 	if (ERINL[P])
 		return "COMMIT record (line " ELN[P] \
 		    ") inline, yet the body is not"
-	rel(ELN[S]); rel(ELN[F]); rel(ELN[P]); rel(ELN[RF])
-	mov(ELN[S], ELN[R]); mov(ELN[F], ELN[b]); mov(ELN[RF], ELN[b])
+	rel(ELN[S]); rel(ELN[P]); rel(ELN[RF])
+	mov(ELN[S], ELN[P]); mov(ELN[RF], ELN[b])
+	if (isrename(W))
+		mov(ELN[W], ELN[S])
 	NKIND["in place"]++
-	DESC = m ": " EN[W] "@" ELN[W] " < " EN[S] "(message)@" ELN[S] " < " \
-	    EN[R] "(queue/" bk ")@" ELN[R] " < fsync(queue/" bk ")@" ELN[F] \
-	    " < COMMIT record (in place, " ERBODY[P] " bytes)@" ELN[P] \
-	    " < fdatasync(" short(EPATH[RF]) ")@" ELN[RF] " < answer@" ELN[b]
+	DESC = m ": " EN[W] "@" ELN[W] " < " EN[R] "(queue/" bk ")@" ELN[R] \
+	    ", fsync(message)@" ELN[S] " < COMMIT record (in place, " \
+	    ERBODY[P] " bytes)@" ELN[P] " < fdatasync(" short(EPATH[RF]) \
+	    ")@" ELN[RF] " < answer@" ELN[b]
 	return ""
 }
 

@@ -389,6 +389,154 @@ test_wal_large(void **state)
 	free(evp);
 }
 
+/* A body over the inline limit, its bytes depending on c. */
+static char *
+big_body(size_t *len, int c)
+{
+	char	*body;
+
+	*len = STORE_INLINE_MAX + 4096;
+	assert_non_null(body = malloc(*len));
+	memset(body, c, *len);
+	return body;
+}
+
+/*
+ * A power failure kept what the in-place commit's fsync of the message
+ * made durable (incoming/M, its message file, the record in the log)
+ * but not the move into queue/: queue/XX/M goes back to incoming/M by
+ * a rename, which keeps the file's inode and mtime, and the envelope
+ * files lose their data.
+ */
+static void
+undo_move(const char *spool, uint32_t msgid, const uint64_t *evpid, int n)
+{
+	char	*in = strdup(us_incoming(spool, msgid));
+	int	 i;
+
+	assert_non_null(in);
+	for (i = 0; i < n; i++)
+		us_write(us_evpfile(spool, evpid[i]), "", 0, 0600);
+	assert_int_equal(rename(us_msgdir(spool, msgid), in), 0);
+	free(in);
+}
+
+/* What smtpd is served of msgid: its body and its envelopes. */
+static void
+assert_served(struct store *s, uint32_t msgid, const char *body,
+    size_t len, const uint64_t *evpid, const char *const *text, int n)
+{
+	char	 buf[PQ_EVP_MAX], *got;
+	size_t	 glen;
+	int	 fd, i;
+
+	assert_int_not_equal(fd = us_fd_r(s, msgid), -1);
+	got = us_read_fd(fd, &glen);
+	close(fd);
+	assert_int_equal(glen, len);
+	assert_memory_equal(got, body, len);
+	free(got);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(us_evp_load(s, evpid[i], buf, sizeof(buf)),
+		    strlen(text[i]));
+		assert_memory_equal(buf, text[i], strlen(text[i]));
+	}
+}
+
+/*
+ * The in-place commit's record is in the log, its body in incoming/M
+ * (the move into queue/ lost): after the restart the message and its
+ * envelopes are served from queue/, incoming/M is gone.
+ */
+static void
+test_wal_large_move_lost(void **state)
+{
+	struct us_test		*t = T(state);
+	static const char *const text[2] = { "rcpt a", "rcpt b" };
+	char			*body;
+	uint64_t		 e[2];
+	uint32_t		 msgid;
+	size_t			 blen;
+	int			 i;
+
+	body = big_body(&blen, 'm');
+	assert_int_equal(us_create(&t->store, &msgid), 1);
+	for (i = 0; i < 2; i++)
+		assert_int_equal(us_evp_create(&t->store, msgid, text[i],
+		    &e[i]), 1);
+	assert_int_equal(us_commit(&t->store, msgid, body, blen), 1);
+	crash(t);
+	undo_move(t->spool, msgid, e, 2);
+	assert_false(qt_exists(us_msgdir(t->spool, msgid)));
+	us_store_open(t);
+	assert_false(qt_exists(us_incoming(t->spool, msgid)));
+	assert_served(&t->store, msgid, body, blen, e, text, 2);
+	/* and it stays queued across a clean restart */
+	us_store_close(t);
+	us_store_open(t);
+	assert_served(&t->store, msgid, body, blen, e, text, 2);
+	free(body);
+}
+
+/*
+ * A body in incoming/M whose commit has no record in the log (the crash
+ * came before the answer): never queued.
+ */
+static void
+test_wal_large_not_committed(void **state)
+{
+	struct us_test	*t = T(state);
+	char		*body;
+	uint64_t	 e;
+	uint32_t	 msgid, other;
+	size_t		 blen;
+
+	body = big_body(&blen, 'n');
+	/* a committed message, so that the log is not empty */
+	other = plain_message(&t->store, "rcpt o", body, blen, &e);
+	assert_int_equal(us_create(&t->store, &msgid), 1);
+	assert_int_equal(us_evp_create(&t->store, msgid, "rcpt n", &e), 1);
+	/* what the commit does before its record: the body put in place */
+	us_write(qt_pathf(t->spool, "incoming/%08x/message", msgid), body,
+	    blen, 0600);
+	crash(t);
+	us_store_open(t);
+	assert_false(qt_exists(us_msgdir(t->spool, msgid)));
+	assert_int_equal(us_fd_r(&t->store, msgid), -1);
+	assert_message(t->spool, other, body, blen);
+	free(body);
+}
+
+/*
+ * The record of a message that was delivered (its MESSAGE_DELETE record
+ * lost to the power failure), and a new message given the same msgid,
+ * uncommitted, whose body of the same size is in incoming/M: replay
+ * must not queue that body under the old record's envelopes.
+ */
+static void
+test_wal_large_msgid_reused(void **state)
+{
+	struct us_test	*t = T(state);
+	char		*body, *other;
+	uint64_t	 e;
+	uint32_t	 msgid;
+	size_t		 blen;
+
+	body = big_body(&blen, 'o');
+	other = big_body(&blen, 'p');
+	msgid = plain_message(&t->store, "rcpt old", body, blen, &e);
+	crash(t);
+	assert_int_equal(qt_rmtree(us_msgdir(t->spool, msgid)), 0);
+	assert_int_equal(mkdir(us_incoming(t->spool, msgid), 0700), 0);
+	us_write(qt_pathf(t->spool, "incoming/%08x/message", msgid), other,
+	    blen, 0600);
+	us_store_open(t);
+	assert_false(qt_exists(us_msgdir(t->spool, msgid)));
+	assert_int_equal(us_fd_r(&t->store, msgid), -1);
+	free(body);
+	free(other);
+}
+
 /*
  * The spool check (-n) tells of a log with live records, and -R
  * replays it: the way back to the built-in queue after a power failure.
@@ -433,6 +581,9 @@ main(void)
 		US_TEST(test_wal_wraps, log),
 		US_TEST(test_wal_stale_records, log),
 		US_TEST(test_wal_large, log),
+		US_TEST(test_wal_large_move_lost, log),
+		US_TEST(test_wal_large_not_committed, log),
+		US_TEST(test_wal_large_msgid_reused, log),
 		US_TEST(test_wal_check_replays, log),
 	};
 
