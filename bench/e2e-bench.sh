@@ -21,7 +21,7 @@
 #            [--size BYTES] [--rcpts N] [--modes durable,relaxed]
 #            [--keep] [--rootfs] [--fs-gb N] [--probe-n N]
 #            [--nb-msgs N] [--nb-mb N] [--nb-writer rewrite|flush]
-#            [--no-neighbour]
+#            [--no-neighbour] [--profile]
 #            [--barrier-msgs N] [--barrier-rcpts 1,2,10,50] [--no-barriers]
 #   --probe-n  samples per bench/fsync-probe mode after every idle
 #              built-in run (default 500; 200 beside the neighbour; each
@@ -37,6 +37,10 @@
 #   --barrier-msgs  messages per recipient count for the fsync-class
 #              call count (strace on the helper, MTA paused; default 50);
 #              --no-barriers: no count
+#   --profile  only profile: one run of the built-in queue and one of
+#              -S none (--msgs each), with perf stat on every smtpd
+#              process and perf trace -s on the queue process and the
+#              helper; prints CPU time and syscalls per message
 #   --rootfs   spool on the root file system as it is (rm -rf between
 #              runs); default: every run gets a fresh journaled ext4
 #              (mkfs.ext4 defaults, loop device with direct I/O, so a
@@ -66,6 +70,8 @@ NB_WRITER=rewrite
 BARRIERS=1
 BARRIER_MSGS=50
 BARRIER_RCPTS=1,2,10,50
+PROFILE=0
+PROF_OUT=/dev/null
 RUN_TIMEOUT=180		# one smtp-source run, seconds
 NB_RUN_TIMEOUT=60	# one run beside the neighbour: may end early (each
 			# syncfs beside it writes the neighbour's file: GBs/s)
@@ -108,7 +114,8 @@ while [ $# -gt 0 ]; do
 	--barrier-msgs) BARRIER_MSGS=$2; shift ;;
 	--barrier-rcpts) BARRIER_RCPTS=$2; shift ;;
 	--no-barriers) BARRIERS=0 ;;
-	-h|--help) sed -n '2,49p' "$0"; exit 0 ;;
+	--profile) PROFILE=1 ;;
+	-h|--help) sed -n '2,53p' "$0"; exit 0 ;;
 	*) die "unknown argument $1 (--help)" ;;
 	esac
 	shift
@@ -346,6 +353,78 @@ probe_fs() {
 	done
 }
 
+# ---- --profile: where the time of one message goes -------------------------
+# PROF_SNAP[pid]: "args|on-cpu ns|run-queue wait ns|voluntary|involuntary"
+# of every process of smtpd's tree (the helper and its checkpointer too),
+# from /proc/PID/schedstat and status; a process that has exited by the
+# second snapshot counts what it had at the first.
+declare -A PROF_SNAP
+PROF_TRACE=0		# 1: perf trace -s on the queue process and the helper
+PROF_TRACE_PID=
+prof_snapshot() {	# prof_snapshot TAG: PROF_SNAP[TAG,pid] for the tree
+	local tag=$1 p st vol inv
+	for p in $SMTPD_PID $(descendants "$SMTPD_PID"); do
+		read -r -a st <"/proc/$p/schedstat" 2>/dev/null || continue
+		vol=$(awk '/^voluntary_ctxt/ { print $2 }' "/proc/$p/status" 2>/dev/null)
+		inv=$(awk '/^nonvoluntary_ctxt/ { print $2 }' "/proc/$p/status" 2>/dev/null)
+		PROF_SNAP[$tag,$p]="$(pid_args "$p" | cut -c1-30)|${st[0]}|${st[1]}|${vol:-0}|${inv:-0}"
+	done
+}
+prof_queue_pid() {	# smtpd's queue process (its title: "smtpd: queue")
+	local p
+	for p in $(descendants "$SMTPD_PID"); do
+		case $(pid_args "$p") in *"smtpd: queue"*) echo "$p"; return 0 ;; esac
+	done
+	return 1
+}
+prof_start() {
+	PROF_SNAP=()
+	prof_snapshot a
+	PROF_TRACE_PID=
+	[ $PROF_TRACE = 1 ] || return 0
+	local q h
+	q=$(prof_queue_pid) || { note "profile: no queue process"; return 1; }
+	if [ "${SMTPD_BACKEND%%:*}" = fs-proc ]; then
+		h=$(helper_pid) || { note "profile: no helper"; return 1; }
+		q="$q,$h"
+	fi
+	perf trace -s -p "$q" -o "$WORK/trace-$RUN.txt" 2>"$WORK/trace-$RUN.err" &
+	PROF_TRACE_PID=$!
+	sleep 1		# attached
+}
+prof_stop() {		# prof_stop MSGS: the per-message report of this run
+	local n=$1 k p
+	prof_snapshot b
+	if [ -n "$PROF_TRACE_PID" ]; then
+		kill -INT "$PROF_TRACE_PID" 2>/dev/null
+		wait "$PROF_TRACE_PID" 2>/dev/null
+	fi
+	echo "# run $RUN, -B queue=$SMTPD_BACKEND, $n msgs: per message, us" \
+	    "(on CPU, waiting for a CPU) and context switches (voluntary," \
+	    "involuntary)" >>"$PROF_OUT"
+	for k in "${!PROF_SNAP[@]}"; do
+		case $k in a,*) ;; *) continue ;; esac
+		p=${k#a,}
+		echo "${PROF_SNAP[a,$p]}|${PROF_SNAP[b,$p]:-${PROF_SNAP[a,$p]}}"
+	done | awk -F'|' -v n="$n" '{
+		cpu = ($7 - $2) / 1000 / n; wq = ($8 - $3) / 1000 / n
+		vol = ($9 - $4) / n; inv = ($10 - $5) / n
+		if (cpu < 0.05 && vol < 0.01)
+			next
+		printf "  %-30s %8.1f %8.1f %7.2f %7.2f\n", $1, cpu, wq, vol, inv
+		tc += cpu; tw += wq
+	} END { printf "  %-30s %8.1f %8.1f\n", "all", tc, tw }' |
+	    sort -k2 >>"$PROF_OUT"
+	[ -n "$PROF_TRACE_PID" ] || return 0
+	# perf trace -s: per thread, its syscalls; per message: calls, us
+	awk -v n="$n" '
+		/^ [^ ].*\([0-9]+\), [0-9]+ events/ { who = $1 "(" $2; sub(/,$/, "", who) }
+		$1 ~ /^[a-z_0-9]+$/ && NF >= 8 && $2 ~ /^[0-9]+$/ {
+			printf "  %-18s %-16s %7.2f calls %8.1f us (avg %6.1f)\n",
+			    who, $1, $2 / n, $4 * 1000 / n, $6 * 1000
+		}' "$WORK/trace-$RUN.txt" | awk '$5 + 0 >= 1.0 || $3 + 0 >= 0.5' >>"$PROF_OUT"
+}
+
 # run_one BACKEND [neighbour] [probe]: sets RATE (msgs/s) and RATE_NOTE;
 # returns 0 on success.  neighbour: the writer runs beside the load, and
 # NB_MSGS are sent (a run that outlasts NB_RUN_TIMEOUT is cut and its rate
@@ -371,6 +450,7 @@ run_one() {
 		neighbour_start || { stop_smtpd quiet; return 1; }
 		sleep 1		# let it dirty pages before the load starts
 	fi
+	[ $PROFILE = 0 ] || prof_start || { stop_smtpd quiet; return 1; }
 	t0=$(date +%s.%N)
 	LD_LIBRARY_PATH=$SMTP_SOURCE_LIBS timeout -k 5 $limit \
 	    "$SMTP_SOURCE" -d -s "$SESSIONS" -m "$msgs" -l "$SIZE" \
@@ -378,6 +458,7 @@ run_one() {
 	    -t rcpt@relay.test "127.0.0.1:$PORT" >"$WORK/source-$RUN.log" 2>&1
 	rc=$?
 	t1=$(date +%s.%N)
+	[ $PROFILE = 0 ] || prof_stop "$msgs"
 	if [ $nb = 1 ]; then
 		neighbour_stop
 		RUN_NB="$NB_WROTE $NB_SECS $NB_DEV_MB"
@@ -454,6 +535,24 @@ LOAD0=$(cut -d' ' -f1 /proc/loadavg)
 declare -A RATES RATIOS NBW
 run_one fs || die "warm-up run failed (logs in $WORK)"
 note "warm-up run (fs, not counted): $RATE msgs/s"
+
+if [ $PROFILE = 1 ]; then
+	PROF_OUT=$WORK/profile.txt
+	: >"$PROF_OUT"
+	traces=0
+	command -v perf >/dev/null 2>&1 && traces="0 1" ||
+	    note "perf not found (Debian's linux-perf): no syscall profile"
+	for PROF_TRACE in $traces; do
+		for b in fs "fs-proc:-S none"; do
+			run_one "$b" || { KEEP=1; die "profile run of $b failed (logs in $WORK)"; }
+			echo "#   $RATE msgs/s$([ $PROF_TRACE = 1 ] && echo ", under perf trace")" >>"$PROF_OUT"
+		done
+	done
+	echo
+	echo "e2e-bench --profile: $(smtpd -h 2>&1 | sed -n 's/^version: //p'), $MSGS msgs, $SESSIONS sessions, $SIZE-byte bodies, $RCPTS rcpts/msg, relay down; load average $LOAD0 at start"
+	cat "$PROF_OUT"
+	exit 0
+fi
 
 # run_pairs KEY PROC NPAIRS [neighbour]: NPAIRS ABBA pairs of the
 # built-in queue and PROC; rates in RATES[KEY,fs], RATES[KEY,proc], ratios
