@@ -37,10 +37,12 @@
 #   --barrier-msgs  messages per recipient count for the fsync-class
 #              call count (strace on the helper, MTA paused; default 50);
 #              --no-barriers: no count
-#   --profile  only profile: one run of the built-in queue and one of
-#              -S none (--msgs each), with perf stat on every smtpd
-#              process and perf trace -s on the queue process and the
-#              helper; prints CPU time and syscalls per message
+#   --profile  only profile, 3 passes of one run of the built-in queue
+#              and one of -S none (--msgs each): CPU time per message
+#              of every smtpd process (schedstat); then under perf
+#              trace -s (system calls per message, queue process and
+#              helper); then under perf record (their CPU time by
+#              system call)
 #   --rootfs   spool on the root file system as it is (rm -rf between
 #              runs); default: every run gets a fresh journaled ext4
 #              (mkfs.ext4 defaults, loop device with direct I/O, so a
@@ -115,7 +117,7 @@ while [ $# -gt 0 ]; do
 	--barrier-rcpts) BARRIER_RCPTS=$2; shift ;;
 	--no-barriers) BARRIERS=0 ;;
 	--profile) PROFILE=1 ;;
-	-h|--help) sed -n '2,53p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,55p' "$0"; exit 0 ;;
 	*) die "unknown argument $1 (--help)" ;;
 	esac
 	shift
@@ -359,7 +361,8 @@ probe_fs() {
 # from /proc/PID/schedstat and status; a process that has exited by the
 # second snapshot counts what it had at the first.
 declare -A PROF_SNAP
-PROF_TRACE=0		# 1: perf trace -s on the queue process and the helper
+PROF_TRACE=0		# 1: perf trace -s on the queue process and the helper;
+			# 2: perf record -g on them (CPU time by system call)
 PROF_TRACE_PID=
 prof_snapshot() {	# prof_snapshot TAG: PROF_SNAP[TAG,pid] for the tree
 	local tag=$1 p st vol inv
@@ -381,16 +384,34 @@ prof_start() {
 	PROF_SNAP=()
 	prof_snapshot a
 	PROF_TRACE_PID=
-	[ $PROF_TRACE = 1 ] || return 0
+	[ $PROF_TRACE != 0 ] || return 0
 	local q h
 	q=$(prof_queue_pid) || { note "profile: no queue process"; return 1; }
 	if [ "${SMTPD_BACKEND%%:*}" = fs-proc ]; then
 		h=$(helper_pid) || { note "profile: no helper"; return 1; }
 		q="$q,$h"
 	fi
-	perf trace -s -p "$q" -o "$WORK/trace-$RUN.txt" 2>"$WORK/trace-$RUN.err" &
+	if [ $PROF_TRACE = 1 ]; then
+		perf trace -s -p "$q" -o "$WORK/trace-$RUN.txt" 2>"$WORK/trace-$RUN.err" &
+	else
+		perf record -q -e cpu-clock -F 10000 -g -p "$q" \
+		    -o "$WORK/perf-$RUN.data" 2>"$WORK/trace-$RUN.err" &
+	fi
 	PROF_TRACE_PID=$!
 	sleep 1		# attached
+}
+# perf record's samples of each command (smtpd's queue process, the
+# helper) by the system call they were taken in (bench/prof-stacks.awk),
+# in us per message; under perf, so larger than without
+prof_record_report() {
+	perf script -i "$WORK/perf-$RUN.data" 2>/dev/null |
+	    awk -f "$REPO/bench/prof-stacks.awk" | sort -t'|' -k1,1 -k3,3nr |
+	    awk -F'|' -v n="$1" -v hz=10000 '{
+		us = $3 / hz * 1e6 / n
+		if (us >= 2)
+			printf "  %-16s %-22s %7.1f us %5.1f%%\n", $1, $2, us,
+			    100 * $3 / $4
+	    }' >>"$PROF_OUT"
 }
 prof_stop() {		# prof_stop MSGS: the per-message report of this run
 	local n=$1 k p
@@ -416,6 +437,7 @@ prof_stop() {		# prof_stop MSGS: the per-message report of this run
 	} END { printf "  %-30s %8.1f %8.1f\n", "all", tc, tw }' |
 	    sort -k2 >>"$PROF_OUT"
 	[ -n "$PROF_TRACE_PID" ] || return 0
+	[ $PROF_TRACE = 2 ] && { prof_record_report "$n"; return 0; }
 	# perf trace -s: per thread, its syscalls; per message: calls, us
 	awk -v n="$n" '
 		/^ [^ ].*\([0-9]+\), [0-9]+ events/ { who = $1 "(" $2; sub(/,$/, "", who) }
@@ -540,12 +562,12 @@ if [ $PROFILE = 1 ]; then
 	PROF_OUT=$WORK/profile.txt
 	: >"$PROF_OUT"
 	traces=0
-	command -v perf >/dev/null 2>&1 && traces="0 1" ||
+	command -v perf >/dev/null 2>&1 && traces="0 1 2" ||
 	    note "perf not found (Debian's linux-perf): no syscall profile"
 	for PROF_TRACE in $traces; do
 		for b in fs "fs-proc:-S none"; do
 			run_one "$b" || { KEEP=1; die "profile run of $b failed (logs in $WORK)"; }
-			echo "#   $RATE msgs/s$([ $PROF_TRACE = 1 ] && echo ", under perf trace")" >>"$PROF_OUT"
+			echo "#   $RATE msgs/s$([ $PROF_TRACE = 1 ] && echo ", under perf trace")$([ $PROF_TRACE = 2 ] && echo ", under perf record")" >>"$PROF_OUT"
 		done
 	done
 	echo
