@@ -382,6 +382,7 @@ prof_queue_pid() {	# smtpd's queue process (its title: "smtpd: queue")
 }
 prof_start() {
 	PROF_SNAP=()
+	PROF_STEAL=$(cpu_ticks)
 	prof_snapshot a
 	PROF_TRACE_PID=
 	[ $PROF_TRACE != 0 ] || return 0
@@ -422,7 +423,8 @@ prof_stop() {		# prof_stop MSGS: the per-message report of this run
 	fi
 	echo "# run $RUN, -B queue=$SMTPD_BACKEND, $n msgs: per message, us" \
 	    "(on CPU, waiting for a CPU) and context switches (voluntary," \
-	    "involuntary)" >>"$PROF_OUT"
+	    "involuntary); stolen by the hypervisor:" \
+	    "$(steal_since "$PROF_STEAL")% of the CPU time" >>"$PROF_OUT"
 	for k in "${!PROF_SNAP[@]}"; do
 		case $k in a,*) ;; *) continue ;; esac
 		p=${k#a,}
@@ -554,6 +556,14 @@ count_barriers() {
 
 
 LOAD0=$(cut -d' ' -f1 /proc/loadavg)
+# CPU time the hypervisor gave to others while we wanted it ("steal",
+# /proc/stat): on a shared host it inflates every time measured here
+cpu_ticks() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t }' /proc/stat; }
+steal_since() {	# steal_since "STEAL TOTAL": percent of CPU time stolen since
+	cpu_ticks | awk -v a="$1" 'BEGIN { split(a, o, " ") }
+	    { d = $2 - o[2]; printf "%.1f", (d > 0 ? 100 * ($1 - o[1]) / d : 0) }'
+}
+STEAL0=$(cpu_ticks)
 declare -A RATES RATIOS NBW
 run_one fs || die "warm-up run failed (logs in $WORK)"
 note "warm-up run (fs, not counted): $RATE msgs/s"
@@ -571,7 +581,7 @@ if [ $PROFILE = 1 ]; then
 		done
 	done
 	echo
-	echo "e2e-bench --profile: $(smtpd -h 2>&1 | sed -n 's/^version: //p'), $MSGS msgs, $SESSIONS sessions, $SIZE-byte bodies, $RCPTS rcpts/msg, relay down; load average $LOAD0 at start"
+	echo "e2e-bench --profile: $(smtpd -h 2>&1 | sed -n 's/^version: //p'), $MSGS msgs, $SESSIONS sessions, $SIZE-byte bodies, $RCPTS rcpts/msg, relay down; load average $LOAD0 at start, CPU time stolen by the hypervisor $(steal_since "$STEAL0")% over all runs"
 	cat "$PROF_OUT"
 	exit 0
 fi
@@ -752,5 +762,5 @@ if [ $BARRIERS = 1 ]; then
 		row "$n rcpt(s)" "$calls / $msgs${by:+ ($by)}" "$per" "" "<= 2 per msg" "$(verdict_of "$per" le 2)"
 	done
 fi
-echo "load average at start $LOAD0, at end $(cut -d' ' -f1 /proc/loadavg) ($(nproc) CPUs): other load on the machine shows in every number"
+echo "load average at start $LOAD0, at end $(cut -d' ' -f1 /proc/loadavg) ($(nproc) CPUs), CPU time stolen by the hypervisor $(steal_since "$STEAL0")%: other load on the machine shows in every number"
 exit 0
