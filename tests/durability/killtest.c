@@ -1113,6 +1113,23 @@ run_killpoints(void)
 	return 0;
 }
 
+/* An empty spool, no message known, the daemon started on it: 0. */
+static int
+start_empty(void)
+{
+	int	i;
+
+	qt_rmtree(D.spool);
+	mkdir(D.spool, 0711);
+	ngone = 0;
+	for (i = 0; i < POOL; i++)
+		pool[i] = NULL;
+	if (qd_start_init(&D) == 0)
+		return 0;
+	qr_check(0, "killtest-restart", "cannot start");
+	return -1;
+}
+
 /*
  * lostmove: what a power failure can leave of a body kept in place
  * (store_log_commit()): its record and incoming/M/message, durable
@@ -1128,19 +1145,12 @@ run_lostmove(void)
 {
 	struct msg	*m;
 	char		 in[PATH_MAX];
-	int		 i, status, ok;
+	int		 status, ok;
 
 	if (D.pid != -1)
 		qd_kill(&D);
-	qt_rmtree(D.spool);
-	mkdir(D.spool, 0711);
-	ngone = 0;
-	for (i = 0; i < POOL; i++)
-		pool[i] = NULL;
-	if (qd_start_init(&D) == -1) {
-		qr_check(0, "killtest-restart", "cannot start");
+	if (start_empty() == -1)
 		return;
-	}
 	pool[0] = m = msg_new();
 	m->size = 100 * 1024;
 	m->want = 2;
@@ -1198,7 +1208,7 @@ main(int argc, char **argv)
 	const char		*s;
 	unsigned long		 target = 1000, kills;
 	uint64_t		 seed, t0 = qt_now_ns() / 1000;
-	int			 i, journaled = 0;
+	int			 journaled = 0;
 
 	qd_launcher(argc, argv);
 	if (dur_setup("killtest", 1500) == -1)
@@ -1260,14 +1270,7 @@ main(int argc, char **argv)
 
 	if (strstr(phases, "random") != NULL) {
 		memset(&st, 0, sizeof(st));
-		qt_rmtree(D.spool);
-		mkdir(D.spool, 0711);
-		ngone = 0;
-		for (i = 0; i < POOL; i++)
-			pool[i] = NULL;
-		if (qd_start_init(&D) == -1) {
-			qr_check(0, "killtest-restart", "cannot start");
-		} else if (run_random(target) == 0) {
+		if (start_empty() == 0 && run_random(target) == 0) {
 			/* a last kill, then the final check */
 			kill(D.pid, SIGKILL);
 			st.kills_between++;

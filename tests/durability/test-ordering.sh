@@ -304,6 +304,13 @@ fi
 echo "== fsync-class calls per message (10 messages each)"
 awk -v mode=count -f "$CHECKER" "$work/full.trace" |
     awk '$1 == "msg" {printf("  sequence message %s: accept %d, deliver %d, other %d\n", $2, $4, $6, $8)}'
+bounded() {	# bounded NAME LINE MSGS MAX: all 10 messages, <= 2 calls each
+	if [ "$3" -eq 10 ] && [ "$4" -le 2 ]; then
+		pass "$1 ($2; target <= 2)"
+	else
+		fail "$1 ($2; target <= 2)"
+	fi
+}
 for n in 1 2 10 50; do
 	if ! traced 300 "$fs" "$work/count$n.trace" "" count "$n" 10 \
 	    > "$work/count.out" 2>&1; then
@@ -326,11 +333,7 @@ for n in 1 2 10 50; do
 	# the same ordering rules hold for every commit and delivery here
 	judge "ordering-count-$n" "$work/count$n.trace" \
 	    "$((10 + 10 * n)) durable answers checked (commit 10 (inline 10, in place 0, syncfs 0; by rename 0), envelope create on a committed message 0, update 0, delete $((10 * n)), message delete 0; by the log $((10 + 10 * n)), by the layout's own syncs 0)"
-	if [ "$msgs" -eq 10 ] && [ "$max" -le 2 ]; then
-		pass "fsync-count-$n ($line; target <= 2)"
-	else
-		fail "fsync-count-$n ($line; target <= 2)"
-	fi
+	bounded "fsync-count-$n" "$line" "$msgs" "$max"
 done
 # a body over 64 KB kept in place: the message file's fsync() and the
 # log's fdatasync(), whatever the number of recipients
@@ -367,10 +370,8 @@ for n in 1 10; do
 	if [ "$inplace" = 0 ]; then
 		note "fsync-count-big-$n not bounded: no journaled spool," \
 		    "the big bodies took the syncfs commit"
-	elif [ "$msgs" -eq 10 ] && [ "$max" -le 2 ]; then
-		pass "fsync-count-big-$n ($line; target <= 2)"
 	else
-		fail "fsync-count-big-$n ($line; target <= 2)"
+		bounded "fsync-count-big-$n" "$line" "$msgs" "$max"
 	fi
 done
 traced 300 "$fs" "$work/countnone.trace" "-S none" count 10 10 >/dev/null
