@@ -299,6 +299,12 @@ main(int argc, char **argv)
 	struct options	 o;
 	char		*args[MAX_ARGS];
 
+	/*
+	 * Before anything reads argv: it copies the arguments and the
+	 * environment away, so that the log checkpointer (wal.c) can
+	 * write its own title over them for ps(1).
+	 */
+	setproctitle_init(argc, argv, environ);
 	/* smtpd's form: argv[0] "queue-proc", all options in argv[1] */
 	if (argc == 2 && strcmp(argv[0], SMTPD_ARGV0) == 0) {
 		args[0] = argv[0];

@@ -406,6 +406,7 @@ wal_spawn_checkpointer(struct wal *w, int (*enter)(void))
 		close(STDIN_FILENO);	/* smtpd's socket is the parent's */
 		w->ckpt_sock = sv[1];
 		(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+		setproctitle("log checkpointer");
 		if (getppid() == 1 || enter() == -1)
 			_exit(1);
 		wal_checkpointer(w);

@@ -318,7 +318,8 @@ pid_args() {
 }
 
 # the queue helper among smtpd's descendants ("queue-proc ARG"); its
-# log checkpointer, forked from it, has the same arguments: skip it
+# log checkpointer, forked from it, is its child ("queue-proc: log
+# checkpointer" in ps): skip it
 helper_pid() {
 	local p pp
 	for p in $(descendants "$SMTPD_PID"); do

@@ -52,6 +52,14 @@ expect_offline() {
 
 # -- 1: queue mail for the dead relay ----------------------------------------
 start_smtpd "$B" run1/start || e2e_finish
+# durable, the helper has one child, its log checkpointer, and ps says so
+if h=$(helper_pid); then
+	case $B in *"-S none"*) want=0 ;; *) want=1 ;; esac
+	titles=$(for k in $(ps -o pid= --ppid "$h"); do pid_args "$k"; echo; done)
+	n=$(printf '%s' "$titles" | grep -c 'log checkpointer *$')
+	check run1/checkpointer-title "helper $h: $n children titled '... log checkpointer', expected $want (children: $titles)" \
+	    [ "$n" = "$want" ]
+fi
 send_batch run1/accepted $NMSG "x@relay.test,y@relay.test" "persistence test"
 if wait_until 20 queue_has $TOTAL; then
 	sleep 1

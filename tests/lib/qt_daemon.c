@@ -336,7 +336,8 @@ qd_target(struct qt_daemon *d)
 		fclose(f);
 	}
 	/* a wrapper that runs the daemon in its own process (valgrind):
-	 * its child is the daemon's log checkpointer, same command */
+	 * its child is the daemon's log checkpointer, same comm (only its
+	 * title, in cmdline, differs) */
 	if (child > 0 && same_comm(d->pid, (pid_t)child))
 		child = -1;
 	return child > 0 ? (pid_t)child : d->pid;
