@@ -315,12 +315,18 @@ store_rename_temporary(struct store *s, uint32_t msgid, int dfd,
 	if (!sio_same_file(s->root_fd, tmp.s, sb))
 		return 0;
 	if (renameat2(s->root_fd, tmp.s, dfd, LAYOUT_MESSAGE,
-	    RENAME_NOREPLACE) == -1) {
+	    RENAME_NOREPLACE) == 0)
+		return 1;
+	if (errno != EXDEV)
 		log_warn("warn: queue-fs-proc: commit %08x: rename %s, "
 		    "copying instead", msgid, tmp.s);
-		return 0;
+	else if (!s->said_exdev) {
+		/* a layout choice of the admin's, not a fault: said once */
+		log_info("info: queue-fs-proc: temporary/ is on another file "
+		    "system than incoming/: every commit copies the message");
+		s->said_exdev = 1;
 	}
-	return 1;
+	return 0;
 }
 
 static int

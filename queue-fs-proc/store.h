@@ -37,6 +37,7 @@ struct store {
 	struct deferred	 later;		/* work after the answer */
 	/* how the last successful MESSAGE_COMMIT put its message in place */
 	enum store_commit_path commit_path;
+	int		 said_exdev;	/* logged that temporary/ is elsewhere */
 	struct wal	 wal;
 	int		 logged;	/* full sync through the log (wal.h) */
 	int		 ordered;	/* the fs journals metadata in order */

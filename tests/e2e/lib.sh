@@ -222,7 +222,8 @@ ensure_user() {	# the unprivileged owner of the maildir, with a real home
 	fi
 }
 
-clean_spool() {
+clean_spool() {	# (test-copied.sh mounts a tmpfs on temporary/)
+	umount "$SPOOL/temporary" 2>/dev/null
 	rm -rf "$SPOOL"
 }
 
