@@ -565,14 +565,24 @@ function lastwrite(a, b, path,    i, W) {
 	return W
 }
 
+# the last rename into dir/name between a and b (IR), the path it was
+# renamed from (IT) and the last write of that path before it (IW):
+# "", or why not
+function written_install(a, b, dir, name) {
+	if (!(IR = install(a, b, dir, name)))
+		return "no rename into " short(dir) "/" name
+	IT = EOD[IR] "/" EON[IR]
+	if (!(IW = lastwrite(a, IR, IT)))
+		return "no write of " short(IT) " before its rename"
+	return ""
+}
+
 # envelope create on a committed message: installed, then logged
-function log_create(r, e,    a, b, m, R, W, P) {
+function log_create(r, e,    a, b, m, R, W, P, why) {
 	a = RS_[r]; b = RE_[r]; m = substr(e, 1, 8)
-	if (!(R = install(a, b, "/queue/" substr(m, 1, 2) "/" m, e)))
-		return "no rename into queue/" substr(m, 1, 2) "/" m "/" e
-	if (!(W = lastwrite(a, R, EOD[R] "/" EON[R])))
-		return "no write of " short(EOD[R] "/" EON[R]) \
-		    " before its rename"
+	if ((why = written_install(a, b, "/queue/" substr(m, 1, 2) "/" m, e)))
+		return why
+	R = IR; W = IW
 	if (!(P = logrec(a, R, b, 3, e, 1)))
 		return LWHY
 	rel(ELN[P]); rel(ELN[RF]); mov(ELN[RF], ELN[b])
@@ -583,13 +593,11 @@ function log_create(r, e,    a, b, m, R, W, P) {
 }
 
 # envelope update: logged first, then written and installed
-function log_update(r, e,    a, b, m, R, W, P, F) {
+function log_update(r, e,    a, b, m, R, W, P, F, why) {
 	a = RS_[r]; b = RE_[r]; m = substr(e, 1, 8)
-	if (!(R = install(a, b, "/queue/" substr(m, 1, 2) "/" m, e)))
-		return "no rename into queue/" substr(m, 1, 2) "/" m "/" e
-	if (!(W = lastwrite(a, R, EOD[R] "/" EON[R])))
-		return "no write of " short(EOD[R] "/" EON[R]) \
-		    " before its rename"
+	if ((why = written_install(a, b, "/queue/" substr(m, 1, 2) "/" m, e)))
+		return why
+	R = IR; W = IW
 	if (!(P = logrec(a, a, b, 3, e, 1)))
 		return LWHY
 	F = RF
@@ -682,13 +690,11 @@ function old_commit(r,    a, b, m, bk, R, W, S, F, i, mk, fq) {
 }
 
 # temp file written, fsynced, renamed to dir/name, dir fsynced
-function old_install(r, dir, name,    a, b, R, T, W, FT, FD) {
+function old_install(r, dir, name,    a, b, R, T, W, FT, FD, why) {
 	a = RS_[r]; b = RE_[r]
-	if (!(R = install(a, b, dir, name)))
-		return "no rename into " short(dir) "/" name
-	T = EOD[R] "/" EON[R]
-	if (!(W = lastwrite(a, R, T)))
-		return "no write of " short(T) " before its rename"
+	if ((why = written_install(a, b, dir, name)))
+		return why
+	R = IR; T = IT; W = IW
 	if (!(FT = sync_in(W, R, T)))
 		return short(T) " not fsynced between its last write (line " \
 		    ELN[W] ") and its rename (line " ELN[R] ")"
