@@ -67,6 +67,7 @@ include tests/conformance/conformance.mk
 -include tests/hardening/hardening.mk
 -include tests/fuzz/fuzz.mk
 -include tests/operator/operator.mk
+-include tests/powercut/powercut.mk
 -include bench/bench.mk
 
 deps:
@@ -103,6 +104,13 @@ check-hardening: $(DAEMON) $(HARDENING_PROGS)
 	sh tests/run-suite.sh hardening $(HARDENING_PROGS) \
 	    $(wildcard tests/hardening/test-*.sh)
 
+# Power cuts under Debian's real smtpd: every write and flush of the
+# spool's disk recorded through a FUSE file under a loop device, crash
+# images cut at the flushes, each restarted with the helper; controls
+# that must lose mail (tests/powercut/README).
+check-powercut: $(DAEMON) $(POWERCUT_PROGS)
+	sh tests/run-suite.sh powercut tests/powercut/test-powercut.sh
+
 # Debian sid's opensmtpd (7.7 and later: imsg dialect B), from its source
 # package, built twice under /var/cache/qfp: as released a proc queue
 # cannot deliver (the test of the test); with contrib/'s patch the e2e
@@ -137,6 +145,7 @@ clean:
 	    $(HARDENING_PROGS) $(BENCH_PROGS)
 
 .PHONY: all deps check demo check-unit check-conformance check-e2e \
-	check-durability check-hardening check-upstream check-man \
+	check-durability check-hardening check-powercut check-upstream \
+	check-man \
 	check-debian13 \
 	install uninstall clean

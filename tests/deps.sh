@@ -13,7 +13,8 @@ set -eu
 
 PKGS="build-essential pkg-config libevent-dev libbsd-dev libcmocka-dev \
 opensmtpd swaks mandoc strace iproute2 util-linux procps libseccomp-dev \
-clang libclang-rt-dev valgrind debhelper git python3 debootstrap lintian"
+clang libclang-rt-dev valgrind debhelper git python3 debootstrap lintian \
+libfuse3-dev fuse3 e2fsprogs"
 
 # postfix's library dependencies (Depends: lib*, first of alternatives
 # excluded), as the package lists name them; empty without lists.

@@ -10,7 +10,7 @@ export RESULTS=$results
 # asan last: unit and conformance again, built with AddressSanitizer and
 # UndefinedBehaviorSanitizer (it cleans the tree; the build is redone).
 # debian13: make demo, unit, conformance, e2e and asan in a Debian 13 root.
-suites=${*:-unit conformance e2e durability hardening operator upstream man debian13 asan}
+suites=${*:-unit conformance e2e durability hardening operator powercut upstream man debian13 asan}
 for suite in $suites; do
 	echo "=== suite: $suite"
 	if ! make -s "check-$suite"; then

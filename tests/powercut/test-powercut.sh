@@ -1,0 +1,241 @@
+#!/bin/bash
+# Power cuts under Debian's real smtpd; the method is in README here.
+#
+# For the helper under test and each control: record a run (the spool
+# on a fresh ext4 on a loop device on blkfuse's recorded disk, mail
+# sent while the relay is down), then for each chosen flush k cut a
+# crash image, e2fsck it, start smtpd on it, stop it, and look for
+# every mail acknowledged before flush k in queue/.
+#
+# Environment: QFP_PC_SEED (default: random, printed), QFP_PC_MAILS
+# (30), QFP_PC_STATES (states of the helper, 48), QFP_PC_CONTROL_STATES
+# (per control, 12).
+: "${QFP_E2E_TIMEOUT:=480}"
+. "$(dirname "$0")/../e2e/lib.sh"
+e2e_init powercut "$@"
+
+PC=$E2E_REPO/tests/powercut
+TOOL="$PYTHON $PC/powercut.py"
+SEED=${QFP_PC_SEED:-$((RANDOM * 32768 + RANDOM))}
+MAILS=${QFP_PC_MAILS:-30}
+STATES=${QFP_PC_STATES:-48}
+CSTATES=${QFP_PC_CONTROL_STATES:-12}
+MB=64
+LOG="-L 256k"
+FUSE_PID=
+FUSE_MNT=
+LOOPS=
+
+pc_cleanup() {	# everything this script started, by pid and by name
+	local l
+	[ -n "$SMTPD_PID" ] && stop_smtpd quiet
+	mountpoint -q "$SPOOL" && umount "$SPOOL"
+	for l in $LOOPS; do losetup -d "$l" 2>/dev/null; done
+	LOOPS=
+	if [ -n "$FUSE_MNT" ]; then
+		umount "$FUSE_MNT" 2>/dev/null
+		FUSE_MNT=
+	fi
+	if [ -n "$FUSE_PID" ]; then
+		wait_until 5 proc_dead "$FUSE_PID" || kill -KILL "$FUSE_PID"
+		wait "$FUSE_PID" 2>/dev/null
+		FUSE_PID=
+	fi
+}
+trap 'rc=$?; pc_cleanup; (exit $rc); e2e_exit_trap' EXIT
+
+for p in "$PC/blkfuse" "$PC/queue-fs-proc-nobarrier"; do
+	if [ ! -x "$p" ]; then
+		fail setup "$p not built (make check-powercut builds it)"
+		exit 1
+	fi
+done
+for t in losetup mkfs.ext4 e2fsck filefrag mountpoint; do
+	if ! command -v $t >/dev/null; then
+		fail setup "$t not found (sh tests/deps.sh installs it)"
+		exit 1
+	fi
+done
+# The control without barriers runs as backend fs-proc-nobarrier: smtpd
+# executes $LIBEXEC/queue-fs-proc-nobarrier, in this namespace only.
+if ! mountpoint -q "$LIBEXEC"; then
+	mkdir -p "$WORK/libexec" && cp -a "$LIBEXEC/." "$WORK/libexec/" &&
+	    mount --bind "$WORK/libexec" "$LIBEXEC"
+fi
+install -m 0755 "$PC/queue-fs-proc-nobarrier" \
+    "$LIBEXEC/queue-fs-proc-nobarrier" || { fail setup "libexec"; exit 1; }
+note "seed $SEED (QFP_PC_SEED=$SEED to repeat)"
+
+# pc_start BACKEND: smtpd -d on the spool, bounded wait until it serves
+pc_up() {
+	smtpd_ready || proc_dead "$SMTPD_PID"
+}
+pc_start() {
+	SMTPD_RUN=$((SMTPD_RUN + 1))
+	SMTPD_LOG=$WORK/smtpd-$SMTPD_RUN.log
+	SMTPD_BACKEND=$1
+	"$SMTPD" -d -f "$CONF" -B "queue=$1" >"$SMTPD_LOG" 2>&1 </dev/null &
+	SMTPD_PID=$!
+	wait_until 30 pc_up
+	smtpd_ready && return 0
+	stop_smtpd quiet
+	return 1
+}
+
+# pc_loop [ARGS] FILE: attach a loop device, DEV, remembered for the
+# cleanup (not in a subshell, so LOOPS keeps it)
+pc_loop() {
+	DEV=$(losetup -f --show "$@") || return 1
+	LOOPS="$LOOPS $DEV"
+}
+
+pc_detach() {	# unmount the spool, detach the loop devices
+	local l
+	if mountpoint -q "$SPOOL"; then umount "$SPOOL" || return 1; fi
+	for l in $LOOPS; do losetup -d "$l" || return 1; done
+	LOOPS=
+}
+
+# The recorded disk: blkfuse on DIR/fuse, a loop device with direct I/O
+# on its file, and a check that a write through the loop device is in
+# the trace as soon as it completes (no page cache in between).
+pc_disk() {
+	local dir=$1 dev last
+	FUSE_MNT=$dir/fuse
+	mkdir -p "$FUSE_MNT"
+	"$PC/blkfuse" "$dir/trace" $MB "$FUSE_MNT" 2>"$dir/blkfuse.err" &
+	FUSE_PID=$!
+	wait_until 10 test -e "$FUSE_MNT/disk" || return 1
+	pc_loop --direct-io=on "$FUSE_MNT/disk" || return 1
+	dev=$DEV
+	[ "$(losetup -n -O DIO "$dev" | tr -d ' ')" = 1 ] || {
+		echo "# $dev: no direct I/O"; return 1; }
+	# a write-through queue would send no flush at all
+	[ "$(cat "/sys/block/${dev#/dev/}/queue/write_cache")" = \
+	    "write back" ] || { echo "# $dev: no write cache"; return 1; }
+	dd if=/dev/urandom of="$dev" bs=4096 count=1 seek=7 oflag=direct \
+	    status=none || return 1
+	last=$($TOOL lastwrite "$dir/trace")
+	[ "$last" = "28672 4096" ] || {
+		echo "# write through $dev not in the trace ($last)"; return 1; }
+	# the spool's own mode, durable before smtpd runs: set-up, not mail
+	mkfs.ext4 -q -F -b 4096 -E nodiscard "$dev" &&
+	    mount "$dev" "$SPOOL" && chmod 0711 "$SPOOL" && sync -f "$SPOOL"
+}
+
+pc_undisk() {	# stop recording: unmount, detach, end blkfuse
+	pc_detach || return 1
+	umount "$FUSE_MNT" || return 1
+	FUSE_MNT=
+	wait_until 10 proc_dead "$FUSE_PID" || return 1
+	wait "$FUSE_PID"
+	FUSE_PID=
+}
+
+# pc_record NAME BACKEND: one recorded run; $WORK/NAME/{trace,manifest,ext}
+pc_record() {
+	local dir=$WORK/$1 backend=$2
+	mkdir -p "$dir" "$SPOOL"
+	pc_disk "$dir" || { echo "# recorded disk: set-up failed"; return 1; }
+	pc_start "$backend" || { echo "# smtpd did not start"; return 1; }
+	$TOOL send "$dir/manifest" "$MAILS" "$SEED" "$QFP_E2E_PORT" ||
+	    return 1
+	stop_smtpd quiet
+	$TOOL extents "$dir/ext" "$SPOOL"/fs-proc/log.0 "$SPOOL"/fs-proc/log.1
+	pc_undisk || { echo "# recorded disk: tear-down failed"; return 1; }
+	echo "# $1: $(grep -c . "$dir/manifest") mails acknowledged," \
+	    "$(grep -c . "$dir/ext") log file extents"
+}
+
+# cut_state NAME BACKEND K T: crash image at flush K (time T), smtpd
+# started and stopped on it; sets CUT to "checked N lost N torn N"
+# (after the lines on the first bad mails), or to why it could not
+cut_state() {
+	local dir=$WORK/$1 backend=$2 k=$3 t=$4 img=$WORK/state.img rc
+	CUT=
+	$TOOL build "$dir/trace" "$k" "$SEED" $MB "$img" >"$dir/build.out" ||
+	    { CUT="cannot build the image"; return 1; }
+	e2fsck -fy "$img" >"$dir/fsck.out" 2>&1
+	rc=$?
+	[ $rc -ge 4 ] && { CUT="e2fsck exited $rc"; return 1; }
+	pc_loop "$img" && mount "$DEV" "$SPOOL" ||
+	    { CUT="cannot mount the image"; pc_detach; return 1; }
+	if pc_start "$backend"; then
+		stop_smtpd quiet
+		CUT=$($TOOL check "$dir/manifest" "$t" "$SPOOL")
+	else
+		CUT="smtpd did not start on it"
+		log_tail 10
+	fi
+	pc_detach || CUT="cannot detach the image"
+	case $(echo "$CUT" | tail -1) in checked*) ;; *) return 1 ;; esac
+}
+
+# pc_run NAME BACKEND NSTATES: record, cut, count; sets LOST, TORN,
+# CHECKED, STRAY
+pc_run() {
+	local name=$1 backend=$2 k t kind c l r x n=0 bad=0
+	LOST=0 TORN=0 CHECKED=0 STRAY=0
+	if ! pc_record "$name" "$backend"; then
+		log_tail 20
+		return 1
+	fi
+	$TOOL plan "$WORK/$name/trace" "$WORK/$name/manifest" \
+	    "$WORK/$name/ext" "$3" >"$WORK/$name/plan" || return 1
+	while read -r k t kind; do
+		n=$((n + 1))
+		if ! cut_state "$name" "$backend" "$k" "$t"; then
+			STATE="$name/flush-$k($kind)"
+			fail "$STATE" "$CUT"
+			bad=$((bad + 1))
+			continue
+		fi
+		read -r _ c _ l _ r _ x <<<"$(echo "$CUT" | tail -1)"
+		CHECKED=$((CHECKED + c)) LOST=$((LOST + l)) TORN=$((TORN + r))
+		STRAY=$((STRAY + x))
+		state_report "$name/flush-$k($kind)" "$c" "$l" "$r"
+		echo "$CUT" | sed '$d'
+	done <"$WORK/$name/plan"
+	note "$name: $n states, $CHECKED mails checked, $LOST lost," \
+	    "$TORN torn; $STRAY incomplete unacknowledged commits in queue/"
+	[ $bad = 0 ]
+}
+
+# state_report NAME CHECKED LOST TORN: the helper under test must lose
+# nothing in any state; a control's states are only counted
+state_report() {
+	if [ "$MODE" = control ]; then
+		note "$1: $2 checked, $3 lost, $4 torn"
+	elif [ $(($3 + $4)) = 0 ]; then
+		pass "$1 ($2 acknowledged mails intact)"
+	else
+		fail "$1" "$3 of $2 acknowledged mails lost, $4 torn"
+	fi
+}
+
+# pc_control NAME BACKEND: must lose or tear acknowledged mail somewhere,
+# or this harness could not tell a missing barrier from a present one
+pc_control() {
+	if ! pc_run "$1" "$2" "$CSTATES"; then
+		fail "control-$1" "no complete run (-B queue=$2)"
+	elif [ $((LOST + TORN)) -gt 0 ]; then
+		pass "control-$1 (-B queue=$2 lost $LOST, tore $TORN)"
+	else
+		fail "control-$1" "-B queue=$2 lost no acknowledged mail in any state: the harness cannot see a missing barrier"
+	fi
+}
+
+MODE=test
+SECONDS=0
+if ! pc_run helper "fs-proc:-d $LOG" "$STATES"; then
+	fail helper "no complete run (-B queue=fs-proc:-d $LOG)"
+elif [ "$CHECKED" = 0 ]; then
+	fail helper "no acknowledged mail before any chosen flush"
+fi
+H="$CHECKED checked, $LOST lost, $TORN torn"
+MODE=control
+pc_control builtin fs
+pc_control sync-none "fs-proc:-d $LOG -S none"
+pc_control nobarrier "fs-proc-nobarrier:-d $LOG"
+note "helper under test: $H; ${SECONDS}s"
+e2e_finish
