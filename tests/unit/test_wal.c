@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "proc_queue.h"
+#include "records.h"
 #include "store.h"
 #include "unit_spool.h"
 #include "wal.h"
@@ -185,7 +186,10 @@ struct torn {
 	uint64_t	 first_evp, last_evp;
 };
 
-/* Two messages; the second's commit is the last record of log.0. */
+/*
+ * Two messages; the second's commit is the last record of log.0 (after
+ * the START record and the first commit).
+ */
 static void
 torn_setup(struct us_test *t, struct torn *tn)
 {
@@ -200,7 +204,7 @@ torn_setup(struct us_test *t, struct torn *tn)
 	crash(t);
 	tn->log = us_read(qt_pathf(t->spool, "fs-proc/log.0"), &tn->len);
 	n = record_offsets(tn->log, tn->len, off, 63);
-	assert_int_equal(n, 2);
+	assert_int_equal(n, 3);
 	tn->start = off[n - 1];
 	tn->end = off[n];
 	memcpy(&h, tn->log + tn->start, sizeof(h));
@@ -363,7 +367,7 @@ test_wal_large(void **state)
 	char		*body, *evp;
 	uint64_t	 e1, e[3];
 	uint32_t	 big, wide;
-	size_t		 blen = STORE_INLINE_MAX + 1;
+	size_t		 blen = REC_INLINE_MAX + 1;
 	int		 i;
 
 	assert_non_null(body = malloc(blen));
@@ -395,7 +399,7 @@ big_body(size_t *len, int c)
 {
 	char	*body;
 
-	*len = STORE_INLINE_MAX + 4096;
+	*len = REC_INLINE_MAX + 4096;
 	assert_non_null(body = malloc(*len));
 	memset(body, c, *len);
 	return body;

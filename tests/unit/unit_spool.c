@@ -25,6 +25,7 @@
 #include "check.h"
 #include "log.h"
 #include "qfp_test.h"
+#include "recover.h"
 #include "unit_spool.h"
 
 uid_t		us_uid;
@@ -148,8 +149,8 @@ us_store_open(struct us_test *t)
 	close(root);
 	/* ordered: the in-place path runs, whatever /tmp's file system */
 	if (t->log)
-		assert_int_equal(store_start_log(&t->store, US_LOG_SIZE, 1),
-		    0);
+		assert_int_equal(recover_start(&t->store, US_LOG_SIZE, 1,
+		    t->spool, NULL), 0);
 	t->open = 1;
 }
 
