@@ -14,10 +14,12 @@
 # that one file system only.  Without it every path counts as one file
 # system.
 #
-# Only the calls of the daemon's own process count: the pid of the
-# execve of "queue-proc".  Its checkpointer (a child forked at start:
-# syncfs(), then a record written and synced at the start of a full log
-# file) runs beside it and none of its calls stands for the daemon's.
+# Only the calls of the daemon's own process count for its answers: the
+# pid of the execve of "queue-proc".  Its checkpointer (a child forked
+# at start: syncfs(), then a DEAD record written and synced at the start
+# of a full log file) runs beside it and none of its calls stands for
+# the daemon's; its syncs and DEAD records are checked by the rule for
+# log files marked dead, below.
 # Requests are the recvmsg()s on fd 0, decoded from their bytes (type,
 # msgid, evpid); each one's answer is the next sendmsg() on fd 0 (r, and
 # the evpid of ENVELOPE_CREATE).  For every answer with r = 1 to a
@@ -25,7 +27,7 @@
 # its answer must satisfy one of two rule sets in full.
 #
 # The log (fs-proc/log.0 and log.1 in the spool; queue-fs-proc/wal.c,
-# store_log.c).  A record is a pwrite64() to a log file, whole (it
+# records.c).  A record is a pwrite64() to a log file, whole (it
 # returned the count asked), of the right type and id (decoded from its
 # head: magic "QFPL", type, then the msgid or evpid); "synced" means a
 # fdatasync() (or fsync()) of that same file returned 0 after it and
@@ -52,9 +54,11 @@
 #   ENVELOPE_CREATE	on a committed message: temporary file written,
 #			renamed into queue/XX/M/EVPID (no fsync needed) <
 #			an envelope record of EVPID, synced.
-#   ENVELOPE_UPDATE E	an envelope record of E, synced, FIRST; then the
-#			temporary file written and renamed onto
-#			queue/XX/M/E.
+#   ENVELOPE_UPDATE E	the temporary file written and renamed onto
+#			queue/XX/M/E, and an envelope record of E,
+#			synced, in either order (the record holds the
+#			whole envelope: replay writes it over whichever
+#			a power failure left).
 #   ENVELOPE_DELETE E	unlink of queue/XX/M/E (and, when the message goes,
 #			rmdir of queue/XX/M) < a deletion record of E, not
 #			synced: the next synced record carries it, and if
@@ -118,8 +122,10 @@
 # MESSAGE_COMMIT) and while it was delivered (ENVELOPE_DELETEs, and a
 # MESSAGE_DELETE once queued), and for envelope creates on the committed
 # message and updates: "msg ID accept A deliver D other O"; then
-# "total T", the daemon's fsync-class calls over the whole trace, and
-# "checkpointer C", those of every other process (the checkpointer).
+# "total T", the daemon's fsync-class calls over the whole trace,
+# "start S", those of them made before its first request (the retire
+# of the log at start), and "checkpointer C", those of every other
+# process (the checkpointer).
 
 BEGIN {
 	for (i = 32; i < 127; i++)
@@ -130,7 +136,7 @@ BEGIN {
 	RENAMES = "|rename|renameat|renameat2|"
 	split("OK FAIL INIT CLOSE MESSAGE_CREATE MESSAGE_DELETE MESSAGE_COMMIT MESSAGE_FD_R ENVELOPE_CREATE ENVELOPE_DELETE ENVELOPE_LOAD ENVELOPE_UPDATE ENVELOPE_WALK", TN, " ")
 	# log record types (queue-fs-proc/wal.h)
-	split("DEAD COMMIT EVP_WRITE EVP_DELETE MSG_DELETE", RTN, " ")
+	split("DEAD COMMIT EVP_WRITE EVP_DELETE MSG_DELETE START", RTN, " ")
 	WAL_MAGIC = 1280329297	# "QFPL"
 	n = 0; nreq = 0; started = 0; bad = 0; checked = 0; deferred = 0
 	nother = 0; nk = 0; NMNT = 0
@@ -259,7 +265,7 @@ function record(i, args,    len, m) {
 	if (len < 24 || le32(0) != WAL_MAGIC)
 		return
 	ERT[i] = le32(16)
-	if (ERT[i] == 1)
+	if (ERT[i] == 1 || ERT[i] == 6)
 		ERID[i] = ""
 	else if (ERT[i] == 2 && len >= 44) {
 		ERID[i] = hex4(24)
@@ -704,7 +710,7 @@ function log_create(r, e,    a, b, m, R, W, P, why) {
 	return ""
 }
 
-# envelope update: logged first, then written and installed
+# envelope update: written and installed, and logged, in either order
 function log_update(r, e,    a, b, m, R, W, P, F, why) {
 	a = RS_[r]; b = RE_[r]; m = substr(e, 1, 8)
 	if ((why = written_install(a, b, "/queue/" substr(m, 1, 2) "/" m, e)))
@@ -713,13 +719,9 @@ function log_update(r, e,    a, b, m, R, W, P, F, why) {
 	if (!(P = logrec(a, a, b, 3, e, 1)))
 		return LWHY
 	F = RF
-	if (F > W)
-		return "the EVP_WRITE record is synced (line " ELN[F] \
-		    ") after the temporary file is written (line " ELN[W] \
-		    "): the record must come first"
-	rel(ELN[P]); rel(ELN[F]); mov(ELN[F], ELN[R])
-	DESC = e ": EVP_WRITE record@" ELN[P] " < fdatasync(" short(EPATH[F]) \
-	    ")@" ELN[F] " < write@" ELN[W] " < " EN[R] "@" ELN[R] " < answer@" \
+	rel(ELN[P]); rel(ELN[F]); mov(ELN[F], ELN[b])
+	DESC = e ": write@" ELN[W] " < " EN[R] "@" ELN[R] ", EVP_WRITE record@" \
+	    ELN[P] " < fdatasync(" short(EPATH[F]) ")@" ELN[F] " < answer@" \
 	    ELN[b]
 	return ""
 }
@@ -1080,6 +1082,7 @@ END {
 			    " deliver " DEL[ORDER[i]] + 0 " other " \
 			    OTH[ORDER[i]] + 0
 		print "total " nsync + 0
+		print "start " count_syncs(0, nreq ? RS_[1] : n + 1)
 		print "checkpointer " nother + 0
 		exit 0
 	}
