@@ -114,7 +114,8 @@
 # "movable L R" (the call at line L must come before line R: moved
 # after it, the answer must be BAD), for the self-test, then a summary
 # line.  Each DEAD record gets an "  ok" or "  BAD" line too (not
-# counted as an answer; the summary counts them apart).  Exit 0 when nothing is BAD and something was checked.
+# counted as an answer; the summary counts them apart).  Exit 0 when
+# nothing is BAD and something was checked.
 #
 # mode=count prints, per message, the fsync-class calls (fsync,
 # fdatasync, syncfs, sync, sync_file_range, msync) the daemon's process
@@ -307,11 +308,11 @@ function inlayout(p) {
 }
 
 # One call the checkpoint rule looks at, of any process, into the K
-# list: kind ("sync": syncfs() or sync(), path "" for sync(); "dead": a
-# whole DEAD record written; "rec": any other record written; "change":
-# a layout change of the daemon's; "answer": the daemon's sendmsg() on
-# fd 0), pid, line (where the call began), fd path ("*" for sync()),
-# success.
+# list: kind ("sync": syncfs() or sync(); "dead": a whole DEAD record
+# written; "rec": any other record written; "change": a layout change
+# of the daemon's; "answer": the daemon's sendmsg() on fd 0), pid, line
+# (where the call began), fd path ("*" for sync(), which syncs every
+# file system), success.
 function kev(kind, p, l, path, ok) {
 	nk++
 	KK[nk] = kind; KP[nk] = p; KL[nk] = l; KF[nk] = path; KOK[nk] = ok
@@ -875,10 +876,10 @@ function old_mdelete(r,    a, b, m, bk, D, F) {
 # The line of the last layout change that the DEAD record K[d] stops
 # the log from standing for (0 if none): those made before the answer
 # to the request that wrote the file's last record since its previous
-# DEAD record (a request makes all its changes before its answer, an
-# update after its record); when the file has no record in the trace
-# (the start, after the replay), every change before the DEAD record.
-# Changes made later belong to the other file's records.
+# DEAD record (a request makes all its changes before its answer);
+# when the file has no record since (the start, after the replay),
+# every change before the DEAD record.  Changes made later belong to
+# the other file's records.
 function covered(d,    k, prev, lrec, lim, C) {
 	prev = 0; lrec = 0; lim = KL[d]; C = 0
 	for (k = 1; k <= nk; k++)
@@ -919,8 +920,12 @@ function synced_fs(p, lo, hi, fs,    k, S) {
 function check_dead(d,    sp, who, C, nfs, LFS, i, j, S, desc, why) {
 	sp = KF[d]
 	sub(/\/fs-proc\/log\.[01]$/, "", sp)
-	who = KP[d] == mainpid ? "the daemon" : "the checkpointer (pid " \
-	    KP[d] ")"
+	if (KP[d] != mainpid)
+		who = "the checkpointer (pid " KP[d] ")"
+	else if (nreq == 0 || KL[d] < RLN[1])
+		who = "the daemon's start"
+	else
+		who = "the daemon"
 	C = covered(d)
 	nfs = 0
 	LFS[++nfs] = fsof(sp "/queue")
@@ -948,6 +953,8 @@ function check_dead(d,    sp, who, C, nfs, LFS, i, j, S, desc, why) {
 	ndead++
 	if (KP[d] != mainpid)
 		ndeadck++
+	else if (who == "the daemon's start")
+		ndeadst++
 	if (why != "") {
 		print "  BAD  DEAD " short(KF[d]) " (line " KL[d] ") by " who \
 		    ": " substr(why, 3)
@@ -1104,6 +1111,6 @@ END {
 		print "required " l
 	for (l in MOVABLE)
 		print "movable " l " " MOVABLE[l]
-	printf("checker: %d durable answers checked (commit %d (inline %d, in place %d, syncfs %d; by rename %d), envelope create on a committed message %d, update %d, delete %d, message delete %d; by the log %d, by the layout's own syncs %d), %d deferred envelope creates, %d log files marked dead (%d by the checkpointer), %d BAD\n", checked, ncommit, NKIND["inline"], NKIND["in place"], NKIND["syncfs"], nrenamed, nqcreate, nupdate, ndelete, nmdelete, nlog, nold, deferred, ndead, ndeadck, bad)
+	printf("checker: %d durable answers checked (commit %d (inline %d, in place %d, syncfs %d; by rename %d), envelope create on a committed message %d, update %d, delete %d, message delete %d; by the log %d, by the layout's own syncs %d), %d deferred envelope creates, %d log files marked dead (%d at start, %d by the checkpointer), %d BAD\n", checked, ncommit, NKIND["inline"], NKIND["in place"], NKIND["syncfs"], nrenamed, nqcreate, nupdate, ndelete, nmdelete, nlog, nold, deferred, ndead, ndeadst, ndeadck, bad)
 	exit (bad == 0 && checked > 0) ? 0 : 1
 }
