@@ -119,17 +119,19 @@ fail:
 	return -1;
 }
 
-/* Say why a tool cannot work on the spool (lock: recover_lock()'s -1 or -2). */
+/*
+ * Say on standard output, where -n and -R report, why they cannot work
+ * on the spool (lock: recover_lock()'s -1 or -2).
+ */
 void
 recover_refused(const char *spool, int lock, pid_t holder)
 {
 	if (lock == -2)
-		fprintf(stderr, "queue-fs-proc: spool %s is in use by "
-		    "queue-fs-proc pid %d: stop it first\n", spool, (int)holder);
+		printf("queue-fs-proc: spool %s is in use by queue-fs-proc "
+		    "pid %d: stop it first\n", spool, (int)holder);
 	else
-		fprintf(stderr, "queue-fs-proc: spool %s: cannot take its lock "
-		    "%s/%s: %s\n", spool, LAYOUT_WAL, RECOVER_LOCK,
-		    strerror(errno));
+		printf("queue-fs-proc: spool %s: cannot take its lock %s/%s: "
+		    "%s\n", spool, LAYOUT_WAL, RECOVER_LOCK, strerror(errno));
 }
 
 /* ---- the replay -------------------------------------------------------- */
@@ -473,7 +475,8 @@ recover_command(const char *spool, const char *user)
 
 	if (geteuid() == 0 && spool_user(user, &u) == -1)
 		return 1;
-	if ((fd = open(spool, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	/* O_PATH: the queue user may search the spool (0711), not read it */
+	if ((fd = open(spool, O_PATH | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1 && errno == ENOENT) {
 		printf("queue-fs-proc: no spool %s: nothing to replay\n", spool);
 		return 0;
