@@ -486,20 +486,25 @@ wal_checkpoint(struct wal *w, int i)
 }
 
 /*
- * After the replay (or with nothing to replay): make the layout durable
- * and mark every file that holds records dead.  The log is retired:
- * whatever starts next, this queue or another, needs no replay.
+ * After the replay: make the layout durable and mark every file that
+ * holds records dead.  The log is retired: whatever starts next, this
+ * queue or another, needs no replay.  With nothing to retire (a clean
+ * stop, a fresh spool), no barrier: -S none starts without one.
  */
 void
 wal_retire(struct wal *w)
 {
 	uint64_t	gen;
 	off_t		first;
-	int		i;
+	int		i, live[2];
 
+	for (i = 0; i < 2; i++)
+		live[i] = wal_file_state(w, i, &gen, &first) > WAL_EMPTY;
+	if (!live[0] && !live[1])
+		return;
 	wal_sync_layout(w);
 	for (i = 0; i < 2; i++)
-		if (wal_file_state(w, i, &gen, &first) > WAL_EMPTY)
+		if (live[i])
 			wal_kill(w, i);
 }
 
