@@ -624,6 +624,7 @@ wal_checkpointer(struct wal *w)
 int
 wal_spawn_checkpointer(struct wal *w, int (*enter)(void))
 {
+	pid_t	parent = getpid();
 	int	sv[2];
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
@@ -642,7 +643,9 @@ wal_spawn_checkpointer(struct wal *w, int (*enter)(void))
 		w->ckpt_sock = sv[1];
 		(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 		setproctitle("log checkpointer");
-		if (getppid() == 1 || enter() == -1)
+		/* the parent died before prctl(): reparented, maybe not to
+		 * init, and holding the spool's lock for nobody */
+		if (getppid() != parent || enter() == -1)
 			_exit(1);
 		wal_checkpointer(w);
 	}
