@@ -754,12 +754,14 @@ print_summary(struct check *c, unsigned long found)
 /*
  * The spool's lock, for the whole check: a running helper's spool is
  * not checked (its incoming/ is busy, its log is live by design) and a
- * helper does not start during a repair.  The fd, -1 when there is no
- * lock to take (no spool or no fs-proc/: the check says what is
- * missing), -2 when the spool is in use or the lock cannot be taken.
+ * helper does not start during a repair.  -n only looks (a shared lock,
+ * nothing written); -n -R owns it.  The fd, -1 when there is no lock to
+ * take (no spool, no fs-proc/ or lock file, or one this user may not
+ * open: the check says what it finds), -2 when the spool is in use or
+ * the lock cannot be taken.
  */
 static int
-check_lock(const char *spool)
+check_lock(const char *spool, int repair)
 {
 	pid_t	holder;
 	int	fd, lock;
@@ -767,7 +769,9 @@ check_lock(const char *spool)
 	if ((fd = open(spool, O_PATH | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1)
 		return -1;
-	if ((lock = recover_lock(fd, 0, &holder)) == -1 && errno == ENOENT)
+	lock = recover_lock(fd, repair ? RECOVER_OWN : RECOVER_LOOK, 0,
+	    &holder);
+	if (lock == -1 && (errno == ENOENT || errno == EACCES))
 		lock = -1;
 	else if (lock < 0) {
 		recover_refused(spool, lock, holder);
@@ -799,7 +803,7 @@ spool_check(const char *spool, const char *user, int repair)
 	}
 	spool_rules(&c.rules, &u, geteuid() == 0);
 	c.user = &u;
-	if ((lock = check_lock(spool)) < -1)
+	if ((lock = check_lock(spool, repair)) < -1)
 		return 1;
 	printf("checking spool %s (queue user uid %u)%s\n", spool,
 	    (unsigned)c.rules.uid, repair ? ", repairing" : "");

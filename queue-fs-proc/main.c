@@ -212,12 +212,19 @@ enter_checkpointer_sandbox(void)
 static int	spool_lock = -1;
 
 static int
-lock_spool(int fd, const char *spool)
+lock_spool(int fd, const char *spool, const struct spool_user *u,
+    int privileged)
 {
 	pid_t	holder;
 
-	if ((spool_lock = recover_lock(fd, RECOVER_LOCK_WAIT, &holder)) >= 0)
+	if ((spool_lock = recover_lock(fd, RECOVER_OWN, RECOVER_LOCK_WAIT,
+	    &holder)) >= 0) {
+		/* the queue user's, like the spool: its -n can look */
+		if (privileged && fchown(spool_lock, u->uid, u->gid) == -1)
+			log_warn("warn: queue-fs-proc: chown %s/%s",
+			    LAYOUT_WAL, RECOVER_LOCK);
 		return 0;
+	}
 	if (spool_lock == -2)
 		log_warnx("warn: queue-fs-proc: spool %s is in use by "
 		    "queue-fs-proc pid %d (waited %d s)", spool, (int)holder,
@@ -241,7 +248,7 @@ enter_spool(const struct options *o, struct store *store)
 		    "no chroot, no privilege drop");
 	if ((fd = spool_prepare(o->spool, &u, privileged)) == -1)
 		return -1;
-	if (lock_spool(fd, o->spool) == -1) {
+	if (lock_spool(fd, o->spool, &u, privileged) == -1) {
 		close(fd);
 		return -1;
 	}

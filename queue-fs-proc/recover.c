@@ -79,12 +79,15 @@ recover_lock_holder(int fd)
  * seconds for its holder: an exclusive lock lives as long as the open
  * file, so the helper's log checkpointer (a child that inherits the fd)
  * holds it too, and an old helper's exit checkpoint ends before a new
- * helper begins its log.  Returns the fd (keep it open), -2 when it is
- * held (*holder: the holder's pid, 0 if unknown), -1 on error (errno;
- * ENOENT: no fs-proc/, so no log and no helper either).
+ * helper begins its log.  RECOVER_OWN: exclusive, the file made if
+ * needed and our pid written in it (the helper, -R, -n -R);
+ * RECOVER_LOOK: shared, for -n, which changes nothing (no file made,
+ * nothing written).  Returns the fd (keep it open), -2 when another
+ * holds it (*holder: its pid, 0 if unknown), -1 on error (errno;
+ * ENOENT: no fs-proc/ or, looking, no lock file: no helper ever ran).
  */
 int
-recover_lock(int spool_fd, int wait, pid_t *holder)
+recover_lock(int spool_fd, int how, int wait, pid_t *holder)
 {
 	struct timespec	ts = { 0, 100 * 1000 * 1000 };
 	char		buf[16];
@@ -92,9 +95,10 @@ recover_lock(int spool_fd, int wait, pid_t *holder)
 
 	*holder = 0;
 	if ((fd = sio_open_beneath(spool_fd, LAYOUT_WAL "/" RECOVER_LOCK,
-	    O_RDWR | O_CREAT, 0600)) == -1)
+	    how == RECOVER_OWN ? O_RDWR | O_CREAT : O_RDONLY, 0600)) == -1)
 		return -1;
-	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+	while (flock(fd, (how == RECOVER_OWN ? LOCK_EX : LOCK_SH) |
+	    LOCK_NB) == -1) {
 		if (errno != EWOULDBLOCK && errno != EINTR)
 			goto fail;
 		*holder = recover_lock_holder(fd);
@@ -107,11 +111,13 @@ recover_lock(int spool_fd, int wait, pid_t *holder)
 			    "release the spool", (int)*holder);
 		nanosleep(&ts, NULL);
 	}
+	*holder = 0;
+	if (how == RECOVER_LOOK)
+		return fd;
 	snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
 	if (ftruncate(fd, 0) == -1 ||
 	    pwrite(fd, buf, strlen(buf), 0) != (ssize_t)strlen(buf))
 		goto fail;
-	*holder = 0;
 	return fd;
 
 fail:
@@ -486,7 +492,8 @@ recover_command(const char *spool, const char *user)
 		    strerror(errno));
 		return 1;
 	}
-	if ((lock = recover_lock(fd, 0, &holder)) == -1 && errno == ENOENT) {
+	if ((lock = recover_lock(fd, RECOVER_OWN, 0, &holder)) == -1 &&
+	    errno == ENOENT) {
 		printf("queue-fs-proc: %s: no log: nothing to replay\n", spool);
 		r = 0;
 	} else if (lock < 0)

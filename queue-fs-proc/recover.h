@@ -25,7 +25,9 @@
 #define RECOVER_LOCK		"lock"	/* in fs-proc/ */
 #define RECOVER_LOCK_WAIT	30	/* seconds a new helper waits */
 
-int	recover_lock(int spool_fd, int wait, pid_t *holder);
+enum { RECOVER_LOOK, RECOVER_OWN };	/* recover_lock()'s how */
+
+int	recover_lock(int spool_fd, int how, int wait, pid_t *holder);
 void	recover_refused(const char *spool, int lock, pid_t holder);
 int	recover_start(struct store *, off_t log_size, int ordered,
 	    const char *spool, int (*enter_sandbox)(void));

@@ -218,7 +218,8 @@ test_recover_lock(void **state)
 	assert_int_equal(pipe(p), 0);
 	assert_int_not_equal(fd = open(t->spool, O_PATH | O_DIRECTORY), -1);
 	if ((pid = fork()) == 0) {
-		if (recover_lock(fd, 0, &holder) < 0 || write(p[1], "x", 1) != 1)
+		if (recover_lock(fd, RECOVER_OWN, 0, &holder) < 0 ||
+		    write(p[1], "x", 1) != 1)
 			_exit(1);
 		pause();
 		_exit(0);
@@ -233,11 +234,11 @@ test_recover_lock(void **state)
 	assert_non_null(strstr(out, want));
 	free(out);
 	assert_int_equal(recover_command(t->spool, NULL), 1);
-	assert_int_equal(recover_lock(fd, 1, &holder), -2);
+	assert_int_equal(recover_lock(fd, RECOVER_OWN, 1, &holder), -2);
 	assert_int_equal(holder, pid);
 	kill(pid, SIGTERM);
 	waitpid(pid, NULL, 0);
-	assert_true((lock = recover_lock(fd, 0, &holder)) >= 0);
+	assert_true((lock = recover_lock(fd, RECOVER_OWN, 0, &holder)) >= 0);
 	close(lock);
 	close(fd);
 	close(p[0]);
