@@ -158,12 +158,9 @@ run_child(struct us_test *t, enum barrier b, int nth, int n,
 static void
 assert_all_back(struct us_test *t, const uint32_t *acked, int k)
 {
-	int	i;
-
 	us_lose_layout(t->spool);
 	us_store_open(t);
-	for (i = 0; i < k; i++)
-		assert_true(qt_exists(us_msgfile(t->spool, acked[i])));
+	us_assert_queued(t->spool, acked, k);
 }
 
 /*

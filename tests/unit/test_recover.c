@@ -293,12 +293,10 @@ test_recover_log_size_changed(void **state)
 {
 	struct us_test	*t = T(state);
 	uint32_t	 m[8];
-	int		 i;
 
 	crash_with_log(t, 1024 * 1024, m, 8);
 	us_store_open(t);
-	for (i = 0; i < 8; i++)
-		assert_true(qt_exists(us_msgfile(t->spool, m[i])));
+	us_assert_queued(t->spool, m, 8);
 }
 
 /*
@@ -328,14 +326,13 @@ test_recover_repair_without_log0(void **state)
 	struct us_test	*t = T(state);
 	uint32_t	 after[4];
 	char		*out;
-	int		 i, n;
+	int		 n;
 
 	crash_in_log1(t, after, &n);
 	us_lose_layout(t->spool);
 	assert_int_equal(us_check(t->spool, 1, &out), 0);
 	free(out);
-	for (i = 0; i < n; i++)
-		assert_true(qt_exists(us_msgfile(t->spool, after[i])));
+	us_assert_queued(t->spool, after, n);
 }
 
 /*

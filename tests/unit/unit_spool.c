@@ -597,3 +597,13 @@ us_assert_served(struct store *s, uint32_t msgid, const char *body,
 	}
 }
 
+
+/* Each of n messages has its message file in queue/. */
+void
+us_assert_queued(const char *spool, const uint32_t *msgid, int n)
+{
+	int	i;
+
+	for (i = 0; i < n; i++)
+		assert_true(qt_exists(us_msgfile(spool, msgid[i])));
+}

@@ -146,6 +146,8 @@ char	*us_big_body(size_t *len, int c);
 /* A power failure kept an in-place body in incoming/M, not its move. */
 void	us_undo_move(const char *spool, uint32_t msgid, const uint64_t *evpid,
 	    int n);
+/* Each of n messages has its message file in queue/. */
+void	us_assert_queued(const char *spool, const uint32_t *msgid, int n);
 /* What smtpd is served of msgid: its body and its envelopes. */
 void	us_assert_served(struct store *, uint32_t msgid, const char *body,
 	    size_t len, const uint64_t *evpid, const char *const *text, int n);
