@@ -48,15 +48,6 @@ static unsigned char	*image;
 static off_t		 image_size;
 static int		 trace_fd = -1;
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Append one record.  A trace that cannot be written is no trace:
  * exit, so the test sees the disk fail rather than a short trace.
@@ -64,13 +55,16 @@ now_ns(void)
 static void
 trace(uint32_t type, off_t off, size_t len, const void *data)
 {
-	struct rec	r = { type, (uint32_t)len, (uint64_t)off, now_ns() };
+	struct timespec	ts;
+	struct rec	r = { type, (uint32_t)len, (uint64_t)off, 0 };
 	struct iovec	iov[2] = {
 		{ &r, sizeof(r) },
 		{ (void *)(uintptr_t)data, data != NULL ? len : 0 }
 	};
 	size_t		want = iov[0].iov_len + iov[1].iov_len;
 
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	r.ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 	if (writev(trace_fd, iov, 2) != (ssize_t)want) {
 		perror("blkfuse: trace");
 		_exit(1);

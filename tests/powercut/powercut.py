@@ -245,8 +245,9 @@ def verdict(d, rcpts, digest):
 def check(manifest, t, spool):
 	"""Every mail acknowledged before T: queued, intact, all envelopes.
 	Prints the first few bad mails, then 'checked N lost N torn N stray
-	N': stray counts what an unacknowledged commit left in queue/
-	incomplete (allowed: smtpd never accepted that mail)."""
+	N': stray counts the other incomplete message directories in queue/,
+	remains of lost mail or of commits never acknowledged (allowed:
+	smtpd never accepted that mail)."""
 	found, blank = queued(spool)
 	n = lost = torn = 0
 	stray = len(blank)

@@ -197,7 +197,8 @@ pc_run() {
 		echo "$CUT" | sed '$d'
 	done <"$WORK/$name/plan"
 	note "$name: $n states, $CHECKED mails checked, $LOST lost," \
-	    "$TORN torn; $STRAY incomplete unacknowledged commits in queue/"
+	    "$TORN torn; $STRAY incomplete message directories in queue/" \
+	    "(of those, or of commits never acknowledged)"
 	[ $bad = 0 ]
 }
 
