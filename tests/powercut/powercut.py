@@ -139,12 +139,12 @@ def switches(recs, extpath):
 
 
 def plan(trace, manifest, extpath, n):
-	"""N flushes to cut at: evenly spread over the sending (early, middle,
-	late) and, when the log files are known, at each log switch (the
+	"""N flushes to cut at: evenly spread from the first 250 to 2 s after
+	the last (early, middle, late) and, when the log files are known, at each log switch (the
 	flush before the first write to the other file, and the one after)."""
 	_, recs = records(trace)
 	mails = read_manifest(manifest)
-	lo, hi = mails[0][1], mails[-1][2] + 2 * 10**9
+	lo, hi = mails[0][2], mails[-1][2] + 2 * 10**9
 	flushes = [i for i, r in enumerate(recs) if r[0] == S and
 	    lo <= r[3] <= hi]
 	if not flushes:

@@ -11,6 +11,9 @@
 # (30), QFP_PC_STATES (states of the helper, 48), QFP_PC_CONTROL_STATES
 # (per control, 12).
 : "${QFP_E2E_TIMEOUT:=480}"
+# the helper under test; -L 256k: the log switches files several times
+QFP_E2E_BACKEND="fs-proc:-d -L 256k"
+# shellcheck source=../e2e/lib.sh
 . "$(dirname "$0")/../e2e/lib.sh"
 e2e_init powercut "$@"
 
@@ -21,7 +24,6 @@ MAILS=${QFP_PC_MAILS:-30}
 STATES=${QFP_PC_STATES:-48}
 CSTATES=${QFP_PC_CONTROL_STATES:-12}
 MB=64
-LOG="-L 256k"
 FUSE_PID=
 FUSE_MNT=
 LOOPS=
@@ -73,7 +75,7 @@ pc_up() {
 pc_start() {
 	SMTPD_RUN=$((SMTPD_RUN + 1))
 	SMTPD_LOG=$WORK/smtpd-$SMTPD_RUN.log
-	SMTPD_BACKEND=$1
+	SMTPD_BACKEND=$1	# stop_smtpd reads it
 	"$SMTPD" -d -f "$CONF" -B "queue=$1" >"$SMTPD_LOG" 2>&1 </dev/null &
 	SMTPD_PID=$!
 	wait_until 30 pc_up
@@ -185,8 +187,7 @@ pc_run() {
 	while read -r k t kind; do
 		n=$((n + 1))
 		if ! cut_state "$name" "$backend" "$k" "$t"; then
-			STATE="$name/flush-$k($kind)"
-			fail "$STATE" "$CUT"
+			fail "$name/flush-$k($kind)" "$CUT"
 			bad=$((bad + 1))
 			continue
 		fi
@@ -226,17 +227,17 @@ pc_control() {
 	fi
 }
 
-MODE=test
+MODE=helper
 SECONDS=0
-if ! pc_run helper "fs-proc:-d $LOG" "$STATES"; then
-	fail helper "no complete run (-B queue=fs-proc:-d $LOG)"
+if ! pc_run helper "$QFP_E2E_BACKEND" "$STATES"; then
+	fail helper "no complete run (-B queue=$QFP_E2E_BACKEND)"
 elif [ "$CHECKED" = 0 ]; then
 	fail helper "no acknowledged mail before any chosen flush"
 fi
 H="$CHECKED checked, $LOST lost, $TORN torn"
 MODE=control
 pc_control builtin fs
-pc_control sync-none "fs-proc:-d $LOG -S none"
-pc_control nobarrier "fs-proc-nobarrier:-d $LOG"
+pc_control sync-none "$QFP_E2E_BACKEND -S none"
+pc_control nobarrier "fs-proc-nobarrier:${QFP_E2E_BACKEND#*:}"
 note "helper under test: $H; ${SECONDS}s"
 e2e_finish
