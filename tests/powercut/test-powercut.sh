@@ -66,6 +66,13 @@ if ! mountpoint -q "$LIBEXEC"; then
 fi
 install -m 0755 "$PC/queue-fs-proc-nobarrier" \
     "$LIBEXEC/queue-fs-proc-nobarrier" || { fail setup "libexec"; exit 1; }
+# The spool's parent on a tmpfs of this mount namespace: a test outside
+# that wipes /var/spool/smtpd on the root file system would otherwise
+# remove the mount point under a state (and detach what is mounted).
+if ! mount -t tmpfs -o mode=0755 qfp-powercut "$(dirname "$SPOOL")"; then
+	fail setup "cannot mount a tmpfs on $(dirname "$SPOOL")"
+	exit 1
+fi
 note "seed $SEED (QFP_PC_SEED=$SEED to repeat)"
 
 # pc_start BACKEND: smtpd -d on the spool, bounded wait until it serves
@@ -160,8 +167,11 @@ cut_state() {
 	e2fsck -fy "$img" >"$dir/fsck.out" 2>&1
 	rc=$?
 	[ $rc -ge 4 ] && { CUT="e2fsck exited $rc"; return 1; }
-	pc_loop "$img" && mount "$DEV" "$SPOOL" ||
-	    { CUT="cannot mount the image"; pc_detach; return 1; }
+	if ! pc_loop "$img" || ! mount "$DEV" "$SPOOL" 2>"$dir/mount.err"; then
+		CUT="cannot mount the image: $(head -1 "$dir/mount.err")"
+		pc_detach
+		return 1
+	fi
 	if pc_start "$backend"; then
 		stop_smtpd quiet
 		CUT=$($TOOL check "$dir/manifest" "$t" "$SPOOL")
