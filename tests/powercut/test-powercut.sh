@@ -58,6 +58,16 @@ for t in losetup mkfs.ext4 e2fsck filefrag mountpoint; do
 		exit 1
 	fi
 done
+# Every barrier of that control must be a no-op: one the daemon calls
+# that the wrap does not cover would keep a barrier it must not have.
+calls=$(nm -D --undefined-only "$PC/queue-fs-proc-nobarrier" |
+    awk '{ sub(/@.*/, "", $2) }
+	$2 ~ /^(fsync|fdatasync|syncfs|sync|sync_file_range|msync)$/ {
+		printf " %s", $2 }')
+if [ -n "$calls" ]; then
+	fail setup "queue-fs-proc-nobarrier still calls$calls"
+	exit 1
+fi
 # The control without barriers runs as backend fs-proc-nobarrier: smtpd
 # executes $LIBEXEC/queue-fs-proc-nobarrier, in this namespace only.
 if ! mountpoint -q "$LIBEXEC"; then
