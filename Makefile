@@ -30,7 +30,8 @@ ALL_CFLAGS =	-std=c11 $(WARN) $(CFLAGS)
 COMMON_SRCS =	common/imsg.c common/log.c
 PROTO_SRCS =	proto/proc_queue.c proto/pq_client.c
 # Everything of the daemon but main(): tests and benchmarks link it too.
-STORE_SRCS =	queue-fs-proc/store.c queue-fs-proc/store_log.c \
+STORE_SRCS =	queue-fs-proc/store.c queue-fs-proc/records.c \
+		queue-fs-proc/recover.c \
 		queue-fs-proc/wal.c queue-fs-proc/walk.c \
 		queue-fs-proc/layout.c queue-fs-proc/safeio.c \
 		queue-fs-proc/msgdir.c queue-fs-proc/deferred.c \

@@ -20,7 +20,7 @@
  *     or the spare directory of a daemon that was killed, which the
  *     built-in queue throws away at start, and the daemon too, after its
  *     log's replay: that may move a committed message from there into
- *     queue/, see store_log.c).
+ *     queue/, see recover.c).
  * Every entry is looked at with fstatat(AT_SYMLINK_NOFOLLOW) and every
  * directory opened with sio_open_dir(), which follows no symbolic link.
  *
@@ -57,6 +57,7 @@
 #include "safeio.h"
 #include "spool.h"
 #include "store.h"
+#include "recover.h"
 #include "wal.h"
 
 /* spool_faults() bits, as -n reports and repairs them */
@@ -625,35 +626,6 @@ check_top(struct check *c, const char *name, int want_fd, int note_missing)
 }
 
 /*
- * Replay the log into the layout as the daemon's start does, then
- * checkpoint it: in a child, as the queue user when we are root, so
- * that what it writes is the queue user's.
- */
-static int
-replay_log(int spool_fd, const struct spool_user *u)
-{
-	struct store	s;
-	pid_t		pid;
-	int		status, ok;
-
-	if ((pid = fork()) == -1)
-		return -1;
-	if (pid == 0) {
-		ok = (geteuid() != 0 || spool_drop(u) == 0) &&
-		    store_open(&s, spool_fd, STORE_SYNC_FULL, 0) == 0;
-		if (ok && store_start_log(&s, wal_existing_size(spool_fd),
-		    spool_journaled(spool_fd)) == -1)
-			ok = 0;
-		if (ok)
-			store_close(&s);
-		_exit(ok ? 0 : 1);
-	}
-	if (waitpid(pid, &status, 0) == -1 || !WIFEXITED(status))
-		return -1;
-	return WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
-/*
  * After a crash or a power failure the log may hold what the layout
  * lacks (see DURABILITY in queue-fs-proc(8)): the built-in queue must
  * not serve the spool before it is replayed.
@@ -662,21 +634,32 @@ static void
 check_log(struct check *c)
 {
 	char	path[PATH_MAX];
+	int	live, stale;
 
-	if (wal_pending(c->spool_fd) <= 0)
-		return;
 	join(path, sizeof(path), c->spool, LAYOUT_WAL);
-	problem(c, path, "the log holds records the layout may lack (after "
-	    "a crash or power failure): replay it (-R) before the built-in "
-	    "queue serves this spool");
-	if (!c->repair)
+	if ((live = wal_pending(c->spool_fd, &stale)) == -1) {
+		if (errno != ENOENT)
+			problem(c, path, "cannot read the log: %s (it may hold "
+			    "acknowledged mail: no queue may serve this spool "
+			    "until it can be replayed)", strerror(errno));
 		return;
-	if (replay_log(c->spool_fd, c->user) == -1) {
+	}
+	if (stale)
+		problem(c, path, "a log older than the spool (another queue "
+		    "served it since the crash that left it): never replayed; "
+		    "-R sets it aside as log.N.stale");
+	if (live)
+		problem(c, path, "the log holds records the layout may lack "
+		    "(after a crash or power failure): replay it (-R) before "
+		    "the built-in queue serves this spool");
+	if (!c->repair || (live == 0 && stale == 0))
+		return;
+	if (recover_offline(c->spool_fd, c->user) == -1) {
 		printf("not repaired: %s: cannot replay the log\n", path);
 		return;
 	}
 	printf("replayed: %s\n", path);
-	c->repairs++;
+	c->repairs += (unsigned long)(live != 0) + (unsigned long)(stale != 0);
 }
 
 static void
@@ -768,12 +751,43 @@ print_summary(struct check *c, unsigned long found)
 	printf("spool %s: %s\n", c->spool, c->problems ? "NOT CLEAN" : "clean");
 }
 
+/*
+ * The spool's lock, for the whole check: a running helper's spool is
+ * not checked (its incoming/ is busy, its log is live by design) and a
+ * helper does not start during a repair.  -n only looks (a shared lock,
+ * nothing written); -n -R owns it.  The fd, -1 when there is no lock to
+ * take (no spool, no fs-proc/ or lock file, or one this user may not
+ * open: the check says what it finds), -2 when the spool is in use or
+ * the lock cannot be taken.
+ */
+static int
+check_lock(const char *spool, int repair)
+{
+	pid_t	holder;
+	int	fd, lock;
+
+	if ((fd = open(spool, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	lock = recover_lock(fd, repair ? RECOVER_OWN : RECOVER_LOOK, 0,
+	    &holder);
+	if (lock == -1 && (errno == ENOENT || errno == EACCES))
+		lock = -1;
+	else if (lock < 0) {
+		recover_refused(spool, lock, holder);
+		lock = -2;
+	}
+	close(fd);
+	return lock;
+}
+
 int
 spool_check(const char *spool, const char *user, int repair)
 {
 	struct check		c;
 	struct spool_user	u;
 	unsigned long		found;
+	int			lock;
 
 	memset(&c, 0, sizeof(c));
 	c.spool = spool;
@@ -789,6 +803,8 @@ spool_check(const char *spool, const char *user, int repair)
 	}
 	spool_rules(&c.rules, &u, geteuid() == 0);
 	c.user = &u;
+	if ((lock = check_lock(spool, repair)) < -1)
+		return 1;
 	printf("checking spool %s (queue user uid %u)%s\n", spool,
 	    (unsigned)c.rules.uid, repair ? ", repairing" : "");
 
@@ -805,5 +821,7 @@ spool_check(const char *spool, const char *user, int repair)
 	}
 	print_summary(&c, found);
 	fflush(stdout);
+	if (lock >= 0)
+		close(lock);
 	return c.problems == 0 ? 0 : 1;
 }

@@ -44,6 +44,13 @@ deferred_make_spare(struct deferred *d)
 
 	for (i = 0; i < LAYOUT_ID_TRIES; i++) {
 		msgid = layout_random_id();
+		/*
+		 * A msgid that a live log record names is never reused:
+		 * the replay would write that record's body or envelopes
+		 * into the new message's directory.
+		 */
+		if (d->wal != NULL && wal_names(d->wal, msgid))
+			continue;
 		/* a queued message of that id would collide at commit */
 		layout_msgdir(msgid, &path);
 		if (fstatat(d->queue_fd, path.s, &sb, AT_SYMLINK_NOFOLLOW) == 0)

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "proc_queue.h"
+#include "wal.h"
 #include "walk.h"
 
 struct deferred {
@@ -21,6 +22,7 @@ struct deferred {
 	int		 incoming_fd;	/* the store's, not owned */
 	int		 durable;
 	struct walk	*walk;		/* reads ahead, skips our ids */
+	const struct wal *wal;		/* the running log, or NULL */
 	uint32_t	 spare;		/* empty incoming/MSGID, or 0 */
 	int		 refill;	/* make a new spare */
 	/* an incoming envelope answered but not yet written (dfd != -1) */

@@ -19,7 +19,9 @@
 
 #include "check.h"
 #include "dispatch.h"
+#include "layout.h"
 #include "log.h"
+#include "recover.h"
 #include "sandbox.h"
 #include "spool.h"
 
@@ -163,8 +165,6 @@ parse_options(int argc, char **argv, struct options *o)
 	}
 	if (optind != argc)
 		usage_error("unexpected argument: %s", argv[optind]);
-	if (o->repair && !o->check)
-		usage_error("-R goes with -n", NULL);
 }
 
 static void
@@ -195,9 +195,10 @@ on_signal(int sig, short ev, void *arg)
 }
 
 /*
- * Everything done as root: check the spool, chroot into it, open the
- * store's directories (the spool itself is root's, mode 0711, so the
- * queue user could not open them from there), drop privileges.
+ * Everything done as root: check the spool, take its lock, chroot into
+ * it, open the store's directories (the spool itself is root's, mode
+ * 0711, so the queue user could not open them from there), drop
+ * privileges; then, as the queue user, the start (recover.c).
  */
 static int	sandbox_off;	/* -X, for the checkpointer's sandbox */
 
@@ -207,21 +208,31 @@ enter_checkpointer_sandbox(void)
 	return sandbox_enter(sandbox_off);
 }
 
-/*
- * Full sync mode: replay and begin the log as the queue user, then fork
- * the checkpointer (wal.h) before the sandbox forbids fork; it enters a
- * sandbox of its own.  Without it checkpoints run inline.
- */
+/* Held until exit, by the checkpointer too: see recover_lock(). */
+static int	spool_lock = -1;
+
 static int
-start_log(struct store *store, off_t size, int journaled)
+lock_spool(int fd, const char *spool, const struct spool_user *u,
+    int privileged)
 {
-	if (store_start_log(store, size, journaled) == -1)
-		return -1;
-	if (store->logged && wal_spawn_checkpointer(&store->wal,
-	    enter_checkpointer_sandbox) == -1)
-		log_warnx("warn: queue-fs-proc: no checkpointer process: "
-		    "checkpoints will delay requests");
-	return 0;
+	pid_t	holder;
+
+	if ((spool_lock = recover_lock(fd, RECOVER_OWN, RECOVER_LOCK_WAIT,
+	    &holder)) >= 0) {
+		/* the queue user's, like the spool: its -n can look */
+		if (privileged && fchown(spool_lock, u->uid, u->gid) == -1)
+			log_warn("warn: queue-fs-proc: chown %s/%s",
+			    LAYOUT_WAL, RECOVER_LOCK);
+		return 0;
+	}
+	if (spool_lock == -2)
+		log_warnx("warn: queue-fs-proc: spool %s is in use by "
+		    "queue-fs-proc pid %d (waited %d s)", spool, (int)holder,
+		    RECOVER_LOCK_WAIT);
+	else
+		log_warn("warn: queue-fs-proc: spool %s: lock %s/%s", spool,
+		    LAYOUT_WAL, RECOVER_LOCK);
+	return -1;
 }
 
 static int
@@ -237,6 +248,10 @@ enter_spool(const struct options *o, struct store *store)
 		    "no chroot, no privilege drop");
 	if ((fd = spool_prepare(o->spool, &u, privileged)) == -1)
 		return -1;
+	if (lock_spool(fd, o->spool, &u, privileged) == -1) {
+		close(fd);
+		return -1;
+	}
 	journaled = spool_journaled(fd);
 	if (privileged && spool_chroot(fd, o->spool) == -1) {
 		close(fd);
@@ -248,9 +263,8 @@ enter_spool(const struct options *o, struct store *store)
 	    spool_drop(&u) == -1)))
 		return -1;
 	sandbox_off = o->no_sandbox;
-	/* the replay first: it may take a committed message from incoming/ */
-	if (start_log(store, o->log_size, journaled) == -1 ||
-	    spool_purge_incoming(store->root_fd, o->spool) == -1)
+	if (recover_start(store, o->log_size, journaled, o->spool,
+	    enter_checkpointer_sandbox) == -1)
 		return -1;
 	if (sandbox_enter(o->no_sandbox) == -1)
 		fatalx("fatal: queue-fs-proc: cannot enter the sandbox, "
@@ -315,6 +329,8 @@ main(int argc, char **argv)
 	log_init("queue-fs-proc", o.foreground, o.verbose);
 	if (o.check)
 		return spool_check(o.spool, o.user, o.repair);
+	if (o.repair)
+		return recover_command(o.spool, o.user);
 
 	framing_init(&d->framing, o.framing, getppid());
 	if (enter_spool(&o, &d->store) == -1)

@@ -65,8 +65,8 @@ msgdir_remove(int parent_fd, const char *name, int durable)
 		log_warn("warn: queue-fs-proc: rmdir %s", name);
 		return -1;
 	}
-	if (durable && fsync(parent_fd) == -1)
-		ret = -1;
+	if (durable)
+		sio_barrier(parent_fd, SIO_FSYNC, "a message's parent directory");
 	return ret;
 }
 
@@ -92,8 +92,8 @@ msgdir_quarantine(int parent_fd, const char *name, int corrupt_fd,
 		    RENAME_NOREPLACE) == 0) {
 			log_warnx("warn: queue-fs-proc: moved %s to corrupt/%s",
 			    name, dest->s);
-			if (durable && fsync(corrupt_fd) == -1)
-				return -1;
+			if (durable)
+				sio_barrier(corrupt_fd, SIO_FSYNC, "corrupt/");
 			return 0;
 		}
 		if (errno != EEXIST)

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "safeio.h"
 
 int
@@ -186,4 +187,29 @@ sio_write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/*
+ * fsync(), fdatasync() or syncfs() of fd; what names it in the message.
+ * One that fails stops the process, as PostgreSQL does: the kernel
+ * reports a writeback error once per open file, and may have dropped
+ * the pages it could not write, so a retry can "succeed" over lost data
+ * ("fsyncgate").  Nothing is answered after it; the next start replays
+ * the log, which holds everything acknowledged.
+ */
+void
+sio_barrier(int fd, enum sio_barrier how, const char *what)
+{
+	static const char *const name[] = { "fsync", "fdatasync", "syncfs" };
+	int	r;
+
+	if (how == SIO_FSYNC)
+		r = fsync(fd);
+	else if (how == SIO_FDATASYNC)
+		r = fdatasync(fd);
+	else
+		r = syncfs(fd);
+	if (r == -1)
+		fatal("fatal: queue-fs-proc: %s of %s failed: stopping, the "
+		    "next start replays the log", name[how], what);
 }

@@ -26,4 +26,9 @@ ssize_t	sio_read_file(int dirfd, const char *path, char *buf,
 	    size_t size);
 int	sio_write_all(int fd, const void *buf, size_t len);
 
+/* Write barriers: one that fails stops the process (sio_barrier()). */
+enum sio_barrier { SIO_FSYNC, SIO_FDATASYNC, SIO_SYNCFS };
+
+void	sio_barrier(int fd, enum sio_barrier, const char *what);
+
 #endif

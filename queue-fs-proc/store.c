@@ -4,7 +4,7 @@
  * Durability (STORE_SYNC_FULL, see DURABILITY in queue-fs-proc(8)):
  * with the log (s->logged, the default) the layout is changed without
  * barriers and each durable request appends one record to the log,
- * synced once (store_log.c, wal.c).  Without it (no fs-proc/ directory
+ * synced once (records.c, wal.c; the replay and the start: recover.c).  Without it (no fs-proc/ directory
  * in the spool, or the log could not be made) every change is synced
  * in the layout itself: the commit makes the whole incoming directory
  * durable with one syncfs(), renames it into queue/ and syncs the
@@ -31,6 +31,7 @@
 #include "log.h"
 #include "msgdir.h"
 #include "proc_queue.h"
+#include "records.h"
 #include "safeio.h"
 #include "store.h"
 
@@ -49,10 +50,11 @@ store_layout_sync(struct store *s)
 }
 
 /* fsync fd when the layout carries its own durability. */
-static int
-store_sync(struct store *s, int fd)
+static void
+store_sync(struct store *s, int fd, const char *what)
 {
-	return store_layout_sync(s) ? fsync(fd) : 0;
+	if (store_layout_sync(s))
+		sio_barrier(fd, SIO_FSYNC, what);
 }
 
 int
@@ -85,38 +87,6 @@ fail_queue:
 fail:
 	close(s->root_fd);
 	return -1;
-}
-
-/*
- * Full sync mode, after the privilege drop and before the first
- * request: replay what the log holds into the layout, then begin a new
- * log.  Without fs-proc/ the layout syncs itself (a warning says so);
- * a log that cannot be replayed stops the daemon: it may hold
- * acknowledged mail.
- */
-int
-store_start_log(struct store *s, off_t size, int ordered)
-{
-	if (!store_durable(s))
-		return 0;
-	s->ordered = ordered;
-	if (wal_open(&s->wal, s->root_fd, size) == -1) {
-		log_warnx("warn: queue-fs-proc: no log: every durable "
-		    "request syncs the spool itself (slower)");
-		return 0;
-	}
-	s->logged = 1;
-	if (store_replay(s) == -1) {
-		log_warnx("warn: queue-fs-proc: cannot replay the log");
-		return -1;
-	}
-	if (wal_start(&s->wal) == -1) {
-		log_warnx("warn: queue-fs-proc: cannot start the log: every "
-		    "durable request syncs the spool itself (slower)");
-		wal_close(&s->wal, 0);
-		s->logged = 0;
-	}
-	return 0;
 }
 
 /* A clean close: the log is checkpointed (wal_close()). */
@@ -196,8 +166,8 @@ store_open_bucket(struct store *s, uint32_t msgid, int create, int sync)
 		return fd;
 	if (mkdirat(s->queue_fd, name.s, 0700) == -1 && errno != EEXIST)
 		return -1;
-	if (sync && fsync(s->queue_fd) == -1)
-		return -1;
+	if (sync)
+		sio_barrier(s->queue_fd, SIO_FSYNC, "queue/");
 	return sio_open_dir(s->queue_fd, name.s);
 }
 
@@ -342,9 +312,12 @@ store_write_message(struct store *s, uint32_t msgid, int dfd, int from,
 
 /*
  * Move incoming/MSGID (dfd) to queue/XX/MSGID.  MOVE_SYNCFS: one
- * syncfs() first makes the message and all its envelopes durable, and
- * the bucket fsync after the rename makes the move durable.
- * MOVE_PLAIN: no barrier (the log's, store_log_commit(), covers it).
+ * syncfs() first makes the message and all its envelopes durable; after
+ * the rename the fsync of the bucket makes the new entry durable and
+ * that of incoming/ the old one's removal (without a journal, ext2 or
+ * ext4 without one, either may reach the disk alone: both entries after
+ * a crash, and the start's purge of incoming/ would take one).
+ * MOVE_PLAIN: no barrier (the log's, store_commit_logged(), covers it).
  */
 int
 store_move_to_queue(struct store *s, uint32_t msgid, int dfd,
@@ -353,20 +326,22 @@ store_move_to_queue(struct store *s, uint32_t msgid, int dfd,
 	struct layout_msgname	name;
 	int			bfd, r;
 
-	if (how == MOVE_SYNCFS && syncfs(dfd) == -1)
-		return -1;
+	if (how == MOVE_SYNCFS)
+		sio_barrier(dfd, SIO_SYNCFS, "the spool");
 	if ((bfd = store_open_bucket(s, msgid, 1, how == MOVE_SYNCFS)) == -1)
 		return -1;
 	layout_msgname(msgid, &name);
 	r = renameat2(s->incoming_fd, name.s, bfd, name.s, RENAME_NOREPLACE);
-	if (r == 0 && how == MOVE_SYNCFS)
-		r = fsync(bfd);
+	if (r == 0 && how == MOVE_SYNCFS) {
+		sio_barrier(bfd, SIO_FSYNC, "a bucket of queue/");
+		sio_barrier(s->incoming_fd, SIO_FSYNC, "incoming/");
+	}
 	close(bfd);
 	return r;
 }
 
 /* Take a committed message back out of queue/ (its log record failed). */
-void
+static void
 store_unqueue(struct store *s, uint32_t msgid)
 {
 	struct layout_msgname	name;
@@ -379,6 +354,66 @@ store_unqueue(struct store *s, uint32_t msgid)
 	if (bfd != -1)
 		close(bfd);
 }
+
+/*
+ * The commit, logged: one record with the envelopes (and the body up to
+ * REC_INLINE_MAX), synced once with the log's fdatasync(); the layout
+ * moves without a barrier.
+ *
+ * A larger body stays where it is, on a file system that journals
+ * metadata in order (s->ordered: ext4 with a journal, xfs), and costs
+ * one more barrier: an fsync() of the message file, through an fd
+ * opened before incoming/M moves to queue/XX/M, before the record.
+ * On both file systems fsync() of a file writes its data (allocating
+ * delayed blocks) and commits the journal transaction that last
+ * changed its inode, with a cache flush: that is the rename of
+ * temporary/M to incoming/M/message (a rename changes the source's
+ * ctime: ext4_rename() marks it dirty, xfs_rename() logs it) or the
+ * copy's creation and writes.  The journal commits in order, so every
+ * earlier metadata change (the mkdir of incoming/M) is durable with it;
+ * the move into queue/ may or may not be.  So once the record is in the
+ * log the body survives a power failure at queue/XX/M/message or at
+ * incoming/M/message, and the replay (recover.c) looks in both.
+ *
+ * Elsewhere (ext2, ext4 without a journal, btrfs, tmpfs: none of them
+ * promises that order), or when the record would be too large for the
+ * log, the commit syncs the layout itself (syncfs()) and needs no
+ * record.
+ */
+static int
+store_commit_logged(struct store *s, uint32_t msgid, int dfd, int fd,
+    const struct stat *sb)
+{
+	uint32_t	mark = 0;
+	int		bfd = -1, r = -1;
+
+	if (sb->st_size > REC_INLINE_MAX) {
+		if (!s->ordered)
+			return store_move_to_queue(s, msgid, dfd, MOVE_SYNCFS);
+		if ((bfd = rec_open_body(dfd, &mark)) == -1)
+			return -1;
+	}
+	if (rec_build_commit(&s->wal, msgid, dfd, fd, sb, mark) == -1) {
+		if (s->wal.toobig)
+			r = store_move_to_queue(s, msgid, dfd, MOVE_SYNCFS);
+		goto done;
+	}
+	if (store_move_to_queue(s, msgid, dfd, MOVE_PLAIN) == -1)
+		goto done;
+	if (bfd != -1)
+		sio_barrier(bfd, SIO_FSYNC, "a message kept in place");
+	if (wal_append(&s->wal, msgid, 1) == 0) {
+		r = 0;
+		goto done;
+	}
+	log_warn("warn: queue-fs-proc: commit %08x: writing the log", msgid);
+	store_unqueue(s, msgid);
+done:
+	if (bfd != -1)
+		close(bfd);
+	return r;
+}
+
 
 /*
  * On any failure after the message is in incoming/ (renamed or copied)
@@ -408,7 +443,7 @@ store_message_commit(struct store *s, uint32_t msgid, int fd)
 		goto done;
 	}
 	if (s->logged)
-		r = store_log_commit(s, msgid, dfd, fd, &sb);
+		r = store_commit_logged(s, msgid, dfd, fd, &sb);
 	else
 		r = store_move_to_queue(s, msgid, dfd, store_durable(s) ?
 		    MOVE_SYNCFS : MOVE_PLAIN);
@@ -457,7 +492,7 @@ store_message_delete(struct store *s, uint32_t msgid)
 		return 0;
 	}
 	if (s->logged)
-		(void)store_log_id(s, WAL_MSG_DELETE, msgid);
+		(void)rec_delete(&s->wal, WAL_MSG_DELETE, msgid);
 	return 1;
 }
 
@@ -495,11 +530,12 @@ store_write_evp_tmp(struct store *s, const char *evp, size_t len)
 
 	if ((fd = sio_create(s->incoming_fd, LAYOUT_EVP_TMP, 0)) == -1)
 		return -1;
-	if (sio_write_all(fd, evp, len) == -1 || store_sync(s, fd) == -1) {
+	if (sio_write_all(fd, evp, len) == -1) {
 		close(fd);
 		unlinkat(s->incoming_fd, LAYOUT_EVP_TMP, 0);
 		return -1;
 	}
+	store_sync(s, fd, "incoming/envelope.tmp");
 	return close(fd);
 }
 
@@ -515,7 +551,8 @@ store_install_evp_tmp(struct store *s, int dfd, const char *name,
 	if (renameat2(s->incoming_fd, LAYOUT_EVP_TMP, dfd, name,
 	    noreplace ? RENAME_NOREPLACE : 0) == -1)
 		return -1;
-	return store_sync(s, dfd);
+	store_sync(s, dfd, "a message directory");
+	return 0;
 }
 
 /* Write dfd/name atomically (through incoming/envelope.tmp). */
@@ -538,7 +575,7 @@ store_log_new_evp(struct store *s, int dfd, uint64_t evpid, const char *evp,
 {
 	struct layout_evpname	name;
 
-	if (!s->logged || store_log_evp(s, evpid, evp, len) == 0)
+	if (!s->logged || rec_evp(&s->wal, evpid, evp, len) == 0)
 		return 0;
 	unlinkat(dfd, layout_evpname(evpid, &name), 0);
 	return -1;
@@ -609,7 +646,9 @@ store_envelope_create(struct store *s, uint32_t msgid, const char *evp,
  * Unlink one envelope of a queued message; when it was the last, the
  * message goes too.  The count is read from the directory, not kept in
  * memory, so this holds for messages queued before a restart and never
- * walked.
+ * walked.  -1 only when the envelope was not unlinked: once it is, the
+ * deletion is done, and a message left without envelopes by a failure
+ * after it is the walk's to remove (walk.c), as after a crash.
  */
 int
 store_unlink_envelope(struct store *s, uint64_t evpid)
@@ -617,28 +656,32 @@ store_unlink_envelope(struct store *s, uint64_t evpid)
 	struct layout_evpname	name;
 	struct layout_msgname	msgname;
 	uint32_t		msgid = evpid >> 32;
-	int			dfd, bfd, left, r = -1;
+	int			dfd, bfd, left;
 
 	walk_changed(&s->walk);
 	if ((dfd = store_open_queued(s, msgid)) == -1)
 		return -1;
-	if (unlinkat(dfd, layout_evpname(evpid, &name), 0) == -1)
-		goto done;
-	if ((left = msgdir_has_envelopes(dfd, msgid)) != 0) {
-		r = left == 1 ? store_sync(s, dfd) : -1;
-		goto done;
+	if (unlinkat(dfd, layout_evpname(evpid, &name), 0) == -1) {
+		close(dfd);
+		return -1;
 	}
-	/* the last one: the message goes too */
-	if ((bfd = store_open_bucket(s, msgid, 0, 0)) == -1)
-		goto done;
-	r = msgdir_remove(bfd, layout_msgname(msgid, &msgname),
-	    store_layout_sync(s));
-	close(bfd);
-done:
+	if ((left = msgdir_has_envelopes(dfd, msgid)) == 1)
+		store_sync(s, dfd, "a message directory");
 	close(dfd);
-	return r;
+	if (left != 0)
+		return 0;
+	/* the last one: the message goes too */
+	if ((bfd = store_open_bucket(s, msgid, 0, 0)) == -1 ||
+	    msgdir_remove(bfd, layout_msgname(msgid, &msgname),
+	    store_layout_sync(s)) == -1)
+		log_warn("warn: queue-fs-proc: envelope delete %016llx: "
+		    "removing its message", (unsigned long long)evpid);
+	if (bfd != -1)
+		close(bfd);
+	return 0;
 }
 
+/* Logged: the deletion is in the layout, now in the log too, unsynced. */
 int
 store_envelope_delete(struct store *s, uint64_t evpid)
 {
@@ -647,7 +690,7 @@ store_envelope_delete(struct store *s, uint64_t evpid)
 		return 0;
 	}
 	if (s->logged)
-		(void)store_log_id(s, WAL_EVP_DELETE, evpid);
+		(void)rec_delete(&s->wal, WAL_EVP_DELETE, evpid);
 	return 1;
 }
 
@@ -668,8 +711,10 @@ store_envelope_load(struct store *s, uint64_t evpid, char *buf, size_t size)
 }
 
 /*
- * Logged, the record goes first: if it cannot be made durable nothing
- * changed and the answer is r = 0.
+ * The layout first, then (logged) the record, synced: a failed update
+ * changed nothing and left nothing for the replay to apply; one that
+ * is answered is in the log.  Between the two the update is not yet
+ * answered, so either envelope is right after a crash there.
  */
 int
 store_envelope_update(struct store *s, uint64_t evpid, const char *evp,
@@ -693,10 +738,12 @@ store_envelope_update(struct store *s, uint64_t evpid, const char *evp,
 		store_log_open_failure("envelope update", evpid);
 		goto done;
 	}
-	if (!s->logged || store_log_evp(s, evpid, evp, len) == 0)
-		r = store_put_file(s, dfd, name.s, evp, len, 0);
-	if (r == -1)
+	if ((r = store_put_file(s, dfd, name.s, evp, len, 0)) == -1)
 		log_warn("warn: queue-fs-proc: envelope update %016llx",
+		    (unsigned long long)evpid);
+	else if (s->logged && rec_evp(&s->wal, evpid, evp, len) == -1)
+		fatalx("fatal: queue-fs-proc: envelope update %016llx: the "
+		    "layout holds it, the log does not: stopping",
 		    (unsigned long long)evpid);
 done:
 	close(dfd);

@@ -39,15 +39,13 @@ struct store {
 	enum store_commit_path commit_path;
 	int		 said_exdev;	/* logged that temporary/ is elsewhere */
 	struct wal	 wal;
-	int		 logged;	/* full sync through the log (wal.h) */
+	/* the log covers the layout's changes: while it runs, and during
+	 * the replay (the retire's syncfs() makes them durable) */
+	int		 logged;
 	int		 ordered;	/* the fs journals metadata in order */
 };
 
-/* Bodies up to this size go into the commit's log record. */
-#define STORE_INLINE_MAX	(64 * 1024)
-
 int	store_open(struct store *, int root_fd, enum store_sync, int reserve);
-int	store_start_log(struct store *, off_t size, int ordered);
 void	store_close(struct store *);
 void	store_close_log(struct store *, int checkpoint);
 void	store_after_answer(struct store *);
@@ -65,22 +63,16 @@ int	store_envelope_update(struct store *, uint64_t evpid, const char *,
 int	store_envelope_walk(struct store *, uint64_t *evpid, char *, size_t);
 
 
-/* Shared by store.c and store_log.c (the log's records and replay). */
+/* The layout's primitives, for the replay (recover.c). */
 enum store_move { MOVE_PLAIN, MOVE_SYNCFS };
 
 int	store_move_to_queue(struct store *, uint32_t msgid, int dfd,
 	    enum store_move);
 int	store_open_bucket(struct store *, uint32_t msgid, int create, int sync);
 int	store_open_queued(struct store *, uint32_t msgid);
-void	store_unqueue(struct store *, uint32_t msgid);
 int	store_put_file(struct store *, int dfd, const char *name,
 	    const char *, size_t, int noreplace);
 int	store_unlink_envelope(struct store *, uint64_t evpid);
 int	store_remove_message(struct store *, uint32_t msgid);
-int	store_log_commit(struct store *, uint32_t msgid, int dfd, int fd,
-	    const struct stat *);
-int	store_log_id(struct store *, uint32_t type, uint64_t id);
-int	store_log_evp(struct store *, uint64_t evpid, const char *, size_t);
-int	store_replay(struct store *);
 
 #endif

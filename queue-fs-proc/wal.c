@@ -14,11 +14,14 @@
  *    and every record before it, so nothing acknowledged lies past the
  *    first bad record.  Stale records of an earlier use of a file have
  *    another gen (its high half is random per run).
- *  - the checkpoint's syncfs(): every change made to the layout before
- *    it started is durable when it returns (file data, inodes,
- *    directories; on every file system), so the records of the full
- *    file are no longer needed and it is marked dead, with a record of
- *    its own, synced.
+ *  - the checkpoint's syncfs(), of every file system that holds
+ *    queue/, incoming/ or fs-proc/ (one of them may be a mount point of
+ *    its own): every change made to the layout before it started is
+ *    durable when it returns (file data, inodes, directories; on every
+ *    file system), so the records of the full file are no longer needed
+ *    and it is marked dead, with a record of its own, synced.
+ *  - a barrier that fails stops the process (sio_barrier()): nothing is
+ *    marked dead and nothing answered after it; the next start replays.
  */
 #include <sys/types.h>
 #include <sys/prctl.h>
@@ -33,6 +36,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "idset.h"
 #include "layout.h"
 #include "log.h"
 #include "safeio.h"
@@ -43,6 +47,12 @@
 #define WAL_FILL_CHUNK	(1024 * 1024)
 
 static const char *const wal_name[2] = { "log.0", "log.1" };
+
+const char *
+wal_file_name(int i)
+{
+	return wal_name[i];
+}
 
 /* CRC-32C (Castagnoli), reflected, table-driven. */
 uint32_t
@@ -119,82 +129,216 @@ wal_pread_all(int fd, void *buf, size_t len, off_t off)
 	return 0;
 }
 
+/* The identity of incoming/ (see wal.h): its inode and birth time. */
+static int
+wal_stamp_of(int dfd, struct wal_stamp *st)
+{
+	struct statx	sx;
+
+	memset(st, 0, sizeof(*st));
+	if (statx(dfd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW,
+	    STATX_INO | STATX_BTIME, &sx) == -1)
+		return -1;
+	st->ino = sx.stx_ino;
+	if (sx.stx_mask & STATX_BTIME) {
+		st->has_btime = 1;
+		st->btime_sec = sx.stx_btime.tv_sec;
+		st->btime_nsec = sx.stx_btime.tv_nsec;
+	}
+	return 0;
+}
+
+/*
+ * Keep fd for the checkpoint's syncfs() if its file system is not one
+ * of those kept already; else close it.
+ */
+static int
+wal_add_sync_fd(struct wal *w, int fd, dev_t *devs)
+{
+	struct stat	sb;
+	int		i;
+
+	if (fstat(fd, &sb) == -1) {
+		close(fd);
+		return -1;
+	}
+	for (i = 0; i < w->nsync; i++)
+		if (devs[i] == sb.st_dev) {
+			close(fd);
+			return 0;
+		}
+	devs[w->nsync] = sb.st_dev;
+	w->sync_fd[w->nsync++] = fd;
+	return 0;
+}
+
+/*
+ * The file systems the checkpoint syncs: queue/'s first (the layout),
+ * then incoming/'s and fs-proc/'s where they differ; and the stamp of
+ * incoming/.
+ */
+static int
+wal_open_layout(struct wal *w, int spool_fd)
+{
+	static const char *const dirs[] = { LAYOUT_QUEUE, LAYOUT_INCOMING,
+	    LAYOUT_WAL };
+	dev_t	devs[3];
+	size_t	i;
+	int	fd;
+
+	for (i = 0; i < 3; i++) {
+		if ((fd = sio_open_dir(spool_fd, dirs[i])) == -1) {
+			log_warn("warn: queue-fs-proc: open %s/", dirs[i]);
+			return -1;
+		}
+		if (i == 1 && wal_stamp_of(fd, &w->stamp) == -1) {
+			log_warn("warn: queue-fs-proc: statx %s/", dirs[i]);
+			close(fd);
+			return -1;
+		}
+		if (wal_add_sync_fd(w, fd, devs) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Open the log under spool_fd; size: of the files this run will make.
+ * -1 with errno ENOENT when there is no fs-proc/ (no log: the layout
+ * syncs itself), with another errno when the log cannot be opened: it
+ * may hold acknowledged mail, so that must stop a start.
+ */
 int
 wal_open(struct wal *w, int spool_fd, off_t size)
 {
-	int	i;
+	struct stat	sb;
+	int		i, saved;
 
 	memset(w, 0, sizeof(*w));
 	w->size = size;
 	w->record_max = (size_t)size / 2;
 	w->fd[0] = w->fd[1] = w->ckpt_sock = -1;
 	if ((w->dir_fd = sio_open_dir(spool_fd, LAYOUT_WAL)) == -1) {
-		log_warn("warn: queue-fs-proc: open %s/", LAYOUT_WAL);
+		if (errno != ENOENT)
+			log_warn("warn: queue-fs-proc: open %s/", LAYOUT_WAL);
 		return -1;
 	}
+	if (wal_open_layout(w, spool_fd) == -1)
+		goto fail;
 	for (i = 0; i < 2; i++) {
 		w->fd[i] = sio_open_beneath(w->dir_fd, wal_name[i],
 		    O_RDWR | O_CLOEXEC, 0);
-		if (w->fd[i] == -1 && errno != ENOENT) {
+		if (w->fd[i] == -1 && errno == ENOENT)
+			continue;
+		if (w->fd[i] == -1 || fstat(w->fd[i], &sb) == -1) {
 			log_warn("warn: queue-fs-proc: open %s/%s", LAYOUT_WAL,
 			    wal_name[i]);
-			wal_close(w, 0);
-			return -1;
+			goto fail;
 		}
+		w->fsize[i] = sb.st_size;
 	}
 	return 0;
+
+fail:
+	saved = errno;
+	wal_close(w, 0);
+	errno = saved == ENOENT ? EIO : saved;
+	return -1;
 }
 
 /*
  * Read the record at off of file i into *payload (malloc'ed); 0 when
- * there is none (end, torn, bad CRC, another gen), 1 when there is.
- * gen 0 takes the record's own gen (the first record of a file).
+ * there is none (end, torn, bad CRC, another gen), 1 when there is, -1
+ * when the file cannot be read: never taken for its end, since what
+ * lies past an I/O error may be acknowledged mail.  gen 0 takes the
+ * record's own gen (the first record of a file).  Each file is read
+ * with its own size, whatever -L says now.
  */
 static int
 wal_read_record(struct wal *w, int i, off_t off, uint64_t gen,
     struct wal_head *h, char **payload)
 {
+	off_t	size = w->fsize[i];
+
 	*payload = NULL;
-	if (off + (off_t)sizeof(*h) > w->size ||
-	    wal_pread_all(w->fd[i], h, sizeof(*h), off) == -1 ||
-	    h->magic != WAL_MAGIC || (gen != 0 && h->gen != gen) ||
-	    h->len > w->record_max ||
-	    off + (off_t)sizeof(*h) + (off_t)h->len > w->size)
+	if (off + (off_t)sizeof(*h) > size)
+		return 0;
+	if (wal_pread_all(w->fd[i], h, sizeof(*h), off) == -1)
+		goto fail;
+	if (h->magic != WAL_MAGIC || (gen != 0 && h->gen != gen) ||
+	    h->len > (size_t)size / 2 ||
+	    off + (off_t)sizeof(*h) + (off_t)h->len > size)
 		return 0;
 	if ((*payload = malloc(h->len + 1)) == NULL) {
 		log_warn("warn: queue-fs-proc: replay");
 		return -1;
 	}
 	if (wal_pread_all(w->fd[i], *payload, h->len,
-	    off + (off_t)sizeof(*h)) == -1 || wal_head_crc(h, *payload) !=
-	    h->crc) {
+	    off + (off_t)sizeof(*h)) == -1) {
 		free(*payload);
 		*payload = NULL;
-		return 0;
+		goto fail;
 	}
-	return 1;
-}
+	if (wal_head_crc(h, *payload) == h->crc)
+		return 1;
+	free(*payload);
+	*payload = NULL;
+	return 0;
 
-/* The gen of a live file i, or 0 if it is dead, empty or missing. */
-static uint64_t
-wal_live_gen(struct wal *w, int i)
-{
-	struct wal_head	 h;
-	char		*p;
-	int		 r;
-
-	if (w->fd[i] == -1 || (r = wal_read_record(w, i, 0, 0, &h, &p)) != 1)
-		return 0;
-	free(p);
-	return h.type == WAL_DEAD ? 0 : h.gen;
+fail:
+	log_warn("warn: queue-fs-proc: reading %s/%s at %lld", LAYOUT_WAL,
+	    wal_name[i], (long long)off);
+	return -1;
 }
 
 static int
-wal_replay_file(struct wal *w, int i, uint64_t gen, wal_apply_fn apply,
-    void *arg)
+wal_stamp_equal(const struct wal_stamp *a, const struct wal_stamp *b)
+{
+	return a->ino == b->ino && a->has_btime == b->has_btime &&
+	    a->btime_sec == b->btime_sec && a->btime_nsec == b->btime_nsec;
+}
+
+/*
+ * What file i holds (enum wal_state), -1 if it cannot be read.  For a
+ * live file, *gen and *first: the gen of its records and the offset of
+ * the first one to replay.
+ */
+int
+wal_file_state(struct wal *w, int i, uint64_t *gen, off_t *first)
 {
 	struct wal_head	 h;
-	off_t		 off = 0;
+	struct wal_stamp st;
+	char		*p;
+	int		 r, state;
+
+	*gen = 0;
+	*first = 0;
+	if (w->fd[i] == -1)
+		return WAL_EMPTY;
+	if ((r = wal_read_record(w, i, 0, 0, &h, &p)) != 1)
+		return r == 0 ? WAL_EMPTY : -1;
+	if (h.type == WAL_DEAD)
+		state = WAL_EMPTY;
+	else if (h.type != WAL_START)
+		state = WAL_LEGACY;
+	else if (h.len != sizeof(st))
+		state = WAL_EMPTY;
+	else {
+		memcpy(&st, p, sizeof(st));
+		state = wal_stamp_equal(&st, &w->stamp) ? WAL_LIVE : WAL_STALE;
+		*first = (off_t)(sizeof(h) + wal_padded(h.len));
+	}
+	free(p);
+	if (state != WAL_EMPTY)
+		*gen = h.gen;
+	return state;
+}
+
+static int
+wal_replay_file(struct wal *w, int i, uint64_t gen, off_t off,
+    wal_apply_fn apply, void *arg)
+{
+	struct wal_head	 h;
 	char		*p;
 	int		 r, n = 0;
 
@@ -214,66 +358,101 @@ wal_replay_file(struct wal *w, int i, uint64_t gen, wal_apply_fn apply,
 }
 
 /*
- * How many log files under spool_fd hold live records (0, 1 or 2), for
- * the spool check; -1 if there is no log.  Reads only.
+ * A log begun on an incoming/ that is gone: another queue started on
+ * the spool since (smtpd's built-in queue makes a new incoming/ at every
+ * start) and has served, delivered and updated what these records
+ * describe.  Applying them would bring delivered mail back and roll
+ * updates back, so they are not; the file is kept, not destroyed.
  */
-int
-wal_pending(int spool_fd)
+static int
+wal_set_aside(struct wal *w, int i)
 {
-	struct wal	w;
-	struct stat	sb;
-	int		i, n = 0;
+	char	stale[32];
 
-	if (wal_open(&w, spool_fd, 0) == -1)
+	snprintf(stale, sizeof(stale), "%s.stale", wal_name[i]);
+	log_warnx("warn: queue-fs-proc: %s/%s was begun before another "
+	    "queue served the spool (incoming/ is not the same): its "
+	    "records are not replayed; kept as %s/%s", LAYOUT_WAL,
+	    wal_name[i], LAYOUT_WAL, stale);
+	if (renameat(w->dir_fd, wal_name[i], w->dir_fd, stale) == -1) {
+		log_warn("warn: queue-fs-proc: rename %s/%s", LAYOUT_WAL,
+		    wal_name[i]);
 		return -1;
-	for (i = 0; i < 2; i++)
-		if (w.fd[i] != -1 && fstat(w.fd[i], &sb) == 0) {
-			w.size = sb.st_size;
-			w.record_max = (size_t)sb.st_size / 2;
-			n += wal_live_gen(&w, i) != 0;
-		}
-	wal_close(&w, 0);
-	return n;
+	}
+	close(w->fd[i]);
+	w->fd[i] = -1;
+	w->fsize[i] = 0;
+	return 0;
 }
 
-/* The size of the existing log files, 0 if there are none. */
-off_t
-wal_existing_size(int spool_fd)
-{
-	struct stat	sb;
-	int		dfd, r;
-
-	if ((dfd = sio_open_dir(spool_fd, LAYOUT_WAL)) == -1)
-		return 0;
-	r = fstatat(dfd, wal_name[0], &sb, AT_SYMLINK_NOFOLLOW);
-	close(dfd);
-	return r == 0 && S_ISREG(sb.st_mode) ? sb.st_size : 0;
-}
-
-/* Apply the records of the live files, the older file first. */
+/*
+ * Apply the records of the live files, the older file first; set stale
+ * files aside.  -1 if a file cannot be read or a record not applied.
+ */
 int
 wal_replay(struct wal *w, wal_apply_fn apply, void *arg)
 {
 	uint64_t	gen[2];
-	int		first, i;
+	off_t		first[2];
+	int		state[2], order, i, k;
 
-	gen[0] = wal_live_gen(w, 0);
-	gen[1] = wal_live_gen(w, 1);
+	for (i = 0; i < 2; i++) {
+		if ((state[i] = wal_file_state(w, i, &gen[i],
+		    &first[i])) == -1)
+			return -1;
+		if (state[i] == WAL_STALE && wal_set_aside(w, i) == -1)
+			return -1;
+		if (state[i] == WAL_LEGACY)
+			log_info("info: queue-fs-proc: %s/%s was written by "
+			    "an earlier version: replaying it", LAYOUT_WAL,
+			    wal_name[i]);
+		if (state[i] == WAL_STALE)
+			gen[i] = 0;
+	}
 	/* both live: same run (start kills both), compare use counts */
-	first = gen[1] != 0 && (gen[0] == 0 ||
+	order = gen[1] != 0 && (gen[0] == 0 ||
 	    (uint32_t)gen[1] < (uint32_t)gen[0]);
 	for (i = 0; i < 2; i++) {
-		int	k = first ^ i;
-
-		if (gen[k] != 0 && wal_replay_file(w, k, gen[k], apply,
-		    arg) == -1)
+		k = order ^ i;
+		if (gen[k] != 0 && wal_replay_file(w, k, gen[k], first[k],
+		    apply, arg) == -1)
 			return -1;
 	}
 	return 0;
 }
 
+/*
+ * How many log files under spool_fd hold live records (0, 1 or 2), for
+ * the spool check; *stale: how many are stale.  -1 if there is no log
+ * (errno ENOENT) or it cannot be read.  Reads only.
+ */
+int
+wal_pending(int spool_fd, int *stale)
+{
+	struct wal	w;
+	uint64_t	gen;
+	off_t		first;
+	int		i, st, n = 0;
+
+	*stale = 0;
+	if (wal_open(&w, spool_fd, 0) == -1)
+		return -1;
+	for (i = 0; i < 2 && n != -1; i++) {
+		if ((st = wal_file_state(&w, i, &gen, &first)) == -1)
+			n = -1;
+		else if (st == WAL_STALE)
+			(*stale)++;
+		else if (st != WAL_EMPTY)
+			n++;
+	}
+	wal_close(&w, 0);
+	if (n == -1)
+		errno = EIO;
+	return n;
+}
+
 /* Mark file i dead: its records are all in the durable layout. */
-static int
+static void
 wal_kill(struct wal *w, int i)
 {
 	struct wal_head	h;
@@ -282,24 +461,51 @@ wal_kill(struct wal *w, int i)
 	h.magic = WAL_MAGIC;
 	h.type = WAL_DEAD;
 	h.crc = wal_head_crc(&h, NULL);
-	if (wal_pwrite_all(w->fd[i], &h, sizeof(h), 0) == -1 ||
-	    fdatasync(w->fd[i]) == -1) {
-		log_warn("warn: queue-fs-proc: marking %s/%s checkpointed",
+	if (wal_pwrite_all(w->fd[i], &h, sizeof(h), 0) == -1)
+		fatal("fatal: queue-fs-proc: marking %s/%s checkpointed",
 		    LAYOUT_WAL, wal_name[i]);
-		return -1;
-	}
-	return 0;
+	sio_barrier(w->fd[i], SIO_FDATASYNC, "the log");
+}
+
+/* Make every change made to the layout so far durable. */
+static void
+wal_sync_layout(struct wal *w)
+{
+	int	i;
+
+	for (i = 0; i < w->nsync; i++)
+		sio_barrier(w->sync_fd[i], SIO_SYNCFS, "the spool");
 }
 
 /* Make the layout durable, then drop file i. */
-static int
+static void
 wal_checkpoint(struct wal *w, int i)
 {
-	if (syncfs(w->dir_fd) == -1) {
-		log_warn("warn: queue-fs-proc: checkpoint: syncfs");
-		return -1;
-	}
-	return wal_kill(w, i);
+	wal_sync_layout(w);
+	wal_kill(w, i);
+}
+
+/*
+ * After the replay: make the layout durable and mark every file that
+ * holds records dead.  The log is retired: whatever starts next, this
+ * queue or another, needs no replay.  With nothing to retire (a clean
+ * stop, a fresh spool), no barrier: -S none starts without one.
+ */
+void
+wal_retire(struct wal *w)
+{
+	uint64_t	gen;
+	off_t		first;
+	int		i, live[2];
+
+	for (i = 0; i < 2; i++)
+		live[i] = wal_file_state(w, i, &gen, &first) > WAL_EMPTY;
+	if (!live[0] && !live[1])
+		return;
+	wal_sync_layout(w);
+	for (i = 0; i < 2; i++)
+		if (live[i])
+			wal_kill(w, i);
 }
 
 /* Make log file i: w->size bytes of written zeros, synced. */
@@ -320,12 +526,14 @@ wal_make_file(struct wal *w, int i)
 		    WAL_FILL_CHUNK ? w->size - off : WAL_FILL_CHUNK),
 		    off) == -1)
 			goto fail_fd;
-	if (fsync(fd) == -1 || renameat(w->dir_fd, tmp, w->dir_fd,
-	    wal_name[i]) == -1 || fsync(w->dir_fd) == -1)
+	sio_barrier(fd, SIO_FSYNC, "a new log file");
+	if (renameat(w->dir_fd, tmp, w->dir_fd, wal_name[i]) == -1)
 		goto fail_fd;
+	sio_barrier(w->dir_fd, SIO_FSYNC, "fs-proc/");
 	if (w->fd[i] != -1)
 		close(w->fd[i]);
 	w->fd[i] = fd;
+	w->fsize[i] = w->size;
 	return 0;
 
 fail_fd:
@@ -337,8 +545,35 @@ fail:
 }
 
 /*
- * After the replay: make the layout durable, make sure both files are
- * there in full, mark both dead and begin a new run's log in log.0.
+ * The first record of a file in use: the stamp of incoming/.  Not
+ * synced: the file's next durable record takes it along.
+ */
+static void
+wal_write_start(struct wal *w)
+{
+	struct {
+		struct wal_head		h;
+		struct wal_stamp	st;
+	} rec;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.h.magic = WAL_MAGIC;
+	rec.h.gen = w->gen;
+	rec.h.type = WAL_START;
+	rec.h.len = sizeof(rec.st);
+	rec.st = w->stamp;
+	rec.h.crc = wal_head_crc(&rec.h, (const char *)&rec.st);
+	if (wal_pwrite_all(w->fd[w->cur], &rec, sizeof(rec), w->off) == -1)
+		fatal("fatal: queue-fs-proc: writing %s/%s", LAYOUT_WAL,
+		    wal_name[w->cur]);
+	w->off += (off_t)sizeof(rec);
+	w->dirty = 1;
+}
+
+/*
+ * After wal_retire(): make sure both files are there in full and begin
+ * a new run's log in log.0.  -1 if the files cannot be made: the log is
+ * retired already, the layout syncs itself from now on.
  */
 int
 wal_start(struct wal *w)
@@ -346,10 +581,6 @@ wal_start(struct wal *w)
 	struct stat	sb;
 	int		i;
 
-	if (syncfs(w->dir_fd) == -1) {
-		log_warn("warn: queue-fs-proc: syncfs after replay");
-		return -1;
-	}
 	for (i = 0; i < 2; i++) {
 		if (w->fd[i] != -1 && fstat(w->fd[i], &sb) == -1)
 			return -1;
@@ -357,25 +588,28 @@ wal_start(struct wal *w)
 		    sb.st_size != w->size || sb.st_blocks * 512 < w->size) &&
 		    wal_make_file(w, i) == -1)
 			return -1;
-		if (wal_kill(w, i) == -1)
-			return -1;
 	}
 	w->gen = (uint64_t)arc4random() << 32 | 1;
 	w->cur = 0;
 	w->off = 0;
+	w->record_max = (size_t)w->size / 2;
+	wal_write_start(w);
 	return 0;
 }
 
-/* The checkpointer: one request (a file index) at a time, until EOF. */
+/*
+ * The checkpointer: one request (a file index) at a time, until EOF.
+ * A failed barrier ends it (sio_barrier()), and so the helper.
+ */
 static void __attribute__((noreturn))
 wal_checkpointer(struct wal *w)
 {
-	unsigned char	i, r;
+	unsigned char	i, r = 1;
 
 	for (;;) {
 		if (read(w->ckpt_sock, &i, 1) != 1 || i > 1)
 			_exit(0);
-		r = wal_checkpoint(w, i) == 0;
+		wal_checkpoint(w, i);
 		if (write(w->ckpt_sock, &r, 1) != 1)
 			_exit(0);
 	}
@@ -384,11 +618,13 @@ wal_checkpointer(struct wal *w)
 /*
  * Fork the checkpointer (before the sandbox: it forbids fork).  In the
  * child, enter() (the sandbox) then serve checkpoints; never returns.
- * -1: no child, checkpoints run inline.
+ * -1: no child, checkpoints run inline.  The child keeps the spool's
+ * lock (recover.c) as long as it lives: its fd is inherited.
  */
 int
 wal_spawn_checkpointer(struct wal *w, int (*enter)(void))
 {
+	pid_t	parent = getpid();
 	int	sv[2];
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
@@ -407,7 +643,9 @@ wal_spawn_checkpointer(struct wal *w, int (*enter)(void))
 		w->ckpt_sock = sv[1];
 		(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 		setproctitle("log checkpointer");
-		if (getppid() == 1 || enter() == -1)
+		/* the parent died before prctl(): reparented, maybe not to
+		 * init, and holding the spool's lock for nobody */
+		if (getppid() != parent || enter() == -1)
 			_exit(1);
 		wal_checkpointer(w);
 	}
@@ -416,8 +654,13 @@ wal_spawn_checkpointer(struct wal *w, int (*enter)(void))
 	return 0;
 }
 
-/* Wait for the running checkpoint; 0 if it succeeded. */
-static int
+/*
+ * Wait for the running checkpoint.  A checkpointer that is gone may
+ * have died of a failed syncfs(), whose error it took with it (the
+ * kernel reports it once per open file, and the fds are shared): a
+ * checkpoint here would "succeed" over lost data, so stop instead.
+ */
+static void
 wal_ckpt_wait(struct wal *w)
 {
 	unsigned char	r;
@@ -426,77 +669,55 @@ wal_ckpt_wait(struct wal *w)
 	w->ckpt_busy = 0;
 	while ((n = read(w->ckpt_sock, &r, 1)) == -1 && errno == EINTR)
 		;
-	if (n == 1)
-		return r == 1 ? 0 : -1;
-	log_warnx("warn: queue-fs-proc: the checkpointer is gone, "
-	    "checkpointing inline from now on");
-	close(w->ckpt_sock);
-	w->ckpt_sock = -1;
-	return -1;
+	if (n != 1 || r != 1)
+		fatalx("fatal: queue-fs-proc: the log checkpointer is gone: "
+		    "stopping, the next start replays the log");
 }
 
-static int
+/* Checkpoint file i, in the checkpointer if there is one. */
+static void
 wal_ckpt_request(struct wal *w, int i)
 {
 	unsigned char	c = (unsigned char)i;
 
+	w->other_live = 1;
 	if (w->ckpt_sock != -1 && write(w->ckpt_sock, &c, 1) == 1) {
 		w->ckpt_busy = 1;
-		return 0;
+		return;
 	}
-	return wal_checkpoint(w, i);
+	wal_checkpoint(w, i);
+	w->other_live = 0;
 }
 
 /*
  * Go on in the other file.  It must be dead first: if its checkpoint
- * still runs, wait for it (the log is full: smtpd waits too); if that
- * failed, checkpoint it here.  The full file gets its checkpoint.
+ * still runs, wait for it (the log is full: smtpd waits too).  The full
+ * file gets its checkpoint.  Msgids that only the other file's records
+ * named may be handed out again (wal_names()).
  */
-static int
-wal_free_other(struct wal *w)
-{
-	if (w->ckpt_busy && wal_ckpt_wait(w) == 0)
-		w->other_live = 0;
-	if (w->other_live && wal_checkpoint(w, w->cur ^ 1) == -1)
-		return -1;
-	w->other_live = 0;
-	return 0;
-}
-
-static int
+static void
 wal_switch(struct wal *w)
 {
-	if (wal_free_other(w) == -1)
-		return -1;
-	if (w->dirty && fdatasync(w->fd[w->cur]) == -1)
-		return -1;
+	if (w->ckpt_busy)
+		wal_ckpt_wait(w);
+	w->other_live = 0;
+	if (w->dirty)
+		sio_barrier(w->fd[w->cur], SIO_FDATASYNC, "the log");
 	w->dirty = 0;
-	w->other_live = 1;
-	if (wal_ckpt_request(w, w->cur) == 0 && !w->ckpt_busy)
-		w->other_live = 0;
+	wal_ckpt_request(w, w->cur);
 	w->cur ^= 1;
 	w->off = 0;
 	w->gen++;
-	return 0;
+	idset_free(&w->named[w->cur]);
+	wal_write_start(w);
 }
 
-/*
- * After a failed write or sync the file's pages are in doubt: a record
- * we acknowledge later must not sit behind them.  Checkpoint
- * everything, kill both files and begin again at the start of one.
- */
-static int
-wal_recover(struct wal *w)
+/* Does a record of a live file name msgid?  Then it is not reused. */
+int
+wal_names(const struct wal *w, uint32_t msgid)
 {
-	if (wal_free_other(w) == -1 || wal_checkpoint(w, w->cur) == -1)
-		return -1;
-	log_info("info: queue-fs-proc: log checkpointed after an error, "
-	    "going on");
-	w->broken = 0;
-	w->dirty = 0;
-	w->off = 0;
-	w->gen++;
-	return 0;
+	return idset_has(&w->named[0], msgid) ||
+	    idset_has(&w->named[1], msgid);
 }
 
 void
@@ -562,12 +783,15 @@ wal_built(const struct wal *w)
 }
 
 /*
- * Append the record built since wal_begin().  durable: it and every
- * record before it are on stable storage on return.  Otherwise the
- * next durable record (or wal_close()) takes it along.
+ * Append the record built since wal_begin(), a record of msgid.
+ * durable: it and every record before it are on stable storage on
+ * return.  Otherwise the next durable record (or wal_close()) takes it
+ * along.  -1 only when the record outgrew the log (EFBIG): a failed
+ * write or sync stops the process, since the file's pages are in doubt
+ * and a record acknowledged later must not sit behind them.
  */
 int
-wal_append(struct wal *w, int durable)
+wal_append(struct wal *w, uint32_t msgid, int durable)
 {
 	struct wal_head	*h;
 	size_t		 len;
@@ -576,26 +800,27 @@ wal_append(struct wal *w, int durable)
 		errno = EFBIG;
 		return -1;
 	}
-	if (w->broken && wal_recover(w) == -1)
-		return -1;
 	len = wal_padded(w->buflen);
 	memset(w->buf + w->buflen, 0, len - w->buflen);
-	if (w->off + (off_t)len > w->size && wal_switch(w) == -1)
-		return -1;
+	if (w->off + (off_t)len > w->size)
+		wal_switch(w);
+	/* out of memory: smtpd would be, too; never reuse such a msgid */
+	if (idset_add(&w->named[w->cur], msgid) == -1)
+		fatal("fatal: queue-fs-proc: the log's msgid set");
 	h = (struct wal_head *)w->buf;
 	h->magic = WAL_MAGIC;
 	h->gen = w->gen;
 	h->len = (uint32_t)wal_built(w);
 	h->crc = wal_head_crc(h, w->buf + sizeof(*h));
 	w->dirty = 1;
-	if (wal_pwrite_all(w->fd[w->cur], w->buf, len, w->off) == -1 ||
-	    (durable && fdatasync(w->fd[w->cur]) == -1)) {
-		w->broken = 1;
-		return -1;
-	}
+	if (wal_pwrite_all(w->fd[w->cur], w->buf, len, w->off) == -1)
+		fatal("fatal: queue-fs-proc: writing %s/%s", LAYOUT_WAL,
+		    wal_name[w->cur]);
 	w->off += (off_t)len;
-	if (durable)
+	if (durable) {
+		sio_barrier(w->fd[w->cur], SIO_FDATASYNC, "the log");
 		w->dirty = 0;
+	}
 	return 0;
 }
 
@@ -609,13 +834,20 @@ wal_close(struct wal *w, int checkpoint)
 {
 	int	i;
 
-	if (checkpoint && w->gen != 0 && (syncfs(w->dir_fd) == -1 ||
-	    wal_kill(w, 0) == -1 || wal_kill(w, 1) == -1))
-		log_warnx("warn: queue-fs-proc: the log could not be "
-		    "checkpointed at exit: it is replayed at the next start");
-	for (i = 0; i < 2; i++)
+	if (checkpoint && w->gen != 0) {
+		if (w->ckpt_busy)
+			wal_ckpt_wait(w);
+		wal_sync_layout(w);
+		wal_kill(w, 0);
+		wal_kill(w, 1);
+	}
+	for (i = 0; i < 2; i++) {
 		if (w->fd[i] != -1)
 			close(w->fd[i]);
+		idset_free(&w->named[i]);
+	}
+	for (i = 0; i < w->nsync; i++)
+		close(w->sync_fd[i]);
 	if (w->ckpt_sock != -1)
 		close(w->ckpt_sock);
 	if (w->dir_fd != -1)

@@ -1122,11 +1122,12 @@ start_empty(void)
 	qt_rmtree(D.spool);
 	mkdir(D.spool, 0711);
 	ngone = 0;
+	dead = 0;	/* a phase before may have ended on a kill */
 	for (i = 0; i < POOL; i++)
 		pool[i] = NULL;
 	if (qd_start_init(&D) == 0)
 		return 0;
-	qr_check(0, "killtest-restart", "cannot start");
+	qr_check(0, "killtest-restart", "cannot start: %s", qt_error);
 	return -1;
 }
 
@@ -1145,12 +1146,14 @@ run_lostmove(void)
 {
 	struct msg	*m;
 	char		 in[PATH_MAX];
-	int		 status, ok;
+	int		 status, ok, r;
 
 	if (D.pid != -1)
 		qd_kill(&D);
 	if (start_empty() == -1)
 		return;
+	/* this phase kills where it means to, never at random */
+	killpoints = 1;
 	pool[0] = m = msg_new();
 	m->size = 100 * 1024;
 	m->want = 2;
@@ -1162,7 +1165,11 @@ run_lostmove(void)
 			break;
 	if (m->st != M_QUEUED || dead) {
 		qr_check(0, "killtest-lostmove", "the commit was not "
-		    "acknowledged");
+		    "acknowledged (phase %d, state %d%s, exit %d)", m->phase,
+		    m->st, dead ? ", the daemon died" : "",
+		    qd_exit_code(&D, 2000));
+		qd_log_show(&D, 20);
+		killpoints = 0;
 		return;
 	}
 	kill(D.pid, SIGKILL);
@@ -1174,7 +1181,9 @@ run_lostmove(void)
 	    "killtest-lostmove", "rename %s back to incoming/: %s",
 	    qt_msgdir(m->id), strerror(errno));
 	dead = 1;
-	if (recover() == -1)
+	r = recover();
+	killpoints = 0;
+	if (r == -1)
 		return;
 	ok = qt_exists(qd_path(&D, "%s/message", qt_msgdir(m->id))) &&
 	    !qt_exists(in);

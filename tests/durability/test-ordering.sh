@@ -19,10 +19,21 @@
 # rules, or the layout syncing itself (see its header).
 #
 # Also checked the same way: the sequence on /tmp when it has no journal
-# (the 100 KB body then takes the syncfs() commit, no record); a 100 KB
-# body from a file outside the spool, which the daemon copies; and 600
-# messages of 60 KB, which fill log.0 so that the log goes on in log.1
-# while the checkpointer process syncs the spool beside the daemon.
+# (the 100 KB body then takes the syncfs() commit, no record: the
+# syncfs, the rename into queue/, then fsync() of the bucket and of
+# incoming/, whose entry the rename removed); a 100 KB body from a file
+# outside the spool, which the daemon copies; and 600 messages of
+# 60 KB, which fill log.0 so that the log goes on in log.1 while the
+# checkpointer process syncs the spool beside the daemon.
+#
+# Every DEAD record (a log file marked dead: at start, at exit, by the
+# checkpointer) must follow a syncfs() of the file systems of queue/
+# and incoming/ (tracecheck.awk knows each fd's file system from the
+# mount table saved beside each trace, TRACE.mounts).  One run puts
+# fs-proc/ on a tmpfs of its own, with a small log (-L 64k) so that the
+# checkpointer marks files dead too: a syncfs() through fs-proc/'s fd
+# would sync the tmpfs only, and the trace must show one of queue/'s
+# file system before each DEAD record.
 #
 # Self-test, on the lifecycle's traces (journaled and not): the checker
 # must say BAD on a copy with any one call it relied on (the log's
@@ -35,6 +46,11 @@
 # record, the rename of temporary/MSGID after that fsync; syncfs()
 # after the rename; the bucket fsync after the answer); and on the
 # trace of a daemon run with -S none.  The undoctored copy must pass.
+# Doctored on purpose, whatever the daemon: the unjournaled trace
+# without its fsync(incoming) (the syncfs() commit must be BAD), and
+# the trace with fs-proc/ on a tmpfs with every syncfs() moved onto
+# fs-proc/'s fd, or those on other fds deleted (every DEAD record must
+# be BAD).
 #
 # Counts: fsync-class calls (fsync, fdatasync, syncfs, sync,
 # sync_file_range, msync) of the daemon's own process per accepted
@@ -45,7 +61,9 @@
 # messages of 100 KB for 1 and 10 recipients, copied) makes 2, the
 # message file's fsync() and the log's fdatasync(): at most 2 too, on
 # a journaled spool.  The checkpointer's calls are reported apart.
-# With -S none: 0.  The traces of those runs (10 commits, 10 x N
+# With -S none: 0 while requests are served (the start's retire of an
+# earlier run's log syncs, whatever -S says: a syncfs() per file system
+# of the spool).  The traces of those runs (10 commits, 10 x N
 # deliveries each, buckets new and not) go through the same ordering
 # check.
 set -u
@@ -72,15 +90,18 @@ fi
 work=$(mktemp -d /tmp/qfp-order.XXXXXX) || exit 1
 chmod 0755 "$work"
 mounted=
-cleanup() {
+logmount=	# the tmpfs on a spool's fs-proc/, inside $mounted
+unmount() {	# unmount MNT, retrying while it is busy
 	local i
-	if [ -n "$mounted" ]; then
-		for i in 1 2 3 4 5; do
-			umount "$mounted" 2>/dev/null && break
-			sleep 1
-		done
-		mountpoint -q "$mounted" && umount -l "$mounted"
-	fi
+	for i in 1 2 3 4 5; do
+		umount "$1" 2>/dev/null && break
+		sleep 1
+	done
+	mountpoint -q "$1" && umount -l "$1"
+}
+cleanup() {
+	[ -n "$logmount" ] && unmount "$logmount"
+	[ -n "$mounted" ] && unmount "$mounted"
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -117,18 +138,31 @@ else
 fi
 
 trace_check() {	# trace -> checker output in $work/check.out, exit code
-	awk -v mode=check -f "$CHECKER" "$1" > "$work/check.out" 2>&1
+	awk -v mode=check -v mounts="$1.mounts" -f "$CHECKER" "$1" \
+	    > "$work/check.out" 2>&1
 }
 
 nbad() {	# the BAD lines of the last check
 	grep -c '^  BAD' "$work/check.out"
 }
 
-traced() {	# traced SECS DIR TRACE OPTS workload...: under strace
+# run_traced SECS TRACE OPTS drive-args...: qfp-drive under strace; the
+# mount table, which tells the checker each path's file system, saved
+# as TRACE.mounts
+run_traced() {
+	local secs=$1 trace=$2 opts=$3 rc
+	shift 3
+	timeout "$secs" "$DRIVE" -o "$opts" \
+	    -T "-f -tt -y -x -s 64 -o $trace -e trace=$STRACE_SET" "$@"
+	rc=$?
+	findmnt -rn -o TARGET > "$trace.mounts"
+	return $rc
+}
+
+traced() {	# traced SECS DIR TRACE OPTS workload...: a new spool in DIR
 	local secs=$1 dir=$2 trace=$3 opts=$4
 	shift 4
-	timeout "$secs" "$DRIVE" -d "$dir" -o "$opts" \
-	    -T "-f -tt -y -x -s 64 -o $trace -e trace=$STRACE_SET" "$@"
+	run_traced "$secs" "$trace" "$opts" -d "$dir" "$@"
 }
 
 # what the checker must say of the sequence; $1: 1 if in place
@@ -137,7 +171,9 @@ seq_want() {
 	echo "10 durable answers checked (commit 2 (inline 1, in place $ip," \
 	    "syncfs $sf; by rename 2), envelope create on a committed" \
 	    "message 1, update 1, delete 5, message delete 1; by the log" \
-	    "$((9 + ip)), by the layout's own syncs $sf), 5 deferred"
+	    "$((9 + ip)), by the layout's own syncs $sf), 5 deferred" \
+	    "envelope creates, 2 log files marked dead (0 at start, 0 by the" \
+	    "checkpointer)"
 }
 
 # run the checker on TRACE; PASS NAME if it passes with WANT
@@ -179,6 +215,50 @@ traced 120 "$fs" "$work/copied.trace" "" copied "$BIG" ||
 judge ordering-copied-big "$work/copied.trace" \
     "2 durable answers checked (commit 1 (inline 0, in place $inplace, syncfs $((1 - inplace)); by rename 0)"
 
+# ---- 1b. fs-proc/ a file system of its own --------------------------------
+# The log on a mount of its own, as a site would put it on a fast disk:
+# a tmpfs on SPOOL/fs-proc, owned and moded as spool_prepare() makes the
+# directory (the queue user, group 0, 0700).  First 3 messages are
+# queued and the daemon killed (qfp-drive -K), its log left live; the
+# traced start replays it into queue/ and marks it dead.  -L 64k: then
+# 100 messages of 8 KB fill a log file every few messages, so the
+# checkpointer marks files dead beside the daemon, and the exit too.
+deads() {	# the DEAD records the last check saw: "ALL START CHECKPOINTER"
+	sed -n 's/.*, \([0-9]*\) log files marked dead (\([0-9]*\) at start, \([0-9]*\) by the checkpointer).*/\1 \2 \3/p' \
+	    "$work/check.out"
+}
+echo "== fs-proc/ on a tmpfs of its own (-L 64k: the checkpointer runs)"
+split=$fs/spool	# named so, the checker's messages shorten its paths
+if ! quid=$(id -u qfptest) || ! mkdir -m 0711 "$split" ||
+    ! mkdir -m 0700 "$split/fs-proc" ||
+    ! mount -t tmpfs -o "size=1m,mode=0700,uid=$quid,gid=0" qfp-fsproc \
+    "$split/fs-proc"; then
+	fail ordering-fsproc-mount "cannot mount a tmpfs on $split/fs-proc"
+else
+	logmount=$split/fs-proc
+	note "fs-proc/ on $(findmnt -n -o FSTYPE -T "$logmount"), queue/ on" \
+	    "$(findmnt -n -o FSTYPE,TARGET -T "$split")"
+	timeout 120 "$DRIVE" -K -o "-L 64k" -s "$split" fill 3 2 \
+	    > "$work/count.out" 2>&1 ||
+	    fail ordering-fsproc-mount-crash "a request failed"
+	run_traced 300 "$work/split.trace" "-L 64k" -s "$split" count 1 100 \
+	    > "$work/count.out" 2>&1 ||
+	    fail ordering-fsproc-mount-run "a request failed"
+	judge ordering-fsproc-mount "$work/split.trace" \
+	    "200 durable answers checked (commit 100 (inline 100, in place 0, syncfs 0; by rename 0), envelope create on a committed message 0, update 0, delete 100, message delete 0; by the log 200, by the layout's own syncs 0), 100 deferred envelope creates"
+	read -r nd ndst ndck <<< "$(deads)"
+	nb=$(grep -c '^  BAD  DEAD' "$work/check.out")
+	what="${nd:-0} DEAD records, ${ndst:-0} at start, ${ndck:-0} by the"
+	what="$what checkpointer, $nb BAD"
+	if [ "${nd:-0}" -ge 4 ] && [ "${ndst:-0}" -ge 1 ] &&
+	    [ "${ndck:-0}" -ge 1 ] && [ "$nb" -eq 0 ]; then
+		pass "ordering-fsproc-mount-dead ($what: each after a syncfs of queue/'s file system)"
+	else
+		grep '^  BAD  DEAD' "$work/check.out" | head -3
+		fail "ordering-fsproc-mount-dead" "$what; want >= 4, >= 1 at start, >= 1 by the checkpointer, 0 BAD"
+	fi
+fi
+
 # ---- 2. self-test on doctored copies of those traces ----------------------
 nmut=0; caught=0; base=0; orig=
 mutant() {	# name: the checker must find more BAD in $work/mutant.trace
@@ -211,6 +291,7 @@ selftest() {
 	local name=$1 l r lr nreq what rc
 	orig=$2
 	nmut=0; caught=0
+	cp "$orig.mounts" "$work/mutant.trace.mounts"
 	trace_check "$orig"
 	base=$(nbad)
 	required=$(awk '$1 == "required" {print $2}' "$work/check.out" |
@@ -263,20 +344,65 @@ relied_log() {
 	RELIED="$nfds log fdatasyncs, $nmsg message fsyncs"
 	[ "$nfds" -ge $((3 + inplace)) ] && [ "$nmsg" -ge $inplace ]
 }
-# the big commit's syncfs, its bucket fsync, and the log's fdatasyncs
+# the big commit's syncfs, its bucket and incoming/ fsyncs, and the
+# log's fdatasyncs
 relied_plain() {
-	local nfds nsfs nbkt
+	local nfds nsfs nbkt ninc
 	nfds=$(relied "fdatasync *<fs-proc/log.*")
 	nsfs=$(relied "syncfs *")
 	nbkt=$(relied "fsync *<queue/??>")
-	RELIED="$nfds log fdatasyncs, $nsfs syncfs, $nbkt bucket fsyncs"
-	[ "$nfds" -ge 3 ] && [ "$nsfs" -ge 1 ] && [ "$nbkt" -ge 1 ]
+	ninc=$(relied "fsync *<incoming>")
+	RELIED="$nfds log fdatasyncs, $nsfs syncfs, $nbkt bucket fsyncs,"
+	RELIED="$RELIED $ninc incoming/ fsyncs"
+	[ "$nfds" -ge 3 ] && [ "$nsfs" -ge 1 ] && [ "$nbkt" -ge 1 ] &&
+	    [ "$ninc" -ge 1 ]
 }
 echo "== self-test: doctored copies of the lifecycle's trace"
 selftest ordering-selftest "$work/full.trace" relied_log
 if [ -s "$work/plain.trace" ]; then
 	echo "== self-test: doctored copies of the unjournaled lifecycle's trace"
 	selftest ordering-selftest-unjournaled "$work/plain.trace" relied_plain
+fi
+
+# Doctored whatever the daemon does: these must be rejected as well
+# before as after the daemon makes the syncs they lack.
+doctored() {	# doctored TRACE AWK-PROGRAM: the checker on TRACE so changed
+	awk "$2" "$1" > "$work/mutant.trace"
+	cp "$1.mounts" "$work/mutant.trace.mounts"
+	trace_check "$work/mutant.trace"
+}
+echo "== self-test: traces doctored to lack the syncs of items 4 and 10"
+if [ -s "$work/plain.trace" ]; then
+	# the syncfs() commit without the fsync of incoming/ after the
+	# rename: incoming/M could come back beside queue/XX/M
+	doctored "$work/plain.trace" '!/ fsync\([0-9]+<[^>]*\/incoming>\)/'
+	if grep -q '^  BAD  MESSAGE_COMMIT.*no fsync(incoming) after the rename' \
+	    "$work/check.out"; then
+		pass "ordering-doctored-no-incoming-fsync (the syncfs commit without fsync(incoming) is BAD)"
+	else
+		fail "ordering-doctored-no-incoming-fsync" "the commit passed: $(grep '^checker:' "$work/check.out")"
+	fi
+fi
+if [ -s "$work/split.trace" ]; then
+	trace_check "$work/split.trace"
+	read -r nd ndst ndck <<< "$(deads)"
+	nd=${nd:-0}
+	# every syncfs() through fs-proc/'s fd, as when the daemon did not
+	# know fs-proc/ could be a mount of its own
+	doctored "$work/split.trace" \
+	    '{ sub(/ syncfs\([0-9]+<[^>]*>/, " syncfs(99<'"$split"'/fs-proc>"); print }'
+	nb1=$(grep -c '^  BAD  DEAD' "$work/check.out")
+	# the syncfs() calls through other fds than fs-proc/'s deleted
+	doctored "$work/split.trace" \
+	    '!/ syncfs\([0-9]+</ || / syncfs\([0-9]+<[^>]*\/fs-proc>/'
+	nb2=$(grep -c '^  BAD  DEAD' "$work/check.out")
+	what="of $nd DEAD records, BAD: $nb1 with every syncfs on fs-proc/'s"
+	what="$what fd, $nb2 with the other syncfs calls deleted"
+	if [ "$nd" -ge 4 ] && [ "$nb1" -eq "$nd" ] && [ "$nb2" -eq "$nd" ]; then
+		pass "ordering-doctored-syncfs-fsproc-only ($what)"
+	else
+		fail "ordering-doctored-syncfs-fsproc-only" "$what"
+	fi
 fi
 
 # ---- 3. a daemon that does not sync is caught -----------------------------
@@ -291,14 +417,24 @@ else
 	grep '^  ok' "$work/check.out" | grep -v incoming
 	fail "ordering-catches-no-sync ($(nbad) of 10 durable answers reported BAD)"
 fi
-awk -v mode=count -f "$CHECKER" "$work/none.trace" > "$work/countnone.txt"
-nsync=$(awk '$1 == "total" {print $2}' "$work/countnone.txt")
-nck=$(awk '$1 == "checkpointer" {print $2}' "$work/countnone.txt")
-if [ "$nsync" = 0 ] && [ "$nck" = 0 ]; then
-	pass "fsync-count-none (no fsync-class call at all with -S none)"
-else
-	fail "fsync-count-none ($nsync fsync-class calls with -S none, $nck by other processes)"
-fi
+# -S none: no fsync-class call at all, none by another process.  (The
+# start retires a log an earlier run left, whatever -S says, with a
+# syncfs(); these spools have none, so it makes no call.)
+count_none() {	# count_none NAME TRACE WHAT
+	local nsync nstart nck what
+	awk -v mode=count -f "$CHECKER" "$2" > "$work/countnone.txt"
+	nsync=$(awk '$1 == "total" {print $2}' "$work/countnone.txt")
+	nstart=$(awk '$1 == "start" {print $2}' "$work/countnone.txt")
+	nck=$(awk '$1 == "checkpointer" {print $2}' "$work/countnone.txt")
+	what="$3 with -S none: $((nsync - nstart)) fsync-class calls serving"
+	what="$what requests, $nstart before the first, $nck by other processes"
+	if [ "$nsync" = 0 ] && [ "$nck" = 0 ]; then
+		pass "$1 ($what)"
+	else
+		fail "$1 ($what)"
+	fi
+}
+count_none fsync-count-none "$work/none.trace" "the sequence"
 
 # ---- 4. fsync-class calls per accepted message ----------------------------
 echo "== fsync-class calls per message (10 messages each)"
@@ -375,14 +511,8 @@ for n in 1 10; do
 	fi
 done
 traced 300 "$fs" "$work/countnone.trace" "-S none" count 10 10 >/dev/null
-awk -v mode=count -f "$CHECKER" "$work/countnone.trace" > "$work/countnone.txt"
-nsync=$(awk '$1 == "total" {print $2}' "$work/countnone.txt")
-nck=$(awk '$1 == "checkpointer" {print $2}' "$work/countnone.txt")
-if [ "$nsync" = 0 ] && [ "$nck" = 0 ]; then
-	pass "fsync-count-none-10 (10 messages of 10 recipients with -S none: 0 fsync-class calls)"
-else
-	fail "fsync-count-none-10 ($nsync fsync-class calls with -S none, $nck by other processes)"
-fi
+count_none fsync-count-none-10 "$work/countnone.trace" \
+    "10 messages of 10 recipients"
 
 # ---- 5. across a log switch: the checkpointer runs beside the daemon ------
 # 600 records of 60 KB fill log.0 (32 MB): the log goes on in log.1 and
@@ -392,7 +522,7 @@ echo "== 600 messages of 60 KB: the log switches files, the checkpointer runs"
 if traced 300 "$fs" "$work/switch.trace" "" count 1 600 60000 \
     > "$work/count.out" 2>&1; then
 	judge ordering-log-switch "$work/switch.trace" \
-	    "1200 durable answers checked (commit 600 (inline 600, in place 0, syncfs 0; by rename 0), envelope create on a committed message 0, update 0, delete 600, message delete 0; by the log 1200, by the layout's own syncs 0)"
+	    "1200 durable answers checked (commit 600 (inline 600, in place 0, syncfs 0; by rename 0), envelope create on a committed message 0, update 0, delete 600, message delete 0; by the log 1200, by the layout's own syncs 0), 600 deferred envelope creates, 3 log files marked dead (0 at start, 1 by the checkpointer)"
 	awk -v mode=count -f "$CHECKER" "$work/switch.trace" \
 	    > "$work/switch.txt"
 	max=$(awk '$1 == "msg" && $4 > m {m = $4} END {print m + 0}' \

@@ -5,13 +5,21 @@
 # next to it, -x shows the imsg bytes of requests and answers, and the
 # first 64 bytes of each log record, as \xHH.
 #
-#   awk -v mode=check -f tracecheck.awk TRACE
+#   awk -v mode=check [-v mounts=FILE] -f tracecheck.awk TRACE
 #   awk -v mode=count -f tracecheck.awk TRACE
 #
-# Only the calls of the daemon's own process count: the pid of the
-# execve of "queue-proc".  Its checkpointer (a child forked at start:
-# syncfs(), then a record written and synced at the start of a full log
-# file) runs beside it and none of its calls stands for the daemon's.
+# FILE: the mount points of the machine the trace was made on, one a
+# line (findmnt -rn -o TARGET), which tell which file system each fd's
+# path is on (the longest mount point it lies under): a syncfs() syncs
+# that one file system only.  Without it every path counts as one file
+# system.
+#
+# Only the calls of the daemon's own process count for its answers: the
+# pid of the execve of "queue-proc".  Its checkpointer (a child forked
+# at start: syncfs(), then a DEAD record written and synced at the start
+# of a full log file) runs beside it and none of its calls stands for
+# the daemon's; its syncs and DEAD records are checked by the rule for
+# log files marked dead, below.
 # Requests are the recvmsg()s on fd 0, decoded from their bytes (type,
 # msgid, evpid); each one's answer is the next sendmsg() on fd 0 (r, and
 # the evpid of ENVELOPE_CREATE).  For every answer with r = 1 to a
@@ -19,7 +27,7 @@
 # its answer must satisfy one of two rule sets in full.
 #
 # The log (fs-proc/log.0 and log.1 in the spool; queue-fs-proc/wal.c,
-# store_log.c).  A record is a pwrite64() to a log file, whole (it
+# records.c).  A record is a pwrite64() to a log file, whole (it
 # returned the count asked), of the right type and id (decoded from its
 # head: magic "QFPL", type, then the msgid or evpid); "synced" means a
 # fdatasync() (or fsync()) of that same file returned 0 after it and
@@ -46,9 +54,11 @@
 #   ENVELOPE_CREATE	on a committed message: temporary file written,
 #			renamed into queue/XX/M/EVPID (no fsync needed) <
 #			an envelope record of EVPID, synced.
-#   ENVELOPE_UPDATE E	an envelope record of E, synced, FIRST; then the
-#			temporary file written and renamed onto
-#			queue/XX/M/E.
+#   ENVELOPE_UPDATE E	the temporary file written and renamed onto
+#			queue/XX/M/E, and an envelope record of E,
+#			synced, in either order (the record holds the
+#			whole envelope: replay writes it over whichever
+#			a power failure left).
 #   ENVELOPE_DELETE E	unlink of queue/XX/M/E (and, when the message goes,
 #			rmdir of queue/XX/M) < a deletion record of E, not
 #			synced: the next synced record carries it, and if
@@ -61,12 +71,17 @@
 # a commit with the log when the body is over 64 KB on a file system
 # without an ordered journal, or its record would be too big):
 #
-#   MESSAGE_COMMIT M	the message put in place < syncfs() (no write
-#			under incoming/M/ after it) < rename of incoming/M
-#			to queue/XX/M < fsync(queue/XX); and when queue/XX
-#			was made in that request, fsync(queue) after the
-#			mkdir.  smtpd never syncs temporary/M: the syncfs
-#			covers its data as it covers a copy's.
+#   MESSAGE_COMMIT M	the message put in place < syncfs() of incoming/'s
+#			file system (no write under incoming/M/ after
+#			it) < rename of incoming/M to queue/XX/M <
+#			fsync(queue/XX) and fsync(incoming), in either
+#			order (without an ordered journal the removal
+#			from incoming/ is durable only by the latter:
+#			after a crash the message could be in both); and
+#			when queue/XX was made in that request,
+#			fsync(queue) after the mkdir.  smtpd never syncs
+#			temporary/M: the syncfs covers its data as it
+#			covers a copy's.
 #   ENVELOPE_CREATE	on a committed message, and ENVELOPE_UPDATE: last
 #			write to the temporary file < fsync(temporary file)
 #			< rename into queue/XX/M/EVPID < fsync(queue/XX/M).
@@ -80,13 +95,27 @@
 # ("deferred": the commit makes it durable), and a MESSAGE_DELETE of an
 # incoming message (a rollback) needs nothing.
 #
+# A log file marked dead (a whole DEAD record written to it, by the
+# daemon at start and exit or by its checkpointer) no longer stands for
+# the layout changes its records were written for, so these must be
+# durable first: the process that writes the DEAD record must have
+# called syncfs() (or sync()), after the last of those changes (made
+# before the answer to the request of the file's last record; when the
+# file has no record in the trace, before the DEAD record), through an
+# fd on each file system that holds queue/ or incoming/ (fs-proc/ may
+# be a mount of its own, the log on a fast disk: a syncfs() through its
+# fd syncs the log's file system only).  fs-proc/'s own file system is
+# not required: the records and the files' creation are synced already.
+#
 # Every sync call relied on must have returned 0.  Output: one "  ok"
 # or "  BAD" line per durable answer (a BAD one says why each rule set
 # failed), then "required L" (a line whose call the accepted rule
 # relied on: a sync, a log record, the rename of temporary/M) and
 # "movable L R" (the call at line L must come before line R: moved
 # after it, the answer must be BAD), for the self-test, then a summary
-# line.  Exit 0 when nothing is BAD and something was checked.
+# line.  Each DEAD record gets an "  ok" or "  BAD" line too (not
+# counted as an answer; the summary counts them apart).  Exit 0 when
+# nothing is BAD and something was checked.
 #
 # mode=count prints, per message, the fsync-class calls (fsync,
 # fdatasync, syncfs, sync, sync_file_range, msync) the daemon's process
@@ -94,8 +123,10 @@
 # MESSAGE_COMMIT) and while it was delivered (ENVELOPE_DELETEs, and a
 # MESSAGE_DELETE once queued), and for envelope creates on the committed
 # message and updates: "msg ID accept A deliver D other O"; then
-# "total T", the daemon's fsync-class calls over the whole trace, and
-# "checkpointer C", those of every other process (the checkpointer).
+# "total T", the daemon's fsync-class calls over the whole trace,
+# "start S", those of them made before its first request (the retire
+# of the log at start), and "checkpointer C", those of every other
+# process (the checkpointer).
 
 BEGIN {
 	for (i = 32; i < 127; i++)
@@ -106,10 +137,17 @@ BEGIN {
 	RENAMES = "|rename|renameat|renameat2|"
 	split("OK FAIL INIT CLOSE MESSAGE_CREATE MESSAGE_DELETE MESSAGE_COMMIT MESSAGE_FD_R ENVELOPE_CREATE ENVELOPE_DELETE ENVELOPE_LOAD ENVELOPE_UPDATE ENVELOPE_WALK", TN, " ")
 	# log record types (queue-fs-proc/wal.h)
-	split("DEAD COMMIT EVP_WRITE EVP_DELETE MSG_DELETE", RTN, " ")
+	split("DEAD COMMIT EVP_WRITE EVP_DELETE MSG_DELETE START", RTN, " ")
 	WAL_MAGIC = 1280329297	# "QFPL"
 	n = 0; nreq = 0; started = 0; bad = 0; checked = 0; deferred = 0
-	nother = 0
+	nother = 0; nk = 0; NMNT = 0
+	LAYOUT_CHANGES = "|unlink|unlinkat|rmdir|mkdir|mkdirat|link|linkat|"
+	if (mounts != "") {
+		while ((getline m < mounts) > 0)
+			if (m != "")
+				MNT[++NMNT] = m
+		close(mounts)
+	}
 	if (mode == "")
 		mode = "check"
 }
@@ -228,7 +266,9 @@ function record(i, args,    len, m) {
 	if (len < 24 || le32(0) != WAL_MAGIC)
 		return
 	ERT[i] = le32(16)
-	if (ERT[i] == 2 && len >= 44) {
+	if (ERT[i] == 1 || ERT[i] == 6)
+		ERID[i] = ""
+	else if (ERT[i] == 2 && len >= 44) {
 		ERID[i] = hex4(24)
 		ERBODY[i] = le32(32) + 4294967296 * le32(36)
 		ERINL[i] = le32(40)
@@ -238,12 +278,79 @@ function record(i, args,    len, m) {
 		ERID[i] = le32(28) ? "" : hex4(24)
 	else
 		ERT[i] = -1
-	# whole: it returned the count asked for
-	EWHOLE[i] = 0
-	if (match(args, /, [0-9]+, [0-9]+$/)) {
-		m = substr(args, RSTART + 2, RLENGTH - 2)
-		sub(/,.*/, "", m)
-		EWHOLE[i] = ERET[i] ~ /^[0-9]+$/ && ERET[i] + 0 == m + 0
+	EWHOLE[i] = whole(args, ERET[i])
+}
+
+# Did the pwrite64 of args return the count it asked for?
+function whole(args, ret,    m) {
+	if (!match(args, /, [0-9]+, [0-9]+$/))
+		return 0
+	m = substr(args, RSTART + 2, RLENGTH - 2)
+	sub(/,.*/, "", m)
+	return ret ~ /^[0-9]+$/ && ret + 0 == m + 0
+}
+
+# The file system path is on: the longest mount point of the table
+# (-v mounts) it lies under; "/" when there is no table.
+function fsof(p,    i, best) {
+	sub(/ \(deleted\)$/, "", p)
+	best = "/"
+	for (i = 1; i <= NMNT; i++)
+		if ((p == MNT[i] || index(p, MNT[i] "/") == 1) && \
+		    length(MNT[i]) > length(best))
+			best = MNT[i]
+	return best
+}
+
+# Under queue/ or incoming/ (the layout), not the log's fs-proc/?
+function inlayout(p) {
+	return p ~ /\/(queue|incoming)(\/|$)/ && p !~ /\/fs-proc(\/|$)/
+}
+
+# One call the checkpoint rule looks at, of any process, into the K
+# list: kind ("sync": syncfs() or sync(); "dead": a whole DEAD record
+# written; "rec": any other record written; "change": a layout change
+# of the daemon's; "answer": the daemon's sendmsg() on fd 0), pid, line
+# (where the call began), fd path ("*" for sync(), which syncs every
+# file system), success.
+function kev(kind, p, l, path, ok) {
+	nk++
+	KK[nk] = kind; KP[nk] = p; KL[nk] = l; KF[nk] = path; KOK[nk] = ok
+}
+
+# The same of a call of another process than the daemon's (the
+# checkpointer's): only its syncs and DEAD records count.
+function kev_other(p, l, name, args, ret,    k) {
+	k = fdpaths(args)
+	if (name == "syncfs" || name == "sync")
+		kev("sync", p, l, name == "sync" ? "*" : k ? FP[1] : "",
+		    ret ~ /^0/)
+	else if (name == "pwrite64" && k && FP[1] ~ /\/fs-proc\/log\.[01]$/ && \
+	    qstrs(args) >= 1 && decode(QS[1]) >= 24 && le32(0) == WAL_MAGIC && \
+	    le32(16) == 1 && whole(args, ret))
+		kev("dead", p, l, FP[1], 1)
+}
+
+# The daemon's call n (parsed into EN[n] ...), into the K list.
+function kev_daemon(n, args,    k, c) {
+	if (EN[n] == "syncfs" || EN[n] == "sync")
+		kev("sync", mainpid, ELN[n], EN[n] == "sync" ? "*" : EPATH[n],
+		    issync(n))
+	else if (ERT[n] == 1 && EWHOLE[n])
+		kev("dead", mainpid, ELN[n], EPATH[n], 1)
+	else if (ERT[n] != 0)
+		kev("rec", mainpid, ELN[n], EPATH[n], 1)
+	else if (EN[n] == "sendmsg" && args ~ /^0</)
+		kev("answer", mainpid, ELN[n], "", 1)
+	else {
+		c = iswrite(n) && inlayout(EPATH[n])
+		c = c || (isrename(n) && (inlayout(EOD[n]) || inlayout(END_[n])))
+		if (index(LAYOUT_CHANGES, "|" EN[n] "|") && ERET[n] ~ /^0/) {
+			k = fdpaths(args)
+			c = c || (k && inlayout(FP[1]))
+		}
+		if (c)
+			kev("change", mainpid, ELN[n], "", 1)
 	}
 }
 
@@ -281,14 +388,16 @@ function record(i, args,    len, m) {
 	if (p == 0)
 		next
 	name = substr(line, 1, index(line, "(") - 1)
-	if (pid != mainpid) {
-		# the checkpointer's: counted apart, never the daemon's
-		if (index(SYNCS, "|" name "|"))
-			nother++
-		next
-	}
 	args = substr(line, length(name) + 2, p - length(name) - 2)
 	ret = substr(line, p + 4)
+	if (pid != mainpid) {
+		# the checkpointer's: counted apart, never the daemon's, and
+		# seen only by the checkpoint rule
+		if (index(SYNCS, "|" name "|"))
+			nother++
+		kev_other(pid, lno, name, args, ret)
+		next
+	}
 	n++
 	EN[n] = name; ERET[n] = ret; ELN[n] = lno
 	EPATH[n] = ""; ENAME[n] = ""; ERT[n] = 0
@@ -336,6 +445,7 @@ function record(i, args,    len, m) {
 		RANSEVP[nreq] = len >= 28 ? hex4(24) hex4(20) : ""
 		RANSMSG[nreq] = len >= 24 ? hex4(20) : ""
 	}
+	kev_daemon(n, args)
 }
 
 function issync(i) {
@@ -360,11 +470,20 @@ function isrec(i, t, id) {
 	return ERT[i] == t && ERID[i] == id && EWHOLE[i]
 }
 
-# first fsync of path (syncfs or sync if path == "*") in (a, b), or 0
+# first fsync of path in (a, b), or 0
 function sync_in(a, b, path,    i) {
 	for (i = a + 1; i < b; i++)
-		if (path == "*" ? issync(i) && (EN[i] == "syncfs" || EN[i] == \
-		    "sync") : isfsync(i) && EPATH[i] == path)
+		if (isfsync(i) && EPATH[i] == path)
+			return i
+	return 0
+}
+
+# first syncfs() through an fd on file system fs, or sync(), in (a, b),
+# or 0: a syncfs() of another file system makes nothing here durable
+function syncfs_in(a, b, fs,    i) {
+	for (i = a + 1; i < b; i++)
+		if (issync(i) && (EN[i] == "sync" || (EN[i] == "syncfs" && \
+		    fsof(EPATH[i]) == fs)))
 			return i
 	return 0
 }
@@ -592,7 +711,7 @@ function log_create(r, e,    a, b, m, R, W, P, why) {
 	return ""
 }
 
-# envelope update: logged first, then written and installed
+# envelope update: written and installed, and logged, in either order
 function log_update(r, e,    a, b, m, R, W, P, F, why) {
 	a = RS_[r]; b = RE_[r]; m = substr(e, 1, 8)
 	if ((why = written_install(a, b, "/queue/" substr(m, 1, 2) "/" m, e)))
@@ -601,13 +720,9 @@ function log_update(r, e,    a, b, m, R, W, P, F, why) {
 	if (!(P = logrec(a, a, b, 3, e, 1)))
 		return LWHY
 	F = RF
-	if (F > W)
-		return "the EVP_WRITE record is synced (line " ELN[F] \
-		    ") after the temporary file is written (line " ELN[W] \
-		    "): the record must come first"
-	rel(ELN[P]); rel(ELN[F]); mov(ELN[F], ELN[R])
-	DESC = e ": EVP_WRITE record@" ELN[P] " < fdatasync(" short(EPATH[F]) \
-	    ")@" ELN[F] " < write@" ELN[W] " < " EN[R] "@" ELN[R] " < answer@" \
+	rel(ELN[P]); rel(ELN[F]); mov(ELN[F], ELN[b])
+	DESC = e ": write@" ELN[W] " < " EN[R] "@" ELN[R] ", EVP_WRITE record@" \
+	    ELN[P] " < fdatasync(" short(EPATH[F]) ")@" ELN[F] " < answer@" \
 	    ELN[b]
 	return ""
 }
@@ -650,7 +765,7 @@ function log_mdelete(r,    a, b, m, bk, D, P) {
 
 # ---- the layout syncing itself -----------------------------------------------
 
-function old_commit(r,    a, b, m, bk, R, W, S, F, i, mk, fq) {
+function old_commit(r,    a, b, m, bk, R, W, S, F, FI, i, mk, fq) {
 	a = RS_[r]; b = RE_[r]; m = RMSG[r]; bk = substr(m, 1, 2)
 	if (!(R = moved(a, b, m, bk)))
 		return "no rename of incoming/" m " to queue/" bk "/" m
@@ -660,8 +775,12 @@ function old_commit(r,    a, b, m, bk, R, W, S, F, i, mk, fq) {
 	# the rename is relied on, and must come before the syncfs
 	if (isrename(W))
 		rel(ELN[W])
-	if (!(S = sync_in(W, R, "*")))
-		return "no syncfs() between the last write of the message (line " ELN[W] ") and the rename (line " ELN[R] ")"
+	# the syncfs must cover incoming/'s file system, where the message
+	# and its envelopes are
+	if (!(S = syncfs_in(W, R, fsof(EOD[R]))))
+		return "no syncfs() of incoming/'s file system (" \
+		    fsof(EOD[R]) ") between the last write of the message " \
+		    "(line " ELN[W] ") and the rename (line " ELN[R] ")"
 	for (i = S + 1; i < R; i++)
 		if (iswrite(i) && index(EPATH[i], "/incoming/" m "/"))
 			return short(EPATH[i]) \
@@ -669,6 +788,12 @@ function old_commit(r,    a, b, m, bk, R, W, S, F, i, mk, fq) {
 	if (!(F = sync_in(R, b, END_[R])))
 		return "no fsync(queue/" bk ") after the rename (line " ELN[R] \
 		    ")"
+	# the rename took the entry out of incoming/ too: without an
+	# ordered journal nothing else makes that durable
+	if (!(FI = sync_in(R, b, EOD[R])))
+		return "no fsync(incoming) after the rename (line " ELN[R] \
+		    "): without an ordered journal incoming/" m \
+		    " may survive a crash beside queue/" bk "/" m
 	mk = ""
 	for (i = a + 1; i < b; i++)
 		if (EN[i] == "mkdirat" && ERET[i] ~ /^0/ && ends(EPATH[i], "/queue") && ENAME[i] == bk) {
@@ -679,13 +804,14 @@ function old_commit(r,    a, b, m, bk, R, W, S, F, i, mk, fq) {
 			    " < fsync(queue)@" ELN[fq] ")"
 			rel(ELN[fq])
 		}
-	rel(ELN[S]); rel(ELN[F])
-	mov(ELN[S], ELN[R])
+	rel(ELN[S]); rel(ELN[F]); rel(ELN[FI])
+	mov(ELN[S], ELN[R]); mov(ELN[F], ELN[b]); mov(ELN[FI], ELN[b])
 	if (isrename(W))
 		mov(ELN[W], ELN[S])
 	NKIND["syncfs"]++
-	DESC = m ": " EN[W] "@" ELN[W] " < " EN[S] "@" ELN[S] " < " EN[R] "@" \
-	    ELN[R] " < fsync(" short(END_[R]) ")@" ELN[F] " < answer@" ELN[b] mk
+	DESC = m ": " EN[W] "@" ELN[W] " < " EN[S] "(" short(EPATH[S]) ")@" \
+	    ELN[S] " < " EN[R] "@" ELN[R] " < fsync(" short(END_[R]) ")@" \
+	    ELN[F] ", fsync(" short(EOD[R]) ")@" ELN[FI] " < answer@" ELN[b] mk
 	return ""
 }
 
@@ -743,6 +869,101 @@ function old_mdelete(r,    a, b, m, bk, D, F) {
 	DESC = m ": rmdir(queue/" bk "/" m ")@" ELN[D] " < fsync(queue/" bk \
 	    ")@" ELN[F] " < answer@" ELN[b]
 	return ""
+}
+
+# ---- the log's checkpoints ---------------------------------------------------
+
+# The line of the last layout change that the DEAD record K[d] stops
+# the log from standing for (0 if none): those made before the answer
+# to the request that wrote the file's last record since its previous
+# DEAD record (a request makes all its changes before its answer);
+# when the file has no record since (the start, after the replay),
+# every change before the DEAD record.  Changes made later belong to
+# the other file's records.
+function covered(d,    k, prev, lrec, lim, C) {
+	prev = 0; lrec = 0; lim = KL[d]; C = 0
+	for (k = 1; k <= nk; k++)
+		if (KK[k] == "dead" && KF[k] == KF[d] && KL[k] < KL[d] && \
+		    KL[k] > prev)
+			prev = KL[k]
+	for (k = 1; k <= nk; k++)
+		if (KK[k] == "rec" && KF[k] == KF[d] && KL[k] > prev && \
+		    KL[k] < KL[d] && KL[k] > lrec)
+			lrec = KL[k]
+	if (lrec)
+		for (k = 1; k <= nk; k++)
+			if (KK[k] == "answer" && KL[k] > lrec && KL[k] < lim)
+				lim = KL[k]
+	for (k = 1; k <= nk; k++)
+		if (KK[k] == "change" && KL[k] < lim && KL[k] > C)
+			C = KL[k]
+	return C
+}
+
+# The last successful sync by process p in lines (lo, hi) that syncs
+# file system fs (a syncfs() through an fd there, or sync()): its K
+# index, or 0.
+function synced_fs(p, lo, hi, fs,    k, S) {
+	S = 0
+	for (k = 1; k <= nk; k++)
+		if (KK[k] == "sync" && KP[k] == p && KOK[k] && KL[k] > lo && \
+		    KL[k] < hi && (KF[k] == "*" || fsof(KF[k]) == fs) && \
+		    (!S || KL[k] > KL[S]))
+			S = k
+	return S
+}
+
+# A log file marked dead: every file system holding queue/ or incoming/
+# synced by the marking process after the last layout change the file
+# stood for (see the header).  A syncfs() through fs-proc/'s fd does
+# not do when fs-proc/ is a mount of its own.
+function check_dead(d,    sp, who, C, nfs, LFS, i, j, S, desc, why) {
+	sp = KF[d]
+	sub(/\/fs-proc\/log\.[01]$/, "", sp)
+	if (KP[d] != mainpid)
+		who = "the checkpointer (pid " KP[d] ")"
+	else if (nreq == 0 || KL[d] < RLN[1])
+		who = "the daemon's start"
+	else
+		who = "the daemon"
+	C = covered(d)
+	nfs = 0
+	LFS[++nfs] = fsof(sp "/queue")
+	if (fsof(sp "/incoming") != LFS[1])
+		LFS[++nfs] = fsof(sp "/incoming")
+	PREQ = ""; PMOV = ""
+	desc = ""; why = ""
+	for (i = 1; i <= nfs; i++) {
+		if (!(S = synced_fs(KP[d], C, KL[d], LFS[i]))) {
+			why = why "; no syncfs() of " LFS[i] " (the file " \
+			    "system of " (i == 1 ? "queue/" : "incoming/") \
+			    ") " (C ? "after line " C " (the last layout " \
+			    "change the file stood for)" : "before it")
+			for (j = 1; j <= nk; j++)
+				if (KK[j] == "sync" && KP[j] == KP[d] && \
+				    KL[j] > C && KL[j] < KL[d])
+					why = why ", only " (KOK[j] ? "" : \
+					    "a failed ") "syncfs(" short(KF[j]) \
+					    ")@" KL[j] " on " fsof(KF[j])
+			continue
+		}
+		rel(KL[S]); mov(KL[S], KL[d])
+		desc = desc " < syncfs(" short(KF[S]) ")@" KL[S] " [" LFS[i] "]"
+	}
+	ndead++
+	if (KP[d] != mainpid)
+		ndeadck++
+	else if (who == "the daemon's start")
+		ndeadst++
+	if (why != "") {
+		print "  BAD  DEAD " short(KF[d]) " (line " KL[d] ") by " who \
+		    ": " substr(why, 3)
+		bad++
+		return
+	}
+	keep()
+	print "  ok   DEAD " short(KF[d]) " by " who ": change@" C desc \
+	    " < DEAD@" KL[d]
 }
 
 # ---- one durable answer ------------------------------------------------------
@@ -868,6 +1089,7 @@ END {
 			    " deliver " DEL[ORDER[i]] + 0 " other " \
 			    OTH[ORDER[i]] + 0
 		print "total " nsync + 0
+		print "start " count_syncs(0, nreq ? RS_[1] : n + 1)
 		print "checkpointer " nother + 0
 		exit 0
 	}
@@ -882,10 +1104,13 @@ END {
 				if (t == 11) nupdate++; else ndelete++
 		} else if (t == 5) check_mdelete(r)
 	}
+	for (k = 1; k <= nk; k++)
+		if (KK[k] == "dead")
+			check_dead(k)
 	for (l in REQUIRED)
 		print "required " l
 	for (l in MOVABLE)
 		print "movable " l " " MOVABLE[l]
-	printf("checker: %d durable answers checked (commit %d (inline %d, in place %d, syncfs %d; by rename %d), envelope create on a committed message %d, update %d, delete %d, message delete %d; by the log %d, by the layout's own syncs %d), %d deferred envelope creates, %d BAD\n", checked, ncommit, NKIND["inline"], NKIND["in place"], NKIND["syncfs"], nrenamed, nqcreate, nupdate, ndelete, nmdelete, nlog, nold, deferred, bad)
+	printf("checker: %d durable answers checked (commit %d (inline %d, in place %d, syncfs %d; by rename %d), envelope create on a committed message %d, update %d, delete %d, message delete %d; by the log %d, by the layout's own syncs %d), %d deferred envelope creates, %d log files marked dead (%d at start, %d by the checkpointer), %d BAD\n", checked, ncommit, NKIND["inline"], NKIND["in place"], NKIND["syncfs"], nrenamed, nqcreate, nupdate, ndelete, nmdelete, nlog, nold, deferred, ndead, ndeadst, ndeadck, bad)
 	exit (bad == 0 && checked > 0) ? 0 : 1
 }

@@ -4,7 +4,7 @@
  * own, or on a given spool, and puts it through one workload
  * (tests/lib/qt_work).
  *
- *   qfp-drive [-bflSw] [-d dir] [-n count] [-o options] [-s spool]
+ *   qfp-drive [-bfKlSw] [-d dir] [-n count] [-o options] [-s spool]
  *	       [-T strace-args] [-t name] [-u user] command [arg ...]
  *
  *   lifecycles		-n message lifecycles (default 10), -f with the
@@ -23,6 +23,9 @@
  *
  *	-b	the client speaks imsg framing B (default A)
  *	-d	parent of the work dir (default $TMPDIR or /tmp)
+ *	-K	sequence, copied, count, fill: end the daemon by SIGKILL, as
+ *		a crash would, so that its log is left live for the next
+ *		start to replay (use with -s)
  *	-l	daemonized: no -d, the daemon logs to syslog
  *	-o	extra daemon options, e.g. "-S none"
  *	-s	an existing spool to use (kept; the log is discarded)
@@ -52,13 +55,13 @@ struct drive {
 	const char		*name;		/* -t */
 	const char		*parent;	/* -d */
 	const char		*spool;		/* -s */
-	int			 n, failures, walk, signals;
+	int			 n, failures, walk, signals, crash;
 };
 
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: qfp-drive [-bflSw] [-d dir] [-n count] "
+	fprintf(stderr, "usage: qfp-drive [-bfKlSw] [-d dir] [-n count] "
 	    "[-o options] [-s spool]\n"
 	    "\t[-T strace-args] [-t name] [-u user] "
 	    "lifecycles | sequence | copied SIZE | count NRCPT NMSG [BODY] |\n"
@@ -145,7 +148,7 @@ drive_lifecycles(struct drive *dr)
 
 /*
  * sequence, copied, count, fill: every request answered, the daemon
- * exits 0.
+ * exits 0 (or, with -K, is killed).
  */
 static int
 drive_requests(struct drive *dr, int argc, char **argv)
@@ -167,6 +170,10 @@ drive_requests(struct drive *dr, int argc, char **argv)
 		fprintf(stderr, "qfp-drive: %s: %d requests failed%s%s\n",
 		    argv[0], bad < 0 ? 1 : bad, bad < 0 ? ": " : "",
 		    bad < 0 ? qt_error : "");
+	if (dr->crash) {
+		qd_kill(&dr->d);
+		return bad != 0;
+	}
 	if ((st = qd_stop(&dr->d)) != 0) {
 		fprintf(stderr, "qfp-drive: daemon exit %d\n", st);
 		bad = 1;
@@ -182,7 +189,7 @@ main(int argc, char **argv)
 
 	qd_launcher(argc, argv);
 	qd_init(&dr.d, NULL);
-	while ((ch = getopt(argc, argv, "bd:fln:o:Ss:T:t:u:w")) != -1) {
+	while ((ch = getopt(argc, argv, "bd:fKln:o:Ss:T:t:u:w")) != -1) {
 		switch (ch) {
 		case 'b':
 			dr.d.dialect = IMSG_DIALECT_B;
@@ -192,6 +199,9 @@ main(int argc, char **argv)
 			break;
 		case 'f':
 			dr.failures = 1;
+			break;
+		case 'K':
+			dr.crash = 1;
 			break;
 		case 'l':
 			dr.d.syslog = 1;

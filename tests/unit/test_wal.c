@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "proc_queue.h"
+#include "records.h"
 #include "store.h"
 #include "unit_spool.h"
 #include "wal.h"
@@ -30,68 +31,6 @@
 #define T(st)		((struct us_test *)*(st))
 #define S(st)		(&T(st)->store)
 #define SPOOL(st)	(T(st)->spool)
-
-/* A message with one envelope of text evp and the body given. */
-static uint32_t
-plain_message(struct store *s, const char *evp, const char *body,
-    size_t len, uint64_t *evpid)
-{
-	uint32_t	msgid;
-
-	assert_int_equal(us_create(s, &msgid), 1);
-	assert_int_equal(us_evp_create(s, msgid, evp, evpid), 1);
-	assert_int_equal(us_commit(s, msgid, body, len), 1);
-	return msgid;
-}
-
-/* The store dies: no exit checkpoint, the log stays as it is. */
-static void
-crash(struct us_test *t)
-{
-	store_close_log(&t->store, 0);
-	t->open = 0;
-}
-
-/* Empty queue/: the layout lost everything since the last checkpoint. */
-static void
-lose_layout(const char *spool)
-{
-	struct dirent	*dp;
-	DIR		*dir;
-	char		*queue = qt_pathf(spool, "queue");
-
-	assert_non_null(dir = opendir(queue));
-	while ((dp = readdir(dir)) != NULL)
-		if (dp->d_name[0] != '.')
-			assert_int_equal(qt_rmtree(qt_pathf(queue, "%s",
-			    dp->d_name)), 0);
-	closedir(dir);
-}
-
-static void
-assert_message(const char *spool, uint32_t msgid, const char *body,
-    size_t len)
-{
-	char	*got;
-	size_t	 n;
-
-	got = us_read(us_msgfile(spool, msgid), &n);
-	assert_int_equal(n, len);
-	assert_memory_equal(got, body, len);
-	free(got);
-}
-
-static void
-assert_envelope(const char *spool, uint64_t evpid, const char *text)
-{
-	char	*got;
-	size_t	 n;
-
-	got = us_read(us_evpfile(spool, evpid), &n);
-	assert_int_equal(n, strlen(text));
-	assert_memory_equal(got, text, n);
-	free(got);
-}
 
 /*
  * Everything acknowledged comes back from the log alone: bodies,
@@ -116,27 +55,27 @@ test_wal_replays_lost_layout(void **state)
 	assert_int_equal(us_evp_delete(&t->store, ev[1][0]), 1);
 	assert_int_equal(us_evp_delete(&t->store, ev[2][0]), 1);
 	assert_int_equal(us_evp_delete(&t->store, ev[2][1]), 1);
-	crash(t);
-	lose_layout(t->spool);
+	us_crash(t);
+	us_lose_layout(t->spool);
 	assert_false(qt_exists(us_msgdir(t->spool, m[0])));
 
 	us_store_open(t);
 	for (i = 0; i < 2; i++)
-		assert_message(t->spool, m[i], body[i], strlen(body[i]));
+		us_assert_message(t->spool, m[i], body[i], strlen(body[i]));
 	us_evp_text(ev[0][0], text, sizeof(text));
-	assert_envelope(t->spool, ev[0][0], text);
-	assert_envelope(t->spool, ev[0][1], "updated");
+	us_assert_envelope(t->spool, ev[0][0], text);
+	us_assert_envelope(t->spool, ev[0][1], "updated");
 	assert_false(qt_exists(us_evpfile(t->spool, ev[1][0])));
 	us_evp_text(ev[1][1], text, sizeof(text));
-	assert_envelope(t->spool, ev[1][1], text);
-	assert_envelope(t->spool, extra, "extra");
+	us_assert_envelope(t->spool, ev[1][1], text);
+	us_assert_envelope(t->spool, extra, "extra");
 	assert_int_equal(qt_count_entries(us_msgdir(t->spool, m[0])), 3);
 	assert_int_equal(qt_count_entries(us_msgdir(t->spool, m[1])), 3);
 	assert_false(qt_exists(us_msgdir(t->spool, m[2])));
 
 	/* the start checkpointed: a second crash replays nothing */
-	crash(t);
-	lose_layout(t->spool);
+	us_crash(t);
+	us_lose_layout(t->spool);
 	us_store_open(t);
 	assert_false(qt_exists(us_msgdir(t->spool, m[0])));
 }
@@ -150,7 +89,7 @@ test_wal_clean_close(void **state)
 
 	msgid = us_message(&t->store, 1, NULL);
 	us_store_close(t);
-	lose_layout(t->spool);
+	us_lose_layout(t->spool);
 	us_store_open(t);
 	assert_false(qt_exists(us_msgdir(t->spool, msgid)));
 }
@@ -185,7 +124,10 @@ struct torn {
 	uint64_t	 first_evp, last_evp;
 };
 
-/* Two messages; the second's commit is the last record of log.0. */
+/*
+ * Two messages; the second's commit is the last record of log.0 (after
+ * the START record and the first commit).
+ */
 static void
 torn_setup(struct us_test *t, struct torn *tn)
 {
@@ -193,14 +135,14 @@ torn_setup(struct us_test *t, struct torn *tn)
 	struct wal_head	h;
 
 	tn->t = t;
-	tn->first = plain_message(&t->store, "first rcpt", "first body", 10,
+	tn->first = us_plain_message(&t->store, "first rcpt", "first body", 10,
 	    &tn->first_evp);
-	tn->last = plain_message(&t->store, "last rcpt", "last body", 9,
+	tn->last = us_plain_message(&t->store, "last rcpt", "last body", 9,
 	    &tn->last_evp);
-	crash(t);
+	us_crash(t);
 	tn->log = us_read(qt_pathf(t->spool, "fs-proc/log.0"), &tn->len);
 	n = record_offsets(tn->log, tn->len, off, 63);
-	assert_int_equal(n, 2);
+	assert_int_equal(n, 3);
 	tn->start = off[n - 1];
 	tn->end = off[n];
 	memcpy(&h, tn->log + tn->start, sizeof(h));
@@ -219,17 +161,17 @@ torn_replay(struct torn *tn, const char *log)
 	int		 back;
 
 	us_write(qt_pathf(t->spool, "fs-proc/log.0"), log, tn->len, 0600);
-	lose_layout(t->spool);
+	us_lose_layout(t->spool);
 	us_store_open(t);
-	assert_message(t->spool, tn->first, "first body", 10);
-	assert_envelope(t->spool, tn->first_evp, "first rcpt");
+	us_assert_message(t->spool, tn->first, "first body", 10);
+	us_assert_envelope(t->spool, tn->first_evp, "first rcpt");
 	back = qt_exists(us_msgdir(t->spool, tn->last));
 	if (back) {
-		assert_message(t->spool, tn->last, "last body", 9);
-		assert_envelope(t->spool, tn->last_evp, "last rcpt");
+		us_assert_message(t->spool, tn->last, "last body", 9);
+		us_assert_envelope(t->spool, tn->last_evp, "last rcpt");
 	}
 	assert_int_equal(qt_count_entries(qt_pathf(t->spool, "corrupt")), 0);
-	crash(t);
+	us_crash(t);
 	return back;
 }
 
@@ -301,13 +243,13 @@ test_wal_wraps(void **state)
 	for (i = 0; i < 200; i++) {
 		memset(body, 'a' + i % 26, sizeof(body));
 		snprintf(evp, sizeof(evp), "rcpt %d", i);
-		msgid[i] = plain_message(&t->store, evp, body, sizeof(body),
+		msgid[i] = us_plain_message(&t->store, evp, body, sizeof(body),
 		    &evpid[i]);
 		if (i % 2)
 			assert_int_equal(us_evp_delete(&t->store,
 			    evpid[i - 1]), 1);
 	}
-	crash(t);
+	us_crash(t);
 	us_store_open(t);
 	for (i = 0; i < 200; i++) {
 		if (i % 2 == 0) {
@@ -317,8 +259,8 @@ test_wal_wraps(void **state)
 		}
 		memset(body, 'a' + i % 26, sizeof(body));
 		snprintf(evp, sizeof(evp), "rcpt %d", i);
-		assert_message(t->spool, msgid[i], body, sizeof(body));
-		assert_envelope(t->spool, evpid[i], evp);
+		us_assert_message(t->spool, msgid[i], body, sizeof(body));
+		us_assert_envelope(t->spool, evpid[i], evp);
 	}
 }
 
@@ -339,16 +281,16 @@ test_wal_stale_records(void **state)
 	memset(body, 'x', sizeof(body));
 	/* six fill log.0, six more log.1, the seventh goes back to log.0 */
 	for (i = 0; i < 6; i++)
-		x[i] = plain_message(&t->store, "rcpt 0", body, sizeof(body),
+		x[i] = us_plain_message(&t->store, "rcpt 0", body, sizeof(body),
 		    &xe[i]);
 	for (i = 0; i < 6; i++)
-		plain_message(&t->store, "rcpt 1", body, sizeof(body), &e);
+		us_plain_message(&t->store, "rcpt 1", body, sizeof(body), &e);
 	assert_int_equal(us_evp_update(&t->store, xe[1], "updated"), 1);
-	plain_message(&t->store, "rcpt 2", body, sizeof(body), &e);
-	crash(t);
+	us_plain_message(&t->store, "rcpt 2", body, sizeof(body), &e);
+	us_crash(t);
 	us_store_open(t);
-	assert_envelope(t->spool, xe[1], "updated");
-	assert_message(t->spool, x[1], body, sizeof(body));
+	us_assert_envelope(t->spool, xe[1], "updated");
+	us_assert_message(t->spool, x[1], body, sizeof(body));
 }
 
 /*
@@ -363,12 +305,12 @@ test_wal_large(void **state)
 	char		*body, *evp;
 	uint64_t	 e1, e[3];
 	uint32_t	 big, wide;
-	size_t		 blen = STORE_INLINE_MAX + 1;
+	size_t		 blen = REC_INLINE_MAX + 1;
 	int		 i;
 
 	assert_non_null(body = malloc(blen));
 	memset(body, 'b', blen);
-	big = plain_message(&t->store, "big rcpt", body, blen, &e1);
+	big = us_plain_message(&t->store, "big rcpt", body, blen, &e1);
 	assert_non_null(evp = malloc(PQ_EVP_MAX + 1));
 	memset(evp, 'e', PQ_EVP_MAX);
 	evp[PQ_EVP_MAX] = '\0';
@@ -377,70 +319,16 @@ test_wal_large(void **state)
 		assert_int_equal(us_evp_create(&t->store, wide, evp, &e[i]),
 		    1);
 	assert_int_equal(us_commit(&t->store, wide, "w", 1), 1);
-	crash(t);
+	us_crash(t);
 	/* the envelope files lost their data, the message file did not */
 	us_write(us_evpfile(t->spool, e1), "", 0, 0600);
 	us_store_open(t);
-	assert_message(t->spool, big, body, blen);
-	assert_envelope(t->spool, e1, "big rcpt");
+	us_assert_message(t->spool, big, body, blen);
+	us_assert_envelope(t->spool, e1, "big rcpt");
 	for (i = 0; i < 3; i++)
-		assert_envelope(t->spool, e[i], evp);
+		us_assert_envelope(t->spool, e[i], evp);
 	free(body);
 	free(evp);
-}
-
-/* A body over the inline limit, its bytes depending on c. */
-static char *
-big_body(size_t *len, int c)
-{
-	char	*body;
-
-	*len = STORE_INLINE_MAX + 4096;
-	assert_non_null(body = malloc(*len));
-	memset(body, c, *len);
-	return body;
-}
-
-/*
- * A power failure kept what the in-place commit's fsync of the message
- * made durable (incoming/M, its message file, the record in the log)
- * but not the move into queue/: queue/XX/M goes back to incoming/M by
- * a rename, which keeps the file's inode and mtime, and the envelope
- * files lose their data.
- */
-static void
-undo_move(const char *spool, uint32_t msgid, const uint64_t *evpid, int n)
-{
-	char	*in = strdup(us_incoming(spool, msgid));
-	int	 i;
-
-	assert_non_null(in);
-	for (i = 0; i < n; i++)
-		us_write(us_evpfile(spool, evpid[i]), "", 0, 0600);
-	assert_int_equal(rename(us_msgdir(spool, msgid), in), 0);
-	free(in);
-}
-
-/* What smtpd is served of msgid: its body and its envelopes. */
-static void
-assert_served(struct store *s, uint32_t msgid, const char *body,
-    size_t len, const uint64_t *evpid, const char *const *text, int n)
-{
-	char	 buf[PQ_EVP_MAX], *got;
-	size_t	 glen;
-	int	 fd, i;
-
-	assert_int_not_equal(fd = us_fd_r(s, msgid), -1);
-	got = us_read_fd(fd, &glen);
-	close(fd);
-	assert_int_equal(glen, len);
-	assert_memory_equal(got, body, len);
-	free(got);
-	for (i = 0; i < n; i++) {
-		assert_int_equal(us_evp_load(s, evpid[i], buf, sizeof(buf)),
-		    strlen(text[i]));
-		assert_memory_equal(buf, text[i], strlen(text[i]));
-	}
 }
 
 /*
@@ -459,22 +347,22 @@ test_wal_large_move_lost(void **state)
 	size_t			 blen;
 	int			 i;
 
-	body = big_body(&blen, 'm');
+	body = us_big_body(&blen, 'm');
 	assert_int_equal(us_create(&t->store, &msgid), 1);
 	for (i = 0; i < 2; i++)
 		assert_int_equal(us_evp_create(&t->store, msgid, text[i],
 		    &e[i]), 1);
 	assert_int_equal(us_commit(&t->store, msgid, body, blen), 1);
-	crash(t);
-	undo_move(t->spool, msgid, e, 2);
+	us_crash(t);
+	us_undo_move(t->spool, msgid, e, 2);
 	assert_false(qt_exists(us_msgdir(t->spool, msgid)));
 	us_store_open(t);
 	assert_false(qt_exists(us_incoming(t->spool, msgid)));
-	assert_served(&t->store, msgid, body, blen, e, text, 2);
+	us_assert_served(&t->store, msgid, body, blen, e, text, 2);
 	/* and it stays queued across a clean restart */
 	us_store_close(t);
 	us_store_open(t);
-	assert_served(&t->store, msgid, body, blen, e, text, 2);
+	us_assert_served(&t->store, msgid, body, blen, e, text, 2);
 	free(body);
 }
 
@@ -491,19 +379,19 @@ test_wal_large_not_committed(void **state)
 	uint32_t	 msgid, other;
 	size_t		 blen;
 
-	body = big_body(&blen, 'n');
+	body = us_big_body(&blen, 'n');
 	/* a committed message, so that the log is not empty */
-	other = plain_message(&t->store, "rcpt o", body, blen, &e);
+	other = us_plain_message(&t->store, "rcpt o", body, blen, &e);
 	assert_int_equal(us_create(&t->store, &msgid), 1);
 	assert_int_equal(us_evp_create(&t->store, msgid, "rcpt n", &e), 1);
 	/* what the commit does before its record: the body put in place */
 	us_write(qt_pathf(t->spool, "incoming/%08x/message", msgid), body,
 	    blen, 0600);
-	crash(t);
+	us_crash(t);
 	us_store_open(t);
 	assert_false(qt_exists(us_msgdir(t->spool, msgid)));
 	assert_int_equal(us_fd_r(&t->store, msgid), -1);
-	assert_message(t->spool, other, body, blen);
+	us_assert_message(t->spool, other, body, blen);
 	free(body);
 }
 
@@ -522,10 +410,10 @@ test_wal_large_msgid_reused(void **state)
 	uint32_t	 msgid;
 	size_t		 blen;
 
-	body = big_body(&blen, 'o');
-	other = big_body(&blen, 'p');
-	msgid = plain_message(&t->store, "rcpt old", body, blen, &e);
-	crash(t);
+	body = us_big_body(&blen, 'o');
+	other = us_big_body(&blen, 'p');
+	msgid = us_plain_message(&t->store, "rcpt old", body, blen, &e);
+	us_crash(t);
 	assert_int_equal(qt_rmtree(us_msgdir(t->spool, msgid)), 0);
 	assert_int_equal(mkdir(us_incoming(t->spool, msgid), 0700), 0);
 	us_write(qt_pathf(t->spool, "incoming/%08x/message", msgid), other,
@@ -551,8 +439,8 @@ test_wal_check_replays(void **state)
 
 	msgid = us_message(&t->store, 1, &evpid);
 	us_content(msgid, body, sizeof(body));
-	crash(t);
-	lose_layout(t->spool);
+	us_crash(t);
+	us_lose_layout(t->spool);
 	assert_int_equal(us_check(t->spool, 0, &out), 1);
 	assert_non_null(strstr(out, "fs-proc: the log holds records"));
 	free(out);
@@ -561,11 +449,11 @@ test_wal_check_replays(void **state)
 	assert_int_equal(us_check(t->spool, 1, &out), 0);
 	assert_non_null(strstr(out, "replayed: "));
 	free(out);
-	assert_message(t->spool, msgid, body, strlen(body));
+	us_assert_message(t->spool, msgid, body, strlen(body));
 	assert_int_equal(us_check(t->spool, 0, &out), 0);
 	free(out);
 	/* checkpointed: nothing left to replay */
-	lose_layout(t->spool);
+	us_lose_layout(t->spool);
 	assert_int_equal(us_check(t->spool, 0, &out), 0);
 	free(out);
 }

@@ -3,14 +3,20 @@
 # a temporary spool as an unprivileged user, the store, the walk, the
 # id set and the spool check (test_store, test_walk, test_idset,
 # test_check; see unit_spool.h), and the store's work after the answer
-# (test_deferred), the write-ahead log's replay (test_wal).  Included by the top Makefile.
+# (test_deferred), the write-ahead log's replay (test_wal), the start
+# after each kind of incident (test_recover) and a failed barrier
+# (test_barrier).  Included by the top Makefile.
 UNIT_PROGS =	tests/unit/test_imsg tests/unit/test_codec \
 		tests/unit/test_vectors tests/unit/test_client \
 		tests/unit/test_store tests/unit/test_walk \
 		tests/unit/test_idset tests/unit/test_check \
-		tests/unit/test_deferred tests/unit/test_wal
+		tests/unit/test_deferred tests/unit/test_wal \
+		tests/unit/test_recover tests/unit/test_barrier
 
 UNIT_LINK =	$(TEST_LIBS)
+# test_barrier fails the Nth fsync, fdatasync or syncfs of the store
+tests/unit/test_barrier: UNIT_LINK += \
+		-Wl,--wrap=fsync,--wrap=fdatasync,--wrap=syncfs
 UNIT_DEPS =	tests/unit/unit_util.c tests/unit/unit_util.h \
 		tests/unit/unit_spool.c tests/unit/unit_spool.h $(QT_DEPS) \
 		common/*.h proto/*.h queue-fs-proc/*.h

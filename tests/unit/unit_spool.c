@@ -25,6 +25,9 @@
 #include "check.h"
 #include "log.h"
 #include "qfp_test.h"
+#include "proc_queue.h"
+#include "records.h"
+#include "recover.h"
 #include "unit_spool.h"
 
 uid_t		us_uid;
@@ -146,10 +149,13 @@ us_store_open(struct us_test *t)
 	assert_int_not_equal(root, -1);
 	assert_int_equal(store_open(&t->store, root, t->sync, 0), 0);
 	close(root);
-	/* ordered: the in-place path runs, whatever /tmp's file system */
+	/*
+	 * The start as the daemon's (recover_start()), with -S none too;
+	 * ordered: the in-place path runs, whatever /tmp's file system.
+	 */
 	if (t->log)
-		assert_int_equal(store_start_log(&t->store, US_LOG_SIZE, 1),
-		    0);
+		assert_int_equal(recover_start(&t->store, US_LOG_SIZE, 1,
+		    t->spool, NULL), 0);
 	t->open = 1;
 }
 
@@ -468,4 +474,136 @@ us_check(const char *spool, int repair, char **out)
 	/* shown in the test's log, for a failure to be read */
 	fprintf(stderr, "%s", *out);
 	return rc;
+}
+
+/* ---- crashes and what survives them (the log's tests) ------------------ */
+
+/* A message with one envelope of text evp and the body given. */
+uint32_t
+us_plain_message(struct store *s, const char *evp, const char *body,
+    size_t len, uint64_t *evpid)
+{
+	uint32_t	msgid;
+
+	assert_int_equal(us_create(s, &msgid), 1);
+	assert_int_equal(us_evp_create(s, msgid, evp, evpid), 1);
+	assert_int_equal(us_commit(s, msgid, body, len), 1);
+	return msgid;
+}
+
+/* The store dies: no exit checkpoint, the log stays as it is. */
+void
+us_crash(struct us_test *t)
+{
+	store_close_log(&t->store, 0);
+	t->open = 0;
+}
+
+/* Empty queue/: the layout lost everything since the last checkpoint. */
+void
+us_lose_layout(const char *spool)
+{
+	struct dirent	*dp;
+	DIR		*dir;
+	/* a copy: qt_pathf()'s ring of buffers turns over in the loop */
+	char		*queue = strdup(qt_pathf(spool, "queue"));
+
+	assert_non_null(queue);
+	assert_non_null(dir = opendir(queue));
+	while ((dp = readdir(dir)) != NULL)
+		if (dp->d_name[0] != '.')
+			assert_int_equal(qt_rmtree(qt_pathf(queue, "%s",
+			    dp->d_name)), 0);
+	closedir(dir);
+	free(queue);
+}
+
+void
+us_assert_message(const char *spool, uint32_t msgid, const char *body,
+    size_t len)
+{
+	char	*got;
+	size_t	 n;
+
+	got = us_read(us_msgfile(spool, msgid), &n);
+	assert_int_equal(n, len);
+	assert_memory_equal(got, body, len);
+	free(got);
+}
+
+void
+us_assert_envelope(const char *spool, uint64_t evpid, const char *text)
+{
+	char	*got;
+	size_t	 n;
+
+	got = us_read(us_evpfile(spool, evpid), &n);
+	assert_int_equal(n, strlen(text));
+	assert_memory_equal(got, text, n);
+	free(got);
+}
+
+/* A body over the inline limit, its bytes depending on c. */
+char *
+us_big_body(size_t *len, int c)
+{
+	char	*body;
+
+	*len = REC_INLINE_MAX + 4096;
+	assert_non_null(body = malloc(*len));
+	memset(body, c, *len);
+	return body;
+}
+
+/*
+ * A power failure kept what the in-place commit's fsync of the message
+ * made durable (incoming/M, its message file, the record in the log)
+ * but not the move into queue/: queue/XX/M goes back to incoming/M by
+ * a rename, which keeps the file's inode and mtime, and the envelope
+ * files lose their data.
+ */
+void
+us_undo_move(const char *spool, uint32_t msgid, const uint64_t *evpid, int n)
+{
+	char	*in = strdup(us_incoming(spool, msgid));
+	int	 i;
+
+	assert_non_null(in);
+	for (i = 0; i < n; i++)
+		us_write(us_evpfile(spool, evpid[i]), "", 0, 0600);
+	assert_int_equal(rename(us_msgdir(spool, msgid), in), 0);
+	free(in);
+}
+
+/* What smtpd is served of msgid: its body and its envelopes. */
+void
+us_assert_served(struct store *s, uint32_t msgid, const char *body,
+    size_t len, const uint64_t *evpid, const char *const *text, int n)
+{
+	char	 buf[PQ_EVP_MAX], *got;
+	size_t	 glen;
+	int	 fd, i;
+
+	assert_int_not_equal(fd = us_fd_r(s, msgid), -1);
+	got = us_read_fd(fd, &glen);
+	close(fd);
+	assert_int_equal(glen, len);
+	assert_memory_equal(got, body, len);
+	free(got);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(us_evp_load(s, evpid[i], buf, sizeof(buf)),
+		    strlen(text[i]));
+		assert_memory_equal(buf, text[i], strlen(text[i]));
+	}
+}
+
+
+/* Each of n messages has its message file in queue/. */
+void
+us_assert_queued(const char *spool, const uint32_t *msgid, int n)
+{
+	int	i;
+
+	for (i = 0; i < n; i++)
+		assert_true(qt_exists(us_msgfile(spool, msgid[i])));
 }

@@ -129,4 +129,27 @@ int	 us_count_files(const char *dir);
  */
 int	 us_check(const char *spool, int repair, char **out);
 
+/* ---- crashes and what survives them (the log's tests) ------------------ */
+
+/* A message with one envelope of text evp and the body given. */
+uint32_t us_plain_message(struct store *, const char *evp, const char *body,
+	    size_t len, uint64_t *evpid);
+/* The store dies: no exit checkpoint, the log stays as it is. */
+void	us_crash(struct us_test *);
+/* Empty queue/: the layout lost everything since the last checkpoint. */
+void	us_lose_layout(const char *spool);
+void	us_assert_message(const char *spool, uint32_t msgid, const char *,
+	    size_t);
+void	us_assert_envelope(const char *spool, uint64_t evpid, const char *);
+/* A body over the inline limit, its bytes depending on c. */
+char	*us_big_body(size_t *len, int c);
+/* A power failure kept an in-place body in incoming/M, not its move. */
+void	us_undo_move(const char *spool, uint32_t msgid, const uint64_t *evpid,
+	    int n);
+/* Each of n messages has its message file in queue/. */
+void	us_assert_queued(const char *spool, const uint32_t *msgid, int n);
+/* What smtpd is served of msgid: its body and its envelopes. */
+void	us_assert_served(struct store *, uint32_t msgid, const char *body,
+	    size_t len, const uint64_t *evpid, const char *const *text, int n);
+
 #endif
