@@ -588,6 +588,18 @@ flushed() {	# the queue is empty (kicked along)
 	queue_empty
 }
 
+# expect_flushed CHECK SECS: the queue empties within SECS seconds
+expect_flushed() {
+	if wait_until "$2" flushed; then
+		pass "$1"
+		return 0
+	fi
+	fail "$1" "after $2s $(queue_count) envelopes still queued, $(sink_count) transactions at the sink"
+	queue_list | head -5 | indent
+	log_tail 20
+	return 1
+}
+
 # ---- queued envelopes --------------------------------------------------
 
 # wait_queued CHECK N: smtpctl show queue lists N envelopes (bounded
@@ -756,6 +768,14 @@ expect_pairs() {
 	    comm -23 - <(sort -u "${3:-/dev/null}"))
 	check "$p/nothing-else" "unexpected at the sink: $(echo "$extra" | head -3 | tr '\n' ';')" \
 	    [ -z "$extra" ]
+}
+
+# relay_up CHECK LIFETIME: relay.test's relay comes up (the sink, on
+# 127.0.0.1:$QFP_E2E_RELAY_PORT, for at most LIFETIME seconds)
+relay_up() {
+	start_sink "$QFP_E2E_RELAY_PORT" "$WORK/sink" "$2" && return 0
+	fail "$1" "could not start the SMTP sink on 127.0.0.1:$QFP_E2E_RELAY_PORT"
+	return 1
 }
 
 sink_grew() {	# sink_grew N: more than N transactions at the sink (kicked)

@@ -38,17 +38,9 @@ check run2/log-retired "queue-fs-proc -n after the -S none run exited $rc: $(gre
     [ $rc = 0 ]
 
 # -- 3: the built-in queue delivers it all ------------------------------------
-if ! start_sink "$QFP_E2E_RELAY_PORT" "$WORK/sink" 70; then
-	fail run3/sink "could not start the SMTP sink on 127.0.0.1:$QFP_E2E_RELAY_PORT"
-	e2e_finish
-fi
+relay_up run3/sink 70 || e2e_finish
 start_smtpd fs run3/start-builtin-fs || e2e_finish
-if wait_until 30 flushed; then
-	pass run3/queue-flushed
-else
-	fail run3/queue-flushed "after 30s $(queue_count) envelopes still queued, $(sink_count) transactions at the sink"
-	log_tail 20
-fi
+expect_flushed run3/queue-flushed 30
 stop_smtpd
 batch_pairs $NMSG x@relay.test y@relay.test >"$WORK/expected.pairs"
 expect_pairs run3 "$WORK/expected.pairs"

@@ -76,10 +76,7 @@ note "$(wc -l <"$WORK/load.acked") load messages acknowledged, $(wc -l <"$WORK/l
 envelope_sums >"$WORK/env.1"
 
 # -- 2: the built-in queue delivers relay.test's, retries relay2.test's ------
-if ! start_sink "$QFP_E2E_RELAY_PORT" "$WORK/sink" 80; then
-	fail run2/sink "could not start the SMTP sink on 127.0.0.1:$QFP_E2E_RELAY_PORT"
-	e2e_finish
-fi
+relay_up run2/sink 80 || e2e_finish
 start_smtpd fs run2/start-builtin-fs || e2e_finish
 if wait_until 45 all_touched; then
 	pass run2/delivered-and-retried
