@@ -64,6 +64,7 @@ LOCKFILE=/run/lock/qfp-e2e.lock
 if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 
 E2E_NAME=e2e
+TAG=
 WORK=
 CONF=
 MAILDIR=
@@ -186,6 +187,8 @@ e2e_init() {	# e2e_init NAME "$@"
 	write_conf || exit 1
 	setup_helper || exit 1
 	clean_spool
+	# what send_batch puts in Message-Ids: this run's, not another's
+	TAG=$$-$RANDOM
 	note "backend under test: -B queue=$QFP_E2E_BACKEND; work dir $WORK"
 }
 
@@ -500,6 +503,13 @@ spool_messages() {	# message directories in the fs-layout spool
 	find "$SPOOL/queue" -mindepth 2 -maxdepth 2 -type d 2>/dev/null | sort
 }
 
+expect_spool_clean() {	# no message directory left in queue/
+	local left
+	left=$(spool_messages)
+	check spool-clean "message directories left in $SPOOL/queue: $(echo "$left" | tr '\n' ' ' | head -c 200)" \
+	    [ -z "$left" ]
+}
+
 # ---- mail --------------------------------------------------------------
 
 # send_mail TO-LIST MESSAGE-ID SUBJECT: one message over SMTP with swaks.
@@ -685,14 +695,21 @@ crash_helper() {
 	check "$name" "processes outlived smtpd:$left" [ -z "$left" ]
 }
 
-# lose_message MSGID: take a committed message's directory out of
-# queue/, as a power failure can: the log made the commit durable, the
-# layout is synced later (DURABILITY in queue-fs-proc(8)), so only a
-# replay of the log brings it back.
+# lose_message CHECK: the first message of $WORK/evpids.ref loses its
+# directory in queue/, as a power failure can do to it: the log made the
+# commit durable, the layout is synced later (DURABILITY in
+# queue-fs-proc(8)), so only a replay of the log brings it back.
+# Reports CHECK: it is gone.
 lose_message() {
-	local d
-	d=$(find "$SPOOL/queue" -mindepth 2 -maxdepth 2 -name "$1" | head -1)
+	local m d
+	m=$(head -1 "$WORK/evpids.ref" | cut -c1-8)
+	d=$(find "$SPOOL/queue" -mindepth 2 -maxdepth 2 -name "$m" | head -1)
 	[ -n "$d" ] && rm -rf "$d"
+	if [ -n "$m" ] && [ -z "$(spool_messages | grep "/$m\$")" ]; then
+		pass "$1"
+	else
+		fail "$1" "message ${m:-none} still in queue/"
+	fi
 }
 
 # helper_cmd OUT ARG...: the helper under test run by hand on the spool,

@@ -21,9 +21,7 @@ need_helper || e2e_finish
 
 NMSG=6		# to relay.test, x and y
 NMSG2=3		# to relay2.test, z
-TAG=$$-$RANDOM
 TAG2=$TAG-r2
-B=$QFP_E2E_BACKEND
 
 # loader: mail for relay.test, one at a time, until $WORK/stop (at most
 # 100); acknowledged pairs to $WORK/load.acked, the others (cut by the
@@ -55,7 +53,7 @@ all_touched() {
 }
 
 # -- 1: the helper queues mail, retries it, is killed under load -------------
-start_smtpd "$B" run1/start || e2e_finish
+start_smtpd "$QFP_E2E_BACKEND" run1/start || e2e_finish
 send_batch run1/accepted $NMSG "x@relay.test,y@relay.test" "recovery"
 TAG=$TAG2 send_batch run1/accepted-relay2 $NMSG2 "z@relay2.test" "recovery"
 wait_queued run1/queued $((NMSG * 2 + NMSG2)) || e2e_finish
@@ -95,7 +93,7 @@ expect_pairs run2 "$WORK/expected.pairs" "$WORK/load.maybe"
 
 # -- 3: the helper again: the stale log is set aside, not replayed ------------
 # (transfers paused: what the helper serves is compared first)
-start_smtpd "$B" run3/start -P mta || e2e_finish
+start_smtpd "$QFP_E2E_BACKEND" run3/start -P mta || e2e_finish
 stale=$(cd "$SPOOL/fs-proc" 2>/dev/null && ls -d log.*.stale 2>/dev/null)
 check run3/log-set-aside "no fs-proc/log.N.stale after the built-in queue served the spool (fs-proc/: $(ls "$SPOOL/fs-proc" 2>&1 | tr '\n' ' '))" \
     [ -n "$stale" ]
