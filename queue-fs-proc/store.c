@@ -4,12 +4,14 @@
  * Durability (STORE_SYNC_FULL, see DURABILITY in queue-fs-proc(8)):
  * with the log (s->logged, the default) the layout is changed without
  * barriers and each durable request appends one record to the log,
- * synced once (records.c, wal.c; the replay and the start: recover.c).  Without it (no fs-proc/ directory
- * in the spool, or the log could not be made) every change is synced
- * in the layout itself: the commit makes the whole incoming directory
- * durable with one syncfs(), renames it into queue/ and syncs the
- * bucket; envelope writes to committed messages go through
- * incoming/envelope.tmp + fsync + rename + directory fsync.
+ * synced once (records.c, wal.c; the replay and the start: recover.c).
+ * Without it (no fs-proc/ directory in the spool, or the log could not
+ * be made) every change is synced in the layout itself: the commit
+ * makes the whole incoming directory durable with one syncfs(), renames
+ * it into queue/ and syncs the bucket and incoming/; envelope writes to
+ * committed messages go through incoming/envelope.tmp + fsync + rename
+ * + directory fsync.  A barrier that fails stops the process
+ * (sio_barrier()).
  *
  * Either way envelopes of an incoming message are written without a
  * barrier, and the commit puts the message in place by renaming smtpd's

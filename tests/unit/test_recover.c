@@ -58,6 +58,28 @@ arc4random(void)
 }
 
 /*
+ * pread() (linked with -Wl,--wrap=pread): every read of the file whose
+ * inode is pread_fail_ino fails with EIO, as a disk's read error would.
+ */
+static ino_t	pread_fail_ino;
+
+ssize_t	__real_pread(int, void *, size_t, off_t);
+ssize_t	__wrap_pread(int, void *, size_t, off_t);
+
+ssize_t
+__wrap_pread(int fd, void *buf, size_t len, off_t off)
+{
+	struct stat	sb;
+
+	if (pread_fail_ino != 0 && fstat(fd, &sb) == 0 &&
+	    sb.st_ino == pread_fail_ino) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_pread(fd, buf, len, off);
+}
+
+/*
  * Move the test to a spool of its own, owned by the test user (as the
  * daemon accepts when it is not started as root), so that it can do
  * what smtpd's built-in queue does as root to the spool itself.
@@ -268,11 +290,16 @@ test_recover_msgid_not_reused(void **state)
 	assert_false(qt_exists(us_incoming(t->spool, old)));
 }
 
-/* Commit n messages through a log of size, crash, lose the layout. */
-static void
-crash_with_log(struct us_test *t, off_t size, uint32_t *m, int n)
+/*
+ * Commit messages through a log of size until its records reach past
+ * offset past in log.0 (at most max messages, all in log.0), crash,
+ * lose the layout.  Returns how many messages m[] holds.
+ */
+static int
+crash_with_log(struct us_test *t, off_t size, off_t past, uint32_t *m,
+    int max)
 {
-	int	i, root;
+	int	n, root;
 
 	us_store_close(t);
 	assert_int_not_equal(root = open(t->spool, O_PATH | O_DIRECTORY), -1);
@@ -281,22 +308,30 @@ crash_with_log(struct us_test *t, off_t size, uint32_t *m, int n)
 	assert_int_equal(recover_start(&t->store, size, 1, t->spool, NULL),
 	    0);
 	t->open = 1;
-	for (i = 0; i < n; i++)
-		m[i] = us_message(&t->store, 1, NULL);
+	for (n = 0; n < max && t->store.wal.off <= past; n++)
+		m[n] = us_message(&t->store, 1, NULL);
+	assert_true(t->store.wal.off > past);
+	assert_int_equal(t->store.wal.cur, 0);
 	us_crash(t);
 	us_lose_layout(t->spool);
+	return n;
 }
 
-/* Item 7: -L 1m, a crash, then -L 64k: every message comes back. */
+/*
+ * Item 7: -L 1m, a crash, then -L 64k: every message comes back, those
+ * whose records lie past the new size of 64k included (log.0 is read
+ * with its own size, not -L's).
+ */
 static void
 test_recover_log_size_changed(void **state)
 {
 	struct us_test	*t = T(state);
-	uint32_t	 m[8];
+	uint32_t	 m[2000];
+	int		 n;
 
-	crash_with_log(t, 1024 * 1024, m, 8);
+	n = crash_with_log(t, 1024 * 1024, 2 * US_LOG_SIZE, m, 2000);
 	us_store_open(t);
-	us_assert_queued(t->spool, m, 8);
+	us_assert_queued(t->spool, m, n);
 }
 
 /*
@@ -361,7 +396,8 @@ test_recover_cannot_begin_log(void **state)
 
 /*
  * Item 8: a log file that cannot be opened stops the start (nothing
- * purged from incoming/), and -n says so.
+ * purged from incoming/), and -n says so; one that can be opened but
+ * not read (an I/O error) stops it too, never taken for an empty log.
  */
 static void
 test_recover_unreadable_log(void **state)
@@ -369,6 +405,7 @@ test_recover_unreadable_log(void **state)
 	struct us_test	*t = T(state);
 	char		*log = strdup(qt_pathf(t->spool, "fs-proc/log.0"));
 	char		*out;
+	struct stat	 sb;
 	int		 root;
 
 	assert_non_null(log);
@@ -388,7 +425,22 @@ test_recover_unreadable_log(void **state)
 	free(out);
 	assert_int_equal(recover_command(t->spool, NULL), 1);
 	assert_int_equal(chmod(log, 0600), 0);
+
+	/* opened, but its reads fail */
+	assert_int_equal(stat(log, &sb), 0);
+	pread_fail_ino = sb.st_ino;
+	assert_int_not_equal(root = open(t->spool, O_PATH | O_DIRECTORY), -1);
+	assert_int_equal(store_open(&t->store, root, STORE_SYNC_FULL, 0), 0);
+	assert_int_equal(recover_start(&t->store, US_LOG_SIZE, 1, t->spool,
+	    NULL), -1);
+	store_close(&t->store);
+	close(root);
+	assert_true(qt_exists(qt_pathf(t->spool, "incoming/leftover")));
+	assert_int_equal(log_live(t->spool), -1);
+	pread_fail_ino = 0;
+
 	us_store_open(t);
+	assert_false(qt_exists(qt_pathf(t->spool, "incoming/leftover")));
 	free(log);
 }
 

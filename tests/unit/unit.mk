@@ -17,6 +17,8 @@ UNIT_LINK =	$(TEST_LIBS)
 # test_barrier fails the Nth fsync, fdatasync or syncfs of the store
 tests/unit/test_barrier: UNIT_LINK += \
 		-Wl,--wrap=fsync,--wrap=fdatasync,--wrap=syncfs
+# test_recover fails the reads of one log file (an unreadable log)
+tests/unit/test_recover: UNIT_LINK += -Wl,--wrap=pread
 UNIT_DEPS =	tests/unit/unit_util.c tests/unit/unit_util.h \
 		tests/unit/unit_spool.c tests/unit/unit_spool.h $(QT_DEPS) \
 		common/*.h proto/*.h queue-fs-proc/*.h
