@@ -12,7 +12,7 @@
 # - apt-get install of it: files in place, the helper checks a clean
 #   spool (-n) with exit 0, systemd-analyze verify takes opensmtpd.service
 #   with the drop-in, the drop-in's command exits 0 on spools with no
-#   log to replay; apt-get remove: files gone;
+#   log to replay and on a missing one; apt-get remove: files gone;
 # - make install / uninstall DESTDIR=tmp: files appear and disappear.
 #
 # The end-to-end tests install the helper by hand at the same path: at the
@@ -207,10 +207,15 @@ fi
 verify_dropin
 if [ -n "$pre" ]; then
 	empty=$(mktemp -d "$T/spool.XXXXXX"); chmod 0711 "$empty"
-	for sp in "$empty" "$spool"; do
+	# no spool at all: the first start after the package's install
+	# (smtpd makes the spool; opensmtpd does not ship it)
+	for sp in "$T/nospool" "$empty" "$spool"; do
 		out=$($pre -s "$sp" -u "$USER_Q" 2>&1); rc=$?
-		what="spool with no log"
-		[ "$sp" = "$spool" ] && what="spool the helper closed cleanly"
+		case $sp in
+		"$T/nospool")	what="missing spool" ;;
+		"$empty")	what="spool with no log" ;;
+		*)		what="spool the helper closed cleanly" ;;
+		esac
 		check "ExecStartPre on a $what: exit 0" "exit $rc: $out" [ $rc = 0 ]
 	done
 fi
