@@ -5,11 +5,17 @@
 #   make check-debian13  build and test in a Debian 13 root (debootstrap)
 #   make demo       run smtpd with the helper on 127.0.0.1:2525 and show a mail
 #   make bench      benchmarks
-#   make install    install the helper and its man page
+#   make install    install the helper, its man page and the systemd
+#                   drop-in for opensmtpd.service
 
 PREFIX ?=	/usr
 LIBEXECDIR ?=	$(PREFIX)/libexec/opensmtpd
 MANDIR ?=	$(PREFIX)/share/man
+# The drop-in goes where systemd.pc says units go (Debian 12:
+# /lib/systemd/system, from systemd; 13: /usr/lib/systemd/system, from
+# systemd-dev), whatever PREFIX: it is opensmtpd.service's.
+SYSTEMDUNITDIR != pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system
+DROPINDIR =	$(SYSTEMDUNITDIR)/opensmtpd.service.d
 DESTDIR ?=
 
 CC ?=		cc
@@ -135,10 +141,16 @@ install: $(DAEMON)
 	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(DAEMON) $(DESTDIR)$(LIBEXECDIR)/queue-fs-proc
 	install -m 0644 man/queue-fs-proc.8 $(DESTDIR)$(MANDIR)/man8/queue-fs-proc.8
+	install -d $(DESTDIR)$(DROPINDIR)
+	sed 's|/usr/libexec/opensmtpd/|$(LIBEXECDIR)/|' systemd/queue-fs-proc.conf \
+	    > $(DESTDIR)$(DROPINDIR)/queue-fs-proc.conf
+	chmod 0644 $(DESTDIR)$(DROPINDIR)/queue-fs-proc.conf
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBEXECDIR)/queue-fs-proc
 	rm -f $(DESTDIR)$(MANDIR)/man8/queue-fs-proc.8
+	rm -f $(DESTDIR)$(DROPINDIR)/queue-fs-proc.conf
+	rmdir $(DESTDIR)$(DROPINDIR) 2>/dev/null || true
 
 clean:
 	rm -f $(LIB_OBJS) $(DAEMON_SRCS:.c=.o) $(DAEMON) $(LIBQFP) \

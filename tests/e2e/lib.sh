@@ -16,7 +16,11 @@
 #                       bind-mounted there inside the private mount namespace
 #                       only; the system is not changed.
 #   QFP_E2E_PORT        SMTP port smtpd listens on, on 127.0.0.1 (2525)
-#   QFP_E2E_RELAY_PORT  closed loopback port the relay domain goes to (2599)
+#   QFP_E2E_RELAY_PORT  closed loopback port the relay domain goes to (2599);
+#                       relay.test goes to 127.0.0.1, relay2.test to
+#                       127.0.0.2 on that port: a sink on 127.0.0.1 brings
+#                       up the first only, and smtpd's routes, one per
+#                       address, do not disable each other
 #   QFP_E2E_TIMEOUT     overall deadline of one script in seconds (170)
 #   QFP_E2E_USER        unprivileged user that owns the maildir (qfpmail)
 #   QFP_E2E_KEEP=1      keep the work directory (configs, logs, maildir)
@@ -60,6 +64,7 @@ LOCKFILE=/run/lock/qfp-e2e.lock
 if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 
 E2E_NAME=e2e
+TAG=
 WORK=
 CONF=
 MAILDIR=
@@ -182,6 +187,8 @@ e2e_init() {	# e2e_init NAME "$@"
 	write_conf || exit 1
 	setup_helper || exit 1
 	clean_spool
+	# what send_batch puts in Message-Ids: this run's, not another's
+	TAG=$$-$RANDOM
 	note "backend under test: -B queue=$QFP_E2E_BACKEND; work dir $WORK"
 }
 
@@ -240,8 +247,10 @@ write_conf() {
 	listen on 127.0.0.1 port $QFP_E2E_PORT
 	action "local" maildir "$MAILDIR" virtual <vusers>
 	action "relay" relay host smtp://127.0.0.1:$QFP_E2E_RELAY_PORT
+	action "relay2" relay host smtp://127.0.0.2:$QFP_E2E_RELAY_PORT
 	match from any for domain "test.local" action "local"
 	match from any for domain "relay.test" action "relay"
+	match from any for domain "relay2.test" action "relay2"
 	${QFP_E2E_CONF_EXTRA:-}
 	EOF
 	if ! "$SMTPD" -n -f "$CONF" >"$WORK/conftest.log" 2>&1; then
@@ -494,6 +503,13 @@ spool_messages() {	# message directories in the fs-layout spool
 	find "$SPOOL/queue" -mindepth 2 -maxdepth 2 -type d 2>/dev/null | sort
 }
 
+expect_spool_clean() {	# no message directory left in queue/
+	local left
+	left=$(spool_messages)
+	check spool-clean "message directories left in $SPOOL/queue: $(echo "$left" | tr '\n' ' ' | head -c 200)" \
+	    [ -z "$left" ]
+}
+
 # ---- mail --------------------------------------------------------------
 
 # send_mail TO-LIST MESSAGE-ID SUBJECT: one message over SMTP with swaks.
@@ -564,4 +580,234 @@ resume_routes() {
 	for id in $("$SMTPCTL" show routes 2>/dev/null | awk '{ sub(/\.$/, "", $1); print $1 }' | grep -E '^[0-9]+$'); do
 		"$SMTPCTL" resume route "$id" >/dev/null 2>&1
 	done
+}
+
+# Kick the queue along, at most every 3 s: resume the routes smtpd
+# disabled and schedule every envelope now, so that a retry does not
+# wait for its back-off.
+KICK_NEXT=0
+kick() {
+	[ "$SECONDS" -ge "$KICK_NEXT" ] || return 0
+	resume_routes
+	"$SMTPCTL" schedule all >/dev/null 2>&1
+	KICK_NEXT=$((SECONDS + 3))
+}
+
+flushed() {	# the queue is empty (kicked along)
+	kick
+	queue_empty
+}
+
+# expect_flushed CHECK SECS: the queue empties within SECS seconds
+expect_flushed() {
+	if wait_until "$2" flushed; then
+		pass "$1"
+		return 0
+	fi
+	fail "$1" "after $2s $(queue_count) envelopes still queued, $(sink_count) transactions at the sink"
+	queue_list | head -5 | indent
+	log_tail 20
+	return 1
+}
+
+# ---- queued envelopes --------------------------------------------------
+
+# wait_queued CHECK N: smtpctl show queue lists N envelopes (bounded
+# wait: the queue is loaded asynchronously); their evpids, sorted, go to
+# $WORK/evpids.ref for expect_queue.  Reports CHECK.
+wait_queued() {
+	local name=$1 want=$2 n
+	if ! wait_until 20 queue_has "$want"; then
+		fail "$name" "after 20s smtpctl show queue lists $(queue_count) envelopes, expected $want"
+		log_tail 30
+		return 1
+	fi
+	sleep 1	# let a walk that would list too much finish
+	queue_evpids >"$WORK/evpids.ref"
+	n=$(wc -l <"$WORK/evpids.ref")
+	check "$name" "smtpctl show queue lists $n envelopes, expected $want" [ "$n" = "$want" ]
+}
+
+# expect_queue CHECK [REF]: smtpctl show queue lists exactly the evpids
+# of REF ($WORK/evpids.ref), no fewer, no more.
+expect_queue() {
+	local name=$1 ref=${2:-$WORK/evpids.ref} cur want
+	want=$(wc -l <"$ref")
+	if ! wait_until 20 queue_has "$want"; then
+		fail "$name" "after 20s smtpctl show queue lists $(queue_count) envelopes, expected $want"
+		queue_list | head -5 | indent
+		log_tail 20
+		return 1
+	fi
+	sleep 1	# let a walk that would list too much finish
+	cur=$WORK/evpids.$SMTPD_RUN
+	queue_evpids >"$cur"
+	check "$name" "envelope set differs: $(wc -l <"$cur") listed; missing: $(comm -23 "$ref" "$cur" | head -3 | tr '\n' ' ')extra: $(comm -13 "$ref" "$cur" | head -3 | tr '\n' ' ')" \
+	    cmp -s "$cur" "$ref"
+}
+
+# envelope_sums: "SHA256 queue/XX/MSGID/EVPID" of every envelope file in
+# the spool, sorted: what the queue holds, to the byte
+envelope_sums() {
+	(cd "$SPOOL" 2>/dev/null &&
+	    find queue -mindepth 3 -maxdepth 3 -type f ! -name message \
+	    -exec sha256sum {} + 2>/dev/null) | sort
+}
+
+# ---- crashes, and the helper run by hand -------------------------------
+
+# crash_helper CHECK: SIGKILL to the helper of the running smtpd, as in
+# a crash.  smtpd cannot run without its queue and must exit by itself;
+# every process it had started must be gone soon after (the helper's log
+# checkpointer too: it shares the helper's lock on the spool).  Reports
+# CHECK.
+crash_helper() {
+	local name=$1 hp p left=""
+	if ! hp=$(helper_pid); then
+		fail "$name" "no queue-proc helper among smtpd's descendants"
+		stop_smtpd quiet
+		return 1
+	fi
+	note "SIGKILL to helper $hp ($(pid_args "$hp"))"
+	kill -KILL "$hp"
+	# smtpd's queue process sees the helper gone at its next request
+	# only: an idle smtpd is made to ask (a listing loads envelopes, a
+	# mail creates a message; neither can be answered)
+	if ! wait_until 3 proc_dead "$SMTPD_PID"; then
+		"$SMTPCTL" show queue >/dev/null 2>&1
+		send_mail poke@relay.test "poke-$$@e2e.test" poke >/dev/null &
+	fi
+	if ! wait_until 30 proc_dead "$SMTPD_PID"; then
+		fail "$name" "smtpd $SMTPD_PID still up 30 s after its helper died"
+		stop_smtpd quiet
+		return 1
+	fi
+	wait "$SMTPD_PID" 2>/dev/null
+	SMTPD_PID=
+	for p in $SMTPD_KIDS; do
+		if ! wait_until 10 proc_dead "$p"; then
+			left="$left $p($(pid_args "$p"))"
+			kill -KILL "$p" 2>/dev/null
+		fi
+	done
+	wait_until 10 port_closed "$QFP_E2E_PORT"
+	wait_until 5 ctl_closed
+	check "$name" "processes outlived smtpd:$left" [ -z "$left" ]
+}
+
+# lose_message CHECK: the first message of $WORK/evpids.ref loses its
+# directory in queue/, as a power failure can do to it: the log made the
+# commit durable, the layout is synced later (DURABILITY in
+# queue-fs-proc(8)), so only a replay of the log brings it back.
+# Reports CHECK: it is gone.
+lose_message() {
+	local m d
+	m=$(head -1 "$WORK/evpids.ref" | cut -c1-8)
+	d=$(find "$SPOOL/queue" -mindepth 2 -maxdepth 2 -name "$m" | head -1)
+	[ -n "$d" ] && rm -rf "$d"
+	if [ -n "$m" ] && [ -z "$(spool_messages | grep "/$m\$")" ]; then
+		pass "$1"
+	else
+		fail "$1" "message ${m:-none} still in queue/"
+	fi
+}
+
+# helper_cmd OUT ARG...: the helper under test run by hand on the spool,
+# as an administrator would; its output in OUT, its exit status returned
+helper_cmd() {
+	local out=$1
+	shift
+	"$LIBEXEC/queue-${QFP_E2E_BACKEND%%:*}" "$@" -s "$SPOOL" >"$out" 2>&1
+}
+
+# dropin_command: the ExecStartPre command of the systemd drop-in that
+# make install and the package put in opensmtpd.service.d/, pointed at
+# the smtpd under test's libexec directory and spool
+dropin_command() {
+	local cmd
+	cmd=$(sed -n 's/^ExecStartPre=//p' "$E2E_REPO/systemd/queue-fs-proc.conf")
+	cmd=${cmd/\/usr\/libexec\/opensmtpd\//$LIBEXEC/}
+	[ "$SPOOL" = /var/spool/smtpd ] || cmd="$cmd -s $SPOOL"
+	echo "$cmd"
+}
+
+need_helper() {	# the recovery tests are about the helper's log
+	backend_is_builtin "$QFP_E2E_BACKEND" || return 0
+	fail setup "backend $QFP_E2E_BACKEND is built in: this test needs the helper"
+	return 1
+}
+
+# ---- what reached the sink ---------------------------------------------
+
+sink_count() {	# SMTP transactions at the sink
+	find "$SINK_DIR" -maxdepth 1 -name '*.eml' 2>/dev/null | wc -l
+}
+
+# sink_pairs: "MESSAGE-ID <RCPT>" for each recipient of each transaction
+# at the sink (MESSAGE-ID from the X-QFP-E2E header send_mail adds)
+sink_pairs() {
+	local f mid
+	for f in "$SINK_DIR"/*.eml; do
+		[ -e "$f" ] || continue
+		mid=$(header_of "$f" X-QFP-E2E)
+		grep -a '^X-Sink-Rcpt-To:' "$f" | tr -d '\r' | while read -r _ r; do
+			echo "${mid:-?} $r"
+		done
+	done | sort
+}
+
+# batch_pairs N RCPT...: the pairs of send_batch's N messages ($TAG)
+batch_pairs() {
+	local n=$1 i r
+	shift
+	for i in $(seq 1 "$n"); do
+		for r in "$@"; do
+			echo "qfp-$TAG-$i@e2e.test <$r>"
+		done
+	done
+}
+
+# expect_pairs PREFIX EXPECTED [MAYBE]: every pair of the file EXPECTED
+# reached the sink exactly once, and nothing else did but pairs of the
+# file MAYBE (mail cut by a crash: committed or not), at most once.
+# Reports PREFIX/no-duplicates, PREFIX/all-recipients, PREFIX/nothing-else.
+expect_pairs() {
+	local p=$1 want=$WORK/want.pairs got=$WORK/got.pairs dups missing extra
+	sort -u "$2" >"$want"
+	sink_pairs >"$got"
+	dups=$(uniq -d "$got")
+	check "$p/no-duplicates" "delivered more than once: $(echo "$dups" | tr '\n' ' ' | head -c 300)" \
+	    [ -z "$dups" ]
+	missing=$(comm -23 "$want" <(sort -u "$got"))
+	check "$p/all-recipients" "$(echo "$missing" | grep -c .) (message, recipient) pairs missing, e.g. $(echo "$missing" | head -3 | tr '\n' ';')" \
+	    [ -z "$missing" ]
+	extra=$(comm -13 "$want" <(sort -u "$got") |
+	    comm -23 - <(sort -u "${3:-/dev/null}"))
+	check "$p/nothing-else" "unexpected at the sink: $(echo "$extra" | head -3 | tr '\n' ';')" \
+	    [ -z "$extra" ]
+}
+
+# relay_up CHECK LIFETIME: relay.test's relay comes up (the sink, on
+# 127.0.0.1:$QFP_E2E_RELAY_PORT, for at most LIFETIME seconds)
+relay_up() {
+	start_sink "$QFP_E2E_RELAY_PORT" "$WORK/sink" "$2" && return 0
+	fail "$1" "could not start the SMTP sink on 127.0.0.1:$QFP_E2E_RELAY_PORT"
+	return 1
+}
+
+sink_grew() {	# sink_grew N: more than N transactions at the sink (kicked)
+	kick
+	[ "$(sink_count)" -gt "$1" ]
+}
+
+# expect_quiet_sink CHECK SECS: SECS seconds of kicking the queue bring
+# nothing more to the sink (mail that came back would go again)
+expect_quiet_sink() {
+	local before
+	before=$(sink_count)
+	if wait_until "$2" sink_grew "$before"; then
+		fail "$1" "$(($(sink_count) - before)) more transactions at the sink"
+	else
+		pass "$1"
+	fi
 }

@@ -128,8 +128,7 @@ if [ "${QFP_E2E_BACKEND%%:*}" = fs-proc ]; then
 	fi
 fi
 
-left=$(spool_messages)
-check spool-clean "message directories left in $SPOOL/queue: $(echo "$left" | tr "\n" " " | head -c 200)" [ -z "$left" ]
+expect_spool_clean
 inc=$(find "$SPOOL/incoming" -mindepth 1 2>/dev/null | head -3)
 check incoming-clean "left in $SPOOL/incoming: $inc" [ -z "$inc" ]
 

@@ -20,27 +20,6 @@ if port_open "$RP"; then
 	e2e_finish
 fi
 
-# expect_queue CHECK: smtpctl show queue lists exactly the $TOTAL envelopes
-# of $WORK/evpids.ref (bounded wait: the queue is loaded asynchronously).
-expect_queue() {
-	local name=$1 cur
-	if ! wait_until 20 queue_has $TOTAL; then
-		fail "$name" "after 20s smtpctl show queue lists $(queue_count) envelopes, expected $TOTAL"
-		queue_list | head -5 | indent
-		log_tail 20
-		return 1
-	fi
-	sleep 1	# let a walk that would list too much finish
-	cur=$WORK/evpids.$SMTPD_RUN
-	queue_evpids >"$cur"
-	if cmp -s "$cur" "$WORK/evpids.ref"; then
-		pass "$name"
-		return 0
-	fi
-	fail "$name" "envelope set differs: $(wc -l <"$cur") listed; missing: $(comm -23 "$WORK/evpids.ref" "$cur" | head -3 | tr '\n' ' ')extra: $(comm -13 "$WORK/evpids.ref" "$cur" | head -3 | tr '\n' ' ')"
-	return 1
-}
-
 # expect_offline CHECK: with smtpd down, smtpctl reads the spool itself as
 # the built-in fs layout; it must list the same envelopes.
 expect_offline() {
@@ -100,55 +79,16 @@ start_smtpd "$B" run4/start -P mta || e2e_finish
 expect_queue run4/same-envelopes
 
 # -- 5: the relay comes up; everything is delivered exactly once --------------
-if ! start_sink "$RP" "$WORK/sink" 90; then
-	fail run4/sink "could not start the SMTP sink on 127.0.0.1:$RP"
-	e2e_finish
-fi
-sink_count() {
-	find "$WORK/sink" -maxdepth 1 -name '*.eml' 2>/dev/null | wc -l
-}
-flushed() {
-	if [ "$SECONDS" -ge "$next_kick" ]; then
-		resume_routes
-		"$SMTPCTL" schedule all >/dev/null 2>&1
-		next_kick=$((SECONDS + 3))
-	fi
-	queue_empty
-}
-next_kick=0
+relay_up run4/sink 90 || e2e_finish
 "$SMTPCTL" resume mta >/dev/null 2>&1
-if wait_until 60 flushed; then
-	pass run4/queue-flushed
-else
-	fail run4/queue-flushed "after 60s $(queue_count) envelopes still queued, $(sink_count) transactions at the sink"
-	queue_list | head -5 | indent
-	log_tail 40
-fi
+expect_flushed run4/queue-flushed 60
 sleep 1
 
 # What reached the sink: one line per (message, recipient).
-got=$WORK/got.pairs
-expected=$WORK/expected.pairs
-for i in $(seq 1 $NMSG); do
-	echo "qfp-$TAG-$i@e2e.test <x@relay.test>"
-	echo "qfp-$TAG-$i@e2e.test <y@relay.test>"
-done | sort >"$expected"
-: >"$got"
-for f in "$WORK"/sink/*.eml; do
-	[ -e "$f" ] || continue
-	mid=$(header_of "$f" X-QFP-E2E)
-	grep -a '^X-Sink-Rcpt-To:' "$f" | tr -d '\r' | while read -r _ r; do
-		echo "${mid:-?} $r"
-	done
-done | sort >"$got"
-nmid=$(cut -d' ' -f1 "$got" | sort -u | wc -l)
+batch_pairs $NMSG x@relay.test y@relay.test >"$WORK/expected.pairs"
+nmid=$(sink_pairs | cut -d' ' -f1 | sort -u | wc -l)
 check run4/messages-arrived "$nmid distinct messages at the sink, expected $NMSG" [ "$nmid" = $NMSG ]
-dups=$(uniq -d "$got")
-check run4/no-duplicates "delivered more than once: $(echo "$dups" | tr "\n" " " | head -c 300)" [ -z "$dups" ]
-missing=$(comm -23 "$expected" <(sort -u "$got"))
-check run4/all-recipients "$(echo "$missing" | grep -c .) (message, recipient) pairs missing, e.g. $(echo "$missing" | head -3 | tr '\n' ';')" [ -z "$missing" ]
-extra=$(comm -13 "$expected" <(sort -u "$got"))
-check run4/nothing-else "unexpected at the sink: $(echo "$extra" | head -3 | tr '\n' ';')" [ -z "$extra" ]
+expect_pairs run4 "$WORK/expected.pairs"
 badbody=0
 for f in "$WORK"/sink/*.eml; do
 	[ -e "$f" ] || continue
@@ -167,7 +107,6 @@ check run4/queue-empty "smtpctl show queue (rc $rc) printed: $(echo "$out" | hea
 stop_sink
 stop_smtpd
 
-left=$(spool_messages)
-check spool-clean "message directories left in $SPOOL/queue: $(echo "$left" | tr "\n" " " | head -c 200)" [ -z "$left" ]
+expect_spool_clean
 
 e2e_finish

@@ -6,9 +6,13 @@
 #   lands in the repository; the man page is a placeholder in the copy if
 #   the tree has none yet;
 # - lintian finds no error in the package (warnings are shown);
-# - the .deb holds the helper and its man page and depends on opensmtpd;
+# - the .deb holds the helper, its man page and the systemd drop-in
+#   for opensmtpd.service (ExecStartPre: queue-fs-proc -R), and depends
+#   on opensmtpd;
 # - apt-get install of it: files in place, the helper checks a clean
-#   spool (-n) with exit 0; apt-get remove: files gone;
+#   spool (-n) with exit 0, systemd-analyze verify takes opensmtpd.service
+#   with the drop-in, the drop-in's command exits 0 on spools with no
+#   log to replay and on a missing one; apt-get remove: files gone;
 # - make install / uninstall DESTDIR=tmp: files appear and disappear.
 #
 # The end-to-end tests install the helper by hand at the same path: at the
@@ -18,6 +22,7 @@ set -u
 
 BIN=/usr/libexec/opensmtpd/queue-fs-proc
 MAN=/usr/share/man/man8/queue-fs-proc.8.gz
+DROPIN_RE='(usr/)?lib/systemd/system/opensmtpd\.service\.d/queue-fs-proc\.conf'
 QFP=queue-fs-proc/queue-fs-proc
 DRIVE=tests/lib/qfp-drive
 USER_Q=qfptest
@@ -104,6 +109,11 @@ if grep -q "^-rwxr-xr-x root/root .* \./usr/libexec/opensmtpd/queue-fs-proc$" \
 else
 	fail "contents" "$contents"
 fi
+if grep -qE "^-rw-r--r-- root/root .* \./$DROPIN_RE\$" <<<"$contents"; then
+	pass "package holds the drop-in $(grep -oE "$DROPIN_RE\$" <<<"$contents") (0644)"
+else
+	fail "contents" "no opensmtpd.service.d/queue-fs-proc.conf: $contents"
+fi
 depends=$(dpkg-deb -f "$deb" Depends)
 if [ "$(dpkg-deb -f "$deb" Package)" = queue-fs-proc ] &&
     grep -qE '(^|, )opensmtpd($|,| )' <<<"$depends"; then
@@ -111,6 +121,34 @@ if [ "$(dpkg-deb -f "$deb" Package)" = queue-fs-proc ] &&
 else
 	fail "control" "Package $(dpkg-deb -f "$deb" Package), Depends $depends"
 fi
+
+# systemd-analyze verify: opensmtpd.service, with the installed drop-in,
+# is sane (its ExecStartPre binary exists, nothing in it is ignored).
+# First the check itself: a copy of the drop-in naming a missing binary
+# must fail it, or it never read the drop-in.
+verify_dropin() {
+	local u=$T/units out rc
+	if ! command -v systemd-analyze >/dev/null ||
+	    [ ! -f /lib/systemd/system/opensmtpd.service ]; then
+		echo "# no systemd-analyze or no opensmtpd.service: not verified"
+		return 0
+	fi
+	mkdir -p "$u/opensmtpd.service.d"
+	cp /lib/systemd/system/opensmtpd.service "$u/"
+	sed "s|^ExecStartPre=[^ ]*|ExecStartPre=$u/missing|" "$dropin" \
+	    > "$u/opensmtpd.service.d/queue-fs-proc.conf"
+	if SYSTEMD_UNIT_PATH=$u: systemd-analyze verify "$u/opensmtpd.service" \
+	    >/dev/null 2>&1; then
+		fail "systemd-analyze" "verify passes a drop-in naming a missing binary: it does not read drop-ins"
+		return 1
+	fi
+	out=$(systemd-analyze verify opensmtpd.service 2>&1); rc=$?
+	if [ $rc = 0 ] && ! grep -q 'queue-fs-proc' <<<"$out"; then
+		pass "systemd-analyze verify opensmtpd.service with the drop-in"
+	else
+		fail "systemd-analyze verify" "exit $rc: $out"
+	fi
+}
 
 # ---- install, use, remove ---------------------------------------------
 if [ ! -e /usr/sbin/policy-rc.d ]; then
@@ -155,12 +193,40 @@ else
 	fail "spool" "qfp-drive could not fill a spool"
 fi
 
+# the drop-in as installed: its ExecStartPre, run as systemd would
+# before smtpd, on spools with nothing to replay (-u: the test's queue
+# user owns them)
+dropin=$(dpkg -L queue-fs-proc 2>/dev/null | grep -E "/$DROPIN_RE\$" | head -1)
+pre=$(sed -n 's/^ExecStartPre=//p' "${dropin:-/dev/null}")
+if [ -n "$dropin" ] && grep -qx '\[Service\]' "$dropin" &&
+    [ "$pre" = "$BIN -R" ]; then
+	pass "drop-in $dropin: [Service] ExecStartPre=$pre"
+else
+	fail "drop-in" "${dropin:-not installed}: $(cat "${dropin:-/dev/null}" 2>&1)"
+fi
+verify_dropin
+if [ -n "$pre" ]; then
+	empty=$(mktemp -d "$T/spool.XXXXXX"); chmod 0711 "$empty"
+	# no spool at all: the first start after the package's install
+	# (smtpd makes the spool; opensmtpd does not ship it)
+	for sp in "$T/nospool" "$empty" "$spool"; do
+		out=$($pre -s "$sp" -u "$USER_Q" 2>&1); rc=$?
+		case $sp in
+		"$T/nospool")	what="missing spool" ;;
+		"$empty")	what="spool with no log" ;;
+		*)		what="spool the helper closed cleanly" ;;
+		esac
+		check "ExecStartPre on a $what: exit 0" "exit $rc: $out" [ $rc = 0 ]
+	done
+fi
+
 if apt-get remove $apt_opts queue-fs-proc > "$T/remove.log" 2>&1 &&
     ! dpkg-query -W -f='${Status}' queue-fs-proc 2>/dev/null |
-    grep -q 'ok installed' && [ ! -e "$BIN" ] && [ ! -e "$MAN" ]; then
+    grep -q 'ok installed' && [ ! -e "$BIN" ] && [ ! -e "$MAN" ] &&
+    [ ! -e "$dropin" ]; then
 	pass "apt-get remove: package and files gone"
 else
-	fail "apt-get remove" "$(tail -5 "$T/remove.log"; ls -l "$BIN" "$MAN" 2>&1)"
+	fail "apt-get remove" "$(tail -5 "$T/remove.log"; ls -l "$BIN" "$MAN" "$dropin" 2>&1)"
 fi
 dpkg --purge queue-fs-proc >/dev/null 2>&1
 
@@ -175,9 +241,15 @@ if make -s install DESTDIR="$d" > "$T/make.log" 2>&1 &&
 else
 	fail "make install" "$(cat "$T/make.log"; find "$d" 2>&1)"
 fi
+conf=$(find "$d" -path "*/opensmtpd.service.d/queue-fs-proc.conf" | head -1)
+check "make install DESTDIR: the drop-in (0644, ExecStartPre=$BIN -R)" \
+    "$(find "$d" 2>&1)" \
+    eval '[ "$(stat -c %a "$conf" 2>/dev/null)" = 644 ] &&
+    grep -qx "ExecStartPre=$BIN -R" "$conf"'
 if make -s uninstall DESTDIR="$d" > "$T/make.log" 2>&1 &&
-    [ ! -e "$d$BIN" ] && [ ! -e "$d/usr/share/man/man8/queue-fs-proc.8" ]; then
-	pass "make uninstall DESTDIR: both gone"
+    [ ! -e "$d$BIN" ] && [ ! -e "$d/usr/share/man/man8/queue-fs-proc.8" ] &&
+    [ ! -e "$conf" ]; then
+	pass "make uninstall DESTDIR: all three gone"
 else
 	fail "make uninstall" "$(cat "$T/make.log"; find "$d" 2>&1)"
 fi
@@ -185,6 +257,8 @@ d="$T/destdir2"
 if make -s install DESTDIR="$d" PREFIX=/opt/qfp > "$T/make.log" 2>&1 &&
     [ -x "$d/opt/qfp/libexec/opensmtpd/queue-fs-proc" ] &&
     [ -f "$d/opt/qfp/share/man/man8/queue-fs-proc.8" ] &&
+    grep -rqx "ExecStartPre=/opt/qfp/libexec/opensmtpd/queue-fs-proc -R" \
+    "$d" &&
     make -s uninstall DESTDIR="$d" PREFIX=/opt/qfp >> "$T/make.log" 2>&1 &&
     [ ! -e "$d/opt/qfp/libexec/opensmtpd/queue-fs-proc" ]; then
 	pass "make install/uninstall honour PREFIX"
