@@ -422,7 +422,7 @@ check_message(struct check *c, int bfd, const char *name, uint32_t msgid,
 			nvalid++;
 	}
 
-	has_names = msgdir_has_envelopes(dfd, msgid);
+	has_names = msgdir_has_envelopes(dfd, msgid, 0);
 	if (!has_message && has_names)
 		problem(c, dpath, "envelope without message: no message file, "
 		    "its envelopes cannot be delivered");

@@ -2,6 +2,7 @@
  * Message directories as a whole: see msgdir.h.
  */
 #include <sys/types.h>
+#include <sys/stat.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -14,18 +15,24 @@
 #include "msgdir.h"
 #include "safeio.h"
 
-/* Does the message directory dfd still hold an envelope?  -1: error. */
+/*
+ * Does the message directory dfd still hold an envelope, one that is
+ * not empty if need_data is set?  -1: error.
+ */
 int
-msgdir_has_envelopes(int dfd, uint32_t msgid)
+msgdir_has_envelopes(int dfd, uint32_t msgid, int need_data)
 {
 	struct dirent	*dp;
+	struct stat	 sb;
 	DIR		*dir;
 	int		 found = 0;
 
 	if ((dir = sio_reopendir(dfd)) == NULL)
 		return -1;
 	while (!found && (dp = readdir(dir)) != NULL)
-		found = layout_is_evpname(dp->d_name, msgid);
+		found = layout_is_evpname(dp->d_name, msgid) && (!need_data ||
+		    (fstatat(dfd, dp->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    sb.st_size > 0));
 	closedir(dir);
 	return found;
 }

@@ -11,7 +11,7 @@
 
 #include "layout.h"
 
-int	msgdir_has_envelopes(int dfd, uint32_t msgid);
+int	msgdir_has_envelopes(int dfd, uint32_t msgid, int need_data);
 int	msgdir_remove(int parent_fd, const char *name, int durable);
 int	msgdir_quarantine(int parent_fd, const char *name, int corrupt_fd,
 	    int durable, struct layout_corrupt *dest);

@@ -667,7 +667,7 @@ store_unlink_envelope(struct store *s, uint64_t evpid)
 		close(dfd);
 		return -1;
 	}
-	if ((left = msgdir_has_envelopes(dfd, msgid)) == 1)
+	if ((left = msgdir_has_envelopes(dfd, msgid, 0)) == 1)
 		store_sync(s, dfd, "a message directory");
 	close(dfd);
 	if (left != 0)

@@ -10,7 +10,11 @@
  *   a message directory without envelopes: what an interrupted deletion
  *     leaves behind (with or without its message file); it is finished;
  *   a message directory with envelopes but no message file: they cannot
- *     be delivered, so it is moved to corrupt/ for the administrator.
+ *     be delivered, so it is moved to corrupt/ for the administrator;
+ *   a message directory whose envelopes are all empty: what a power
+ *     failure leaves of a commit that was never acknowledged (the move
+ *     into queue/ durable, not the envelopes' data, nor the record the
+ *     replay would have rewritten them from): corrupt/ too.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -126,7 +130,7 @@ walk_enter_message(struct walk *w, const char *name)
 	}
 	dfd = dirfd(d);
 	/* no envelopes: an interrupted deletion, message file or not */
-	if (msgdir_has_envelopes(dfd, wd->msgid) == 0) {
+	if (msgdir_has_envelopes(dfd, wd->msgid, 0) == 0) {
 		closedir(d);
 		log_info("info: queue-fs-proc: walk: queue/%s has no "
 		    "envelopes left, finishing its deletion", wd->msgdir.s);
@@ -138,6 +142,16 @@ walk_enter_message(struct walk *w, const char *name)
 		closedir(d);
 		log_warnx("warn: queue-fs-proc: walk: queue/%s has no "
 		    "message file", wd->msgdir.s);
+		msgdir_quarantine(bfd, name, w->corrupt_fd, w->durable, &dest);
+		return NULL;
+	}
+	/* after the replay, which rewrites the envelopes of every commit
+	 * the log holds: a commit cut short by a power failure */
+	if (msgdir_has_envelopes(dfd, wd->msgid, 1) == 0) {
+		closedir(d);
+		log_warnx("warn: queue-fs-proc: walk: queue/%s: every envelope "
+		    "is empty (a commit never acknowledged, cut short by a "
+		    "power failure)", wd->msgdir.s);
 		msgdir_quarantine(bfd, name, w->corrupt_fd, w->durable, &dest);
 		return NULL;
 	}

@@ -288,6 +288,36 @@ test_walk_quarantines(void **state)
 	free(got);
 }
 
+/*
+ * Every envelope empty: what a power failure leaves of a commit never
+ * acknowledged (its move into queue/ durable, not its envelopes' data).
+ * It goes to corrupt/, whole; one empty envelope beside a good one is
+ * only skipped.
+ */
+static void
+test_walk_all_empty(void **state)
+{
+	struct us_test	*t = T(state);
+	struct walked	 w = { .n = 0 };
+	uint64_t	 keep[2], cut[2];
+	uint32_t	 half, msgid;
+	int		 i;
+
+	half = us_message(&t->store, 2, keep);
+	msgid = us_message(&t->store, 2, cut);
+	us_store_close(t);
+	us_write(us_evpfile(t->spool, keep[1]), "", 0, 0600);
+	for (i = 0; i < 2; i++)
+		us_write(us_evpfile(t->spool, cut[i]), "", 0, 0600);
+	us_store_open(t);
+	walk_all(&t->store, &w);
+	assert_walked(&w, keep, 1);
+	assert_true(qt_exists(us_msgfile(t->spool, half)));
+	assert_false(qt_exists(us_msgdir(t->spool, msgid)));
+	assert_int_equal(qt_count_entries(qt_pathf(t->spool, "corrupt/%08x",
+	    msgid)), 3);
+}
+
 /* What cannot be served is skipped, and left where it is. */
 static void
 test_walk_skips(void **state)
@@ -411,6 +441,7 @@ main(void)
 		ONE(test_walk_many),
 		BOTH(test_walk_finishes_deletion),
 		BOTH(test_walk_quarantines),
+		BOTH(test_walk_all_empty),
 		ONE(test_walk_skips),
 		BOTH(test_walk_ahead_update),
 		BOTH(test_walk_ahead_delete),
