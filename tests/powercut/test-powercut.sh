@@ -166,11 +166,13 @@ pc_record() {
 	    "$(grep -c . "$dir/ext") log file extents"
 }
 
-# cut_state NAME BACKEND K T: crash image at flush K (time T), smtpd
-# started and stopped on it; sets CUT to "checked N lost N torn N"
-# (after the lines on the first bad mails), or to why it could not
+# cut_state RUN K T FUNC ARG...: crash image of the recorded run RUN at
+# flush K (time T) mounted as the spool, then FUNC ARG... MANIFEST T on
+# it, which sets CUT to "checked N lost N torn N stray N" (after the
+# lines on the first bad mails), or to why it could not
 cut_state() {
-	local dir=$WORK/$1 backend=$2 k=$3 t=$4 img=$WORK/state.img rc
+	local dir=$WORK/$1 k=$2 t=$3 img=$WORK/state.img rc
+	shift 3
 	CUT=
 	$TOOL build "$dir/trace" "$k" "$SEED" $MB "$img" >"$dir/build.out" ||
 	    { CUT="cannot build the image"; return 1; }
@@ -182,31 +184,33 @@ cut_state() {
 		pc_detach
 		return 1
 	fi
-	if pc_start "$backend"; then
-		stop_smtpd quiet
-		CUT=$($TOOL check "$dir/manifest" "$t" "$SPOOL")
-	else
-		CUT="smtpd did not start on it"
-		log_tail 10
-	fi
+	"$@" "$dir/manifest" "$t"
 	pc_detach || CUT="cannot detach the image"
 	case $(echo "$CUT" | tail -1) in checked*) ;; *) return 1 ;; esac
 }
 
-# pc_run NAME BACKEND NSTATES: record, cut, count; sets LOST, TORN,
-# CHECKED, STRAY
-pc_run() {
-	local name=$1 backend=$2 k t kind c l r x n=0 bad=0
-	LOST=0 TORN=0 CHECKED=0 STRAY=0
-	if ! pc_record "$name" "$backend"; then
-		log_tail 20
-		return 1
+# on_queue BACKEND MANIFEST T: smtpd started and stopped on the spool,
+# then every mail of MANIFEST acknowledged before T looked for
+on_queue() {
+	if pc_start "$1"; then
+		stop_smtpd quiet
+		CUT=$($TOOL check "$2" "$3" "$SPOOL")
+	else
+		CUT="smtpd -B queue=$1 did not start on it"
+		log_tail 10
 	fi
-	$TOOL plan "$WORK/$name/trace" "$WORK/$name/manifest" \
-	    "$WORK/$name/ext" "$3" >"$WORK/$name/plan" || return 1
+}
+
+# pc_states NAME RUN PLAN FUNC ARG...: the states of PLAN cut from the
+# recorded run RUN, FUNC ARG... on each, reported as NAME/flush-K(KIND);
+# sets LOST, TORN, CHECKED, STRAY
+pc_states() {
+	local name=$1 run=$2 plan=$3 k t kind c l r x n=0 bad=0
+	shift 3
+	LOST=0 TORN=0 CHECKED=0 STRAY=0
 	while read -r k t kind; do
 		n=$((n + 1))
-		if ! cut_state "$name" "$backend" "$k" "$t"; then
+		if ! cut_state "$run" "$k" "$t" "$@"; then
 			fail "$name/flush-$k($kind)" "$CUT"
 			bad=$((bad + 1))
 			continue
@@ -216,11 +220,22 @@ pc_run() {
 		STRAY=$((STRAY + x))
 		state_report "$name/flush-$k($kind)" "$c" "$l" "$r"
 		echo "$CUT" | sed '$d'
-	done <"$WORK/$name/plan"
+	done <"$plan"
 	note "$name: $n states, $CHECKED mails checked, $LOST lost," \
 	    "$TORN torn; $STRAY incomplete message directories in queue/" \
 	    "(of those, or of commits never acknowledged)"
 	[ $bad = 0 ]
+}
+
+# pc_run NAME BACKEND NSTATES: record, cut, count (pc_states)
+pc_run() {
+	if ! pc_record "$1" "$2"; then
+		log_tail 20
+		return 1
+	fi
+	$TOOL plan "$WORK/$1/trace" "$WORK/$1/manifest" \
+	    "$WORK/$1/ext" "$3" >"$WORK/$1/plan" || return 1
+	pc_states "$1" "$1" "$WORK/$1/plan" on_queue "$2"
 }
 
 # state_report NAME CHECKED LOST TORN: the helper under test must lose
@@ -235,16 +250,25 @@ state_report() {
 	fi
 }
 
-# pc_control NAME BACKEND: must lose or tear acknowledged mail somewhere,
-# or this harness could not tell a missing barrier from a present one
+# pc_control NAME WHAT WHY CMD...: CMD, a control's run (pc_run or
+# pc_states), must lose or tear acknowledged mail in some state, or WHY
 pc_control() {
-	if ! pc_run "$1" "$2" "$CSTATES"; then
-		fail "control-$1" "no complete run (-B queue=$2)"
+	local name=$1 what=$2 why=$3
+	shift 3
+	if ! "$@"; then
+		fail "control-$name" "no complete run ($what)"
 	elif [ $((LOST + TORN)) -gt 0 ]; then
-		pass "control-$1 (-B queue=$2 lost $LOST, tore $TORN)"
+		pass "control-$name ($what lost $LOST, tore $TORN)"
 	else
-		fail "control-$1" "-B queue=$2 lost no acknowledged mail in any state: the harness cannot see a missing barrier"
+		fail "control-$name" "$what lost no acknowledged mail in any state: $why"
 	fi
+}
+
+# pc_barrier NAME BACKEND: a control recorded with BACKEND, missing a
+# barrier the helper under test has
+pc_barrier() {
+	pc_control "$1" "-B queue=$2" \
+	    "the harness cannot see a missing barrier" pc_run "$1" "$2" "$CSTATES"
 }
 
 MODE=helper
@@ -256,8 +280,8 @@ elif [ "$CHECKED" = 0 ]; then
 fi
 H="$CHECKED checked, $LOST lost, $TORN torn"
 MODE=control
-pc_control builtin fs
-pc_control sync-none "$QFP_E2E_BACKEND -S none"
-pc_control nobarrier "fs-proc-nobarrier:${QFP_E2E_BACKEND#*:}"
+pc_barrier builtin fs
+pc_barrier sync-none "$QFP_E2E_BACKEND -S none"
+pc_barrier nobarrier "fs-proc-nobarrier:${QFP_E2E_BACKEND#*:}"
 note "helper under test: $H; ${SECONDS}s"
 e2e_finish
