@@ -5,6 +5,7 @@
   powercut.py extents OUT FILE...         physical ranges of files
   powercut.py lastwrite TRACE             offset, length of the last write
   powercut.py plan TRACE MANIFEST EXTENTS N   flush points to cut at
+  powercut.py subset PLAN N SEED          N of a plan's flush points
   powercut.py build TRACE K SEED SIZE-MB OUT  crash image at flush K
   powercut.py check MANIFEST T SPOOL      acknowledged mail still queued?
 
@@ -172,6 +173,25 @@ def plan(trace, manifest, extpath, n):
 	return 0
 
 
+def subset(path, n, seed):
+	"""N lines of the plan PATH, seeded: up to half of them at log
+	switches, the rest spread evenly over the others."""
+	with open(path) as f:
+		lines = f.read().splitlines()
+	rng = random.Random("%s:subset" % seed)
+	sw = [x for x in lines if x.endswith(" switch")]
+	rest = [x for x in lines if not x.endswith(" switch")]
+	pick = rng.sample(sw, min(len(sw), n // 2))
+	want = min(n - len(pick), len(rest))
+	if want > 0:
+		step = len(rest) / want
+		j = rng.uniform(0, step)
+		pick += [rest[int(j + i * step)] for i in range(want)]
+	for x in sorted(pick, key=lambda x: int(x.split()[0])):
+		print(x)
+	return 0
+
+
 def build(trace, k, seed, mb, out):
 	"""Every write before flush K, and a random subset of those between
 	it and the next flush: what a disk may hold when the power goes."""
@@ -279,6 +299,7 @@ def main(a):
 		"extents": lambda: extents(a[0], a[1:]),
 		"lastwrite": lambda: lastwrite(a[0]),
 		"plan": lambda: plan(a[0], a[1], a[2], int(a[3])),
+		"subset": lambda: subset(a[0], int(a[1]), a[2]),
 		"build": lambda: build(a[0], int(a[1]), a[2], int(a[3]),
 		    a[4]),
 		"check": lambda: check(a[0], int(a[1]), a[2]),

@@ -7,9 +7,14 @@
 # crash image, e2fsck it, start smtpd on it, stop it, and look for
 # every mail acknowledged before flush k in queue/.
 #
+# Then, on some of the helper's states, the switch back to smtpd's
+# built-in queue through the systemd drop-in's command and to the helper
+# again, and its control without that command.
+#
 # Environment: QFP_PC_SEED (default: random, printed), QFP_PC_MAILS
 # (30), QFP_PC_STATES (states of the helper, 48), QFP_PC_CONTROL_STATES
-# (per control, 12).
+# (per control, 12), QFP_PC_SWITCH_STATES (of the switch and its
+# control, 10).
 : "${QFP_E2E_TIMEOUT:=480}"
 # the helper under test; -L 256k: the log switches files several times
 QFP_E2E_BACKEND="fs-proc:-d -L 256k"
@@ -23,6 +28,7 @@ SEED=${QFP_PC_SEED:-$((RANDOM * 32768 + RANDOM))}
 MAILS=${QFP_PC_MAILS:-30}
 STATES=${QFP_PC_STATES:-48}
 CSTATES=${QFP_PC_CONTROL_STATES:-12}
+SWSTATES=${QFP_PC_SWITCH_STATES:-10}
 MB=64
 FUSE_PID=
 FUSE_MNT=
@@ -201,13 +207,49 @@ on_queue() {
 	fi
 }
 
+queue_names() {	# every message directory and envelope in queue/
+	(cd "$SPOOL" && find queue -mindepth 2 -maxdepth 3 ! -name message) |
+	    sort
+}
+
+# on_switch MANIFEST T: back to the built-in queue as the drop-in does
+# it (its command, then smtpd -B queue=fs), checked, then to the helper
+# again, checked again; CUT's last line has the worse counts of the two
+# and "back N": what is in queue/ after the helper and was not after
+# the built-in queue (a message or an envelope brought back)
+on_switch() {
+	local cmd rc fs c l r l2 r2 x back
+	cmd=$(dropin_command)
+	$cmd >"$WORK/dropin.out" 2>&1 </dev/null
+	rc=$?
+	if [ $rc != 0 ]; then
+		CUT="'$cmd' exited $rc: $(head -2 "$WORK/dropin.out" | tr '\n' ' ')"
+		return
+	fi
+	on_queue fs "$@"
+	case $(echo "$CUT" | tail -1) in checked*) ;; *) return ;; esac
+	fs=$CUT
+	queue_names >"$WORK/queue.fs"
+	on_queue "$QFP_E2E_BACKEND" "$@"
+	case $(echo "$CUT" | tail -1) in checked*) ;; *) return ;; esac
+	back=$(queue_names | comm -13 "$WORK/queue.fs" -)
+	read -r _ c _ l _ r _ _ <<<"$(echo "$fs" | tail -1)"
+	read -r _ _ _ l2 _ r2 _ x <<<"$(echo "$CUT" | tail -1)"
+	CUT=$({ echo "$fs" | sed '$d; s/^# /# built-in queue: /'
+		echo "$CUT" | sed '$d; s/^# /# helper again: /'
+		echo "$back" | grep . | head -3 | sed 's/^/# came back: /'
+		echo "checked $c lost $((l > l2 ? l : l2))" \
+		    "torn $((r > r2 ? r : r2)) stray $x back $(echo "$back" | grep -c .)"
+	})
+}
+
 # pc_states NAME RUN PLAN FUNC ARG...: the states of PLAN cut from the
 # recorded run RUN, FUNC ARG... on each, reported as NAME/flush-K(KIND);
-# sets LOST, TORN, CHECKED, STRAY
+# sets LOST, TORN, CHECKED, STRAY, BACK
 pc_states() {
-	local name=$1 run=$2 plan=$3 k t kind c l r x n=0 bad=0
+	local name=$1 run=$2 plan=$3 k t kind c l r x b n=0 bad=0
 	shift 3
-	LOST=0 TORN=0 CHECKED=0 STRAY=0
+	LOST=0 TORN=0 CHECKED=0 STRAY=0 BACK=0
 	while read -r k t kind; do
 		n=$((n + 1))
 		if ! cut_state "$run" "$k" "$t" "$@"; then
@@ -215,15 +257,16 @@ pc_states() {
 			bad=$((bad + 1))
 			continue
 		fi
-		read -r _ c _ l _ r _ x <<<"$(echo "$CUT" | tail -1)"
+		read -r _ c _ l _ r _ x _ b <<<"$(echo "$CUT" | tail -1)"
+		b=${b:-0}
 		CHECKED=$((CHECKED + c)) LOST=$((LOST + l)) TORN=$((TORN + r))
-		STRAY=$((STRAY + x))
-		state_report "$name/flush-$k($kind)" "$c" "$l" "$r"
+		STRAY=$((STRAY + x)) BACK=$((BACK + b))
+		state_report "$name/flush-$k($kind)" "$c" "$l" "$r" "$b"
 		echo "$CUT" | sed '$d'
 	done <"$plan"
 	note "$name: $n states, $CHECKED mails checked, $LOST lost," \
-	    "$TORN torn; $STRAY incomplete message directories in queue/" \
-	    "(of those, or of commits never acknowledged)"
+	    "$TORN torn, $BACK came back; $STRAY incomplete message" \
+	    "directories in queue/ (of those, or of commits never acknowledged)"
 	[ $bad = 0 ]
 }
 
@@ -238,15 +281,16 @@ pc_run() {
 	pc_states "$1" "$1" "$WORK/$1/plan" on_queue "$2"
 }
 
-# state_report NAME CHECKED LOST TORN: the helper under test must lose
-# nothing in any state; a control's states are only counted
+# state_report NAME CHECKED LOST TORN BACK: the helper under test must
+# lose nothing in any state, nor bring anything back; a control's
+# states are only counted
 state_report() {
 	if [ "$MODE" = control ]; then
 		note "$1: $2 checked, $3 lost, $4 torn"
-	elif [ $(($3 + $4)) = 0 ]; then
+	elif [ $(($3 + $4 + $5)) = 0 ]; then
 		pass "$1 ($2 acknowledged mails intact)"
 	else
-		fail "$1" "$3 of $2 acknowledged mails lost, $4 torn"
+		fail "$1" "$3 of $2 acknowledged mails lost, $4 torn, $5 came back"
 	fi
 }
 
@@ -279,9 +323,31 @@ elif [ "$CHECKED" = 0 ]; then
 	fail helper "no acknowledged mail before any chosen flush"
 fi
 H="$CHECKED checked, $LOST lost, $TORN torn"
+# Back to the built-in queue through the drop-in after the power cut,
+# then to the helper again, on some of the helper's states (on_switch);
+# its control starts the built-in queue on them without the drop-in.
+SW=$WORK/helper/plan.switch
+if ! $TOOL subset "$WORK/helper/plan" "$SWSTATES" "$SEED" >"$SW"; then
+	fail switch "no plan of the helper's run to take states from"
+else
+	MODE=switch
+	if ! pc_states switch helper "$SW" on_switch; then
+		fail switch "not every state could be cut and checked"
+	elif [ "$CHECKED" = 0 ]; then
+		fail switch "no acknowledged mail before any chosen flush"
+	else
+		check switch "$LOST lost, $TORN torn, $BACK came back" \
+		    [ $((LOST + TORN + BACK)) = 0 ]
+	fi
+	S="$CHECKED checked, $LOST lost, $TORN torn, $BACK came back"
+	MODE=control
+	pc_control switch-direct "-B queue=fs without '$(dropin_command)'" \
+	    "the control proved nothing (nor, then, the switch)" \
+	    pc_states switch-direct helper "$SW" on_queue fs
+fi
 MODE=control
 pc_barrier builtin fs
 pc_barrier sync-none "$QFP_E2E_BACKEND -S none"
 pc_barrier nobarrier "fs-proc-nobarrier:${QFP_E2E_BACKEND#*:}"
-note "helper under test: $H; ${SECONDS}s"
+note "helper under test: $H; switch: ${S:-not run}; ${SECONDS}s"
 e2e_finish
