@@ -226,6 +226,7 @@ on_switch() {
 		CUT="'$cmd' exited $rc: $(head -2 "$WORK/dropin.out" | tr '\n' ' ')"
 		return
 	fi
+	grep -q 'log replayed' "$WORK/dropin.out" && REPLAYED=$((REPLAYED + 1))
 	on_queue fs "$@"
 	case $(echo "$CUT" | tail -1) in checked*) ;; *) return ;; esac
 	fs=$CUT
@@ -235,7 +236,8 @@ on_switch() {
 	back=$(queue_names | comm -13 "$WORK/queue.fs" -)
 	read -r _ c _ l _ r _ _ <<<"$(echo "$fs" | tail -1)"
 	read -r _ _ _ l2 _ r2 _ x <<<"$(echo "$CUT" | tail -1)"
-	CUT=$({ echo "$fs" | sed '$d; s/^# /# built-in queue: /'
+	CUT=$({ sed 's/^/# drop-in: /' "$WORK/dropin.out"
+		echo "$fs" | sed '$d; s/^# /# built-in queue: /'
 		echo "$CUT" | sed '$d; s/^# /# helper again: /'
 		echo "$back" | grep . | head -3 | sed 's/^/# came back: /'
 		echo "checked $c lost $((l > l2 ? l : l2))" \
@@ -247,7 +249,7 @@ on_switch() {
 # recorded run RUN, FUNC ARG... on each, reported as NAME/flush-K(KIND);
 # sets LOST, TORN, CHECKED, STRAY, BACK
 pc_states() {
-	local name=$1 run=$2 plan=$3 k t kind c l r x b n=0 bad=0
+	local name=$1 run=$2 plan=$3 k t kind c l r x b more= n=0 bad=0
 	shift 3
 	LOST=0 TORN=0 CHECKED=0 STRAY=0 BACK=0
 	while read -r k t kind; do
@@ -258,14 +260,14 @@ pc_states() {
 			continue
 		fi
 		read -r _ c _ l _ r _ x _ b <<<"$(echo "$CUT" | tail -1)"
-		b=${b:-0}
 		CHECKED=$((CHECKED + c)) LOST=$((LOST + l)) TORN=$((TORN + r))
-		STRAY=$((STRAY + x)) BACK=$((BACK + b))
-		state_report "$name/flush-$k($kind)" "$c" "$l" "$r" "$b"
+		STRAY=$((STRAY + x)) BACK=$((BACK + ${b:-0}))
+		state_report "$name/flush-$k($kind)" "$c" "$l" "$r" "${b:-0}"
 		echo "$CUT" | sed '$d'
 	done <"$plan"
+	[ "$MODE" = switch ] && more=", $BACK came back"
 	note "$name: $n states, $CHECKED mails checked, $LOST lost," \
-	    "$TORN torn, $BACK came back; $STRAY incomplete message" \
+	    "$TORN torn$more; $STRAY incomplete message" \
 	    "directories in queue/ (of those, or of commits never acknowledged)"
 	[ $bad = 0 ]
 }
@@ -330,7 +332,7 @@ SW=$WORK/helper/plan.switch
 if ! $TOOL subset "$WORK/helper/plan" "$SWSTATES" "$SEED" >"$SW"; then
 	fail switch "no plan of the helper's run to take states from"
 else
-	MODE=switch
+	MODE=switch REPLAYED=0
 	if ! pc_states switch helper "$SW" on_switch; then
 		fail switch "not every state could be cut and checked"
 	elif [ "$CHECKED" = 0 ]; then
@@ -340,6 +342,8 @@ else
 		    [ $((LOST + TORN + BACK)) = 0 ]
 	fi
 	S="$CHECKED checked, $LOST lost, $TORN torn, $BACK came back"
+	note "switch: '$(dropin_command)' replayed a log in $REPLAYED of" \
+	    "$(grep -c . "$SW") states"
 	MODE=control
 	pc_control switch-direct "-B queue=fs without '$(dropin_command)'" \
 	    "the control proved nothing (nor, then, the switch)" \
