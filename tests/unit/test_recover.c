@@ -394,6 +394,21 @@ test_recover_cannot_begin_log(void **state)
 	free(dir);
 }
 
+/* A start that must stop before it touches incoming/ (its leftover). */
+static void
+start_refused(struct us_test *t)
+{
+	int	root;
+
+	assert_int_not_equal(root = open(t->spool, O_PATH | O_DIRECTORY), -1);
+	assert_int_equal(store_open(&t->store, root, STORE_SYNC_FULL, 0), 0);
+	assert_int_equal(recover_start(&t->store, US_LOG_SIZE, 1, t->spool,
+	    NULL), -1);
+	store_close(&t->store);
+	close(root);
+	assert_true(qt_exists(qt_pathf(t->spool, "incoming/leftover")));
+}
+
 /*
  * Item 8: a log file that cannot be opened stops the start (nothing
  * purged from incoming/), and -n says so; one that can be opened but
@@ -406,20 +421,13 @@ test_recover_unreadable_log(void **state)
 	char		*log = strdup(qt_pathf(t->spool, "fs-proc/log.0"));
 	char		*out;
 	struct stat	 sb;
-	int		 root;
 
 	assert_non_null(log);
 	us_message(&t->store, 1, NULL);
 	us_crash(t);
 	us_write(qt_pathf(t->spool, "incoming/leftover"), "x", 1, 0600);
 	assert_int_equal(chmod(log, 0), 0);
-	assert_int_not_equal(root = open(t->spool, O_PATH | O_DIRECTORY), -1);
-	assert_int_equal(store_open(&t->store, root, STORE_SYNC_FULL, 0), 0);
-	assert_int_equal(recover_start(&t->store, US_LOG_SIZE, 1, t->spool,
-	    NULL), -1);
-	store_close(&t->store);
-	close(root);
-	assert_true(qt_exists(qt_pathf(t->spool, "incoming/leftover")));
+	start_refused(t);
 	assert_int_equal(us_check(t->spool, 0, &out), 1);
 	assert_non_null(strstr(out, "cannot read the log"));
 	free(out);
@@ -429,13 +437,7 @@ test_recover_unreadable_log(void **state)
 	/* opened, but its reads fail */
 	assert_int_equal(stat(log, &sb), 0);
 	pread_fail_ino = sb.st_ino;
-	assert_int_not_equal(root = open(t->spool, O_PATH | O_DIRECTORY), -1);
-	assert_int_equal(store_open(&t->store, root, STORE_SYNC_FULL, 0), 0);
-	assert_int_equal(recover_start(&t->store, US_LOG_SIZE, 1, t->spool,
-	    NULL), -1);
-	store_close(&t->store);
-	close(root);
-	assert_true(qt_exists(qt_pathf(t->spool, "incoming/leftover")));
+	start_refused(t);
 	assert_int_equal(log_live(t->spool), -1);
 	pread_fail_ino = 0;
 
