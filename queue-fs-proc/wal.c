@@ -48,12 +48,6 @@
 
 static const char *const wal_name[2] = { "log.0", "log.1" };
 
-const char *
-wal_file_name(int i)
-{
-	return wal_name[i];
-}
-
 /* CRC-32C (Castagnoli), reflected, table-driven. */
 uint32_t
 wal_crc32c(uint32_t crc, const void *data, size_t len)
@@ -592,7 +586,6 @@ wal_start(struct wal *w)
 	w->gen = (uint64_t)arc4random() << 32 | 1;
 	w->cur = 0;
 	w->off = 0;
-	w->record_max = (size_t)w->size / 2;
 	wal_write_start(w);
 	return 0;
 }
@@ -680,13 +673,10 @@ wal_ckpt_request(struct wal *w, int i)
 {
 	unsigned char	c = (unsigned char)i;
 
-	w->other_live = 1;
-	if (w->ckpt_sock != -1 && write(w->ckpt_sock, &c, 1) == 1) {
+	if (w->ckpt_sock != -1 && write(w->ckpt_sock, &c, 1) == 1)
 		w->ckpt_busy = 1;
-		return;
-	}
-	wal_checkpoint(w, i);
-	w->other_live = 0;
+	else
+		wal_checkpoint(w, i);
 }
 
 /*
@@ -700,7 +690,6 @@ wal_switch(struct wal *w)
 {
 	if (w->ckpt_busy)
 		wal_ckpt_wait(w);
-	w->other_live = 0;
 	if (w->dirty)
 		sio_barrier(w->fd[w->cur], SIO_FDATASYNC, "the log");
 	w->dirty = 0;

@@ -81,7 +81,6 @@ struct wal {
 	int		 dirty;		/* records written, not yet synced */
 	int		 ckpt_sock;	/* to the checkpointer; -1: inline */
 	int		 ckpt_busy;	/* checkpoint of the other file runs */
-	int		 other_live;	/* the other file is not dead yet */
 	pid_t		 ckpt_pid;
 	struct idset	 named[2];	/* msgids named by each file's records */
 	char		*buf;		/* a record being built */
@@ -102,7 +101,6 @@ int	wal_start(struct wal *);
 int	wal_spawn_checkpointer(struct wal *, int (*enter)(void));
 void	wal_close(struct wal *, int checkpoint);
 int	wal_names(const struct wal *, uint32_t msgid);
-const char *wal_file_name(int i);
 
 /* Building and appending a record; durable: fdatasync before return. */
 void	wal_begin(struct wal *, uint32_t type);
