@@ -13,20 +13,17 @@
 #include "deferred.h"
 #include "layout.h"
 #include "log.h"
-#include "msgdir.h"
 #include "safeio.h"
 
 
 void
 deferred_init(struct deferred *d, int queue_fd, int incoming_fd,
-    int durable, struct walk *w)
+    struct walk *w)
 {
 	memset(d, 0, sizeof(*d));
 	d->queue_fd = queue_fd;
 	d->incoming_fd = incoming_fd;
-	d->durable = durable;
 	d->walk = w;
-	d->evp.dfd = -1;
 }
 
 /*
@@ -95,65 +92,9 @@ deferred_take_spare(struct deferred *d)
 	return msgid;
 }
 
-/*
- * Write the incoming envelope answered last.  Nobody can read it before
- * the next request, and it becomes durable with the commit's barrier.
- * If it cannot be written, the message is withdrawn from incoming/ so
- * that its commit fails (r = 0) and smtpd tempfails the mail: answering
- * r = 1 before writing never costs an accepted mail.
- */
-static void
-deferred_write_envelope(struct deferred *d)
-{
-	struct layout_evpname	name;
-	struct layout_msgname	msgname;
-	int			fd, r = -1, saved;
-
-	fd = sio_create(d->evp.dfd, layout_evpname(d->evp.evpid, &name), 1);
-	if (fd != -1) {
-		r = sio_write_all(fd, d->evp.buf, d->evp.len);
-		if (close(fd) == -1)
-			r = -1;
-	}
-	saved = errno;
-	close(d->evp.dfd);
-	d->evp.dfd = -1;
-	if (r == 0)
-		return;
-	errno = saved;
-	log_warn("warn: queue-fs-proc: envelope %016llx: writing it, "
-	    "withdrawing its incoming message",
-	    (unsigned long long)d->evp.evpid);
-	layout_msgname(d->evp.evpid >> 32, &msgname);
-	if (msgdir_remove(d->incoming_fd, msgname.s, d->durable) == -1)
-		fatalx("fatal: queue-fs-proc: cannot withdraw incoming/%s, "
-		    "exiting so that it is never committed", msgname.s);
-}
-
-/*
- * Take an envelope of the incoming message dfd (which becomes ours) to
- * write after the answer.  The bytes are copied: the caller's buffer
- * (the imsg read buffer) may be reused before deferred_run().
- */
-void
-deferred_envelope(struct deferred *d, int dfd, uint64_t evpid,
-    const char *evp, size_t len)
-{
-	if (d->evp.dfd != -1)	/* the caller skipped deferred_run */
-		deferred_write_envelope(d);
-	if (len > sizeof(d->evp.buf))	/* the store refuses it before */
-		fatalx("fatal: queue-fs-proc: envelope of %zu bytes", len);
-	memcpy(d->evp.buf, evp, len);
-	d->evp.len = len;
-	d->evp.evpid = evpid;
-	d->evp.dfd = dfd;
-}
-
 void
 deferred_run(struct deferred *d)
 {
-	if (d->evp.dfd != -1)
-		deferred_write_envelope(d);
 	if (d->refill) {
 		d->refill = 0;
 		if (d->spare == 0)
@@ -162,14 +103,12 @@ deferred_run(struct deferred *d)
 	walk_read_ahead(d->walk);
 }
 
-/* At exit: write what was answered; no spare, no MESSAGE_CREATE comes. */
+/* At exit: no spare, no MESSAGE_CREATE comes. */
 void
 deferred_close(struct deferred *d)
 {
 	struct layout_msgname	name;
 
-	if (d->evp.dfd != -1)
-		deferred_write_envelope(d);
 	if (d->spare != 0)
 		unlinkat(d->incoming_fd, layout_msgname(d->spare, &name),
 		    AT_REMOVEDIR);

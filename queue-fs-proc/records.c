@@ -7,7 +7,6 @@
 #include <sys/types.h>
 #include <sys/stat.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,62 +14,29 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "evcache.h"
 #include "layout.h"
 #include "log.h"
 #include "proc_queue.h"
 #include "records.h"
 #include "safeio.h"
 
-/* Add the envelope dfd/name of evpid to the record being built. */
-static int
-rec_add_evp_file(struct wal *w, int dfd, const char *name, uint64_t evpid)
+/* Add msgid's envelopes, held in memory until its commit; their count. */
+static uint32_t
+rec_add_envelopes(struct wal *w, struct evcache *c, uint32_t msgid)
 {
-	struct rec_evp	 re;
-	struct stat	 sb;
-	char		*p;
-	ssize_t		 n;
-	int		 fd, r = -1;
+	struct evc_entry	*e;
+	struct rec_evp		 re;
+	uint32_t		 n = 0;
 
-	if ((fd = sio_open_regular(dfd, name)) == -1)
-		return -1;
-	if (fstat(fd, &sb) == -1 || sb.st_size > PQ_EVP_MAX)
-		goto done;
-	memset(&re, 0, sizeof(re));
-	re.evpid = evpid;
-	re.len = (uint32_t)sb.st_size;
-	wal_add(w, &re, sizeof(re));
-	if ((p = wal_reserve(w, re.len)) == NULL)
-		goto done;
-	if ((n = pread(fd, p, re.len, 0)) == (ssize_t)re.len)
-		r = 0;
-	else if (n != -1)
-		errno = EIO;
-done:
-	close(fd);
-	return r;
-}
-
-/* Add every envelope of the incoming message dfd; their count or -1. */
-static int
-rec_add_envelopes(struct wal *w, int dfd, uint32_t msgid)
-{
-	struct dirent	*dp;
-	DIR		*dir;
-	uint64_t	 evpid;
-	int		 n = 0;
-
-	if ((dir = sio_reopendir(dfd)) == NULL)
-		return -1;
-	while ((dp = readdir(dir)) != NULL) {
-		if (!layout_parse_evpname(dp->d_name, msgid, &evpid))
-			continue;
-		if (rec_add_evp_file(w, dfd, dp->d_name, evpid) == -1) {
-			n = -1;
-			break;
-		}
+	for (e = evc_first_of(c, msgid); e != NULL; e = evc_next_of(c, e)) {
+		memset(&re, 0, sizeof(re));
+		re.evpid = e->evpid;
+		re.len = (uint32_t)e->len;
+		wal_add(w, &re, sizeof(re));
+		wal_add(w, e->data, e->len);
 		n++;
 	}
-	closedir(dir);
 	return n;
 }
 
@@ -95,18 +61,18 @@ rec_body_mark(const struct stat *sb)
 }
 
 /*
- * Build the commit record of the incoming message dfd (body: fd; mark:
- * the rec_body_mark() of the file in place, 0 if inline); appended by
- * the store once the message is in queue/ (store_commit_logged()).
+ * Build the commit record of the incoming message msgid (envelopes: the
+ * cache's; body: fd; mark: the rec_body_mark() of the file in place, 0
+ * if inline); appended by the store once the message is in queue/
+ * (store_commit_logged()).
  */
 int
-rec_build_commit(struct wal *w, uint32_t msgid, int dfd, int fd,
+rec_build_commit(struct wal *w, uint32_t msgid, struct evcache *c, int fd,
     const struct stat *sb, uint32_t mark)
 {
 	struct rec_commit	 rc;
 	size_t			 head;
 	char			*p;
-	int			 n;
 
 	wal_begin(w, WAL_COMMIT);
 	memset(&rc, 0, sizeof(rc));
@@ -116,12 +82,10 @@ rec_build_commit(struct wal *w, uint32_t msgid, int dfd, int fd,
 	rc.mark = mark;
 	head = wal_built(w);
 	wal_add(w, &rc, sizeof(rc));
-	if ((n = rec_add_envelopes(w, dfd, msgid)) == -1)
-		return -1;
+	rc.nevp = rec_add_envelopes(w, c, msgid);
 	if (w->toobig)
 		return -1;
 	/* the count, now known, into the head added above */
-	rc.nevp = (uint32_t)n;
 	memcpy((char *)wal_payload(w) + head, &rc, sizeof(rc));
 	if (!rc.inline_body)
 		return 0;

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <stdint.h>
 
+#include "evcache.h"
 #include "wal.h"
 
 struct rec_commit {
@@ -37,8 +38,8 @@ struct rec_evp {
 
 uint32_t rec_body_mark(const struct stat *);
 int	rec_open_body(int dfd, uint32_t *mark);
-int	rec_build_commit(struct wal *, uint32_t msgid, int dfd, int fd,
-	    const struct stat *, uint32_t mark);
+int	rec_build_commit(struct wal *, uint32_t msgid, struct evcache *,
+	    int fd, const struct stat *, uint32_t mark);
 int	rec_evp(struct wal *, uint64_t evpid, const char *, size_t);
 int	rec_delete(struct wal *, uint32_t type, uint64_t id);
 

@@ -202,17 +202,14 @@ static int
 replay_msgdir(struct store *s, uint32_t msgid)
 {
 	struct layout_msgname	name;
-	int			bfd, dfd;
+	int			bfd;
 
-	if ((bfd = store_open_bucket(s, msgid, 1, 0)) == -1)
+	if ((bfd = store_bucket(s, msgid, 1, 0)) == -1)
 		return -1;
 	layout_msgname(msgid, &name);
 	if (mkdirat(bfd, name.s, 0700) == -1 && errno != EEXIST)
-		dfd = -1;
-	else
-		dfd = sio_open_dir(bfd, name.s);
-	close(bfd);
-	return dfd;
+		return -1;
+	return sio_open_dir(bfd, name.s);
 }
 
 /*

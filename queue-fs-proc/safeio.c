@@ -97,25 +97,6 @@ sio_open_regular(int dirfd, const char *path)
 }
 
 /*
- * Whether dirfd/path, reached without following any symbolic link, is
- * the file sb describes (same st_dev and st_ino).  A symlink, a missing
- * path or any error answers no: the caller then does without.
- */
-int
-sio_same_file(int dirfd, const char *path, const struct stat *sb)
-{
-	struct stat	here;
-	int		fd, same;
-
-	if ((fd = sio_open_beneath(dirfd, path, O_PATH, 0)) == -1)
-		return 0;
-	same = fstat(fd, &here) == 0 && S_ISREG(here.st_mode) &&
-	    here.st_dev == sb->st_dev && here.st_ino == sb->st_ino;
-	close(fd);
-	return same;
-}
-
-/*
  * Create dirfd/name for writing, mode 0600: a new file when excl is set
  * (EEXIST if there is one), else truncated.  name is one component, so
  * O_NOFOLLOW is all it takes.

@@ -20,7 +20,6 @@ int	sio_open_dir(int dirfd, const char *path);
 DIR	*sio_opendir(int dirfd, const char *path);
 DIR	*sio_reopendir(int dfd);
 int	sio_open_regular(int dirfd, const char *path);
-int	sio_same_file(int dirfd, const char *path, const struct stat *);
 int	sio_create(int dirfd, const char *name, int excl);
 ssize_t	sio_read_file(int dirfd, const char *path, char *buf,
 	    size_t size);

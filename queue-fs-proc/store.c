@@ -62,7 +62,12 @@ store_sync(struct store *s, int fd, const char *what)
 int
 store_open(struct store *s, int root_fd, enum store_sync sync, int reserve)
 {
+	int	i;
+
 	memset(s, 0, sizeof(*s));
+	for (i = 0; i < STORE_BUCKETS; i++)
+		s->bucket_fd[i] = -1;
+	evc_init(&s->evc);
 	s->sync = sync;
 	s->reserve_pct = reserve;
 	s->evp_seq = arc4random();
@@ -79,9 +84,9 @@ store_open(struct store *s, int root_fd, enum store_sync sync, int reserve)
 		goto fail_queue;
 	}
 	s->corrupt_fd = sio_open_dir(root_fd, LAYOUT_CORRUPT);
+	s->temporary_fd = sio_open_dir(root_fd, LAYOUT_TEMPORARY);
 	walk_init(&s->walk, s->queue_fd, s->corrupt_fd, store_durable(s));
-	deferred_init(&s->later, s->queue_fd, s->incoming_fd,
-	    store_durable(s), &s->walk);
+	deferred_init(&s->later, s->queue_fd, s->incoming_fd, &s->walk);
 	return 0;
 
 fail_queue:
@@ -102,16 +107,24 @@ store_close(struct store *s)
 void
 store_close_log(struct store *s, int checkpoint)
 {
+	int	i;
+
 	deferred_close(&s->later);
 	walk_close(&s->walk);
 	if (s->logged)
 		wal_close(&s->wal, checkpoint);
 	s->logged = 0;
+	evc_free(&s->evc);
+	for (i = 0; i < STORE_BUCKETS; i++)
+		if (s->bucket_fd[i] != -1)
+			close(s->bucket_fd[i]);
 	close(s->root_fd);
 	close(s->queue_fd);
 	close(s->incoming_fd);
 	if (s->corrupt_fd != -1)
 		close(s->corrupt_fd);
+	if (s->temporary_fd != -1)
+		close(s->temporary_fd);
 }
 
 /* Work left for after the answer, done before the next request is read. */
@@ -127,14 +140,20 @@ store_new_evpid(uint32_t msgid)
 	return (uint64_t)msgid << 32 | layout_random_id();
 }
 
-/* Refuse new mail when less than reserve_pct of blocks or inodes is free. */
+/* What is above the reserve of total, halved; 0 if nothing is. */
+static uint64_t
+store_headroom(uint64_t avail, uint64_t total, int pct)
+{
+	uint64_t	reserve = total / 100 * (uint64_t)pct;
+
+	return avail > reserve ? (avail - reserve) / 2 : 0;
+}
+
 static int
-store_have_space(struct store *s)
+store_read_space(struct store *s)
 {
 	struct statvfs	sv;
 
-	if (s->reserve_pct == 0)
-		return 1;
 	if (fstatvfs(s->queue_fd, &sv) == -1) {
 		log_warn("warn: queue-fs-proc: fstatvfs");
 		return 0;
@@ -151,34 +170,77 @@ store_have_space(struct store *s)
 		    (unsigned long long)(sv.f_favail * 100 / sv.f_files));
 		return 0;
 	}
+	s->space.bytes = store_headroom(sv.f_bavail, sv.f_blocks,
+	    s->reserve_pct) * sv.f_frsize;
+	s->space.inodes = sv.f_files ? store_headroom(sv.f_favail, sv.f_files,
+	    s->reserve_pct) : UINT64_MAX;
 	return 1;
 }
 
-/* The bucket directory queue/XX, created if create is set (and synced
- * then if sync is). */
-int
-store_open_bucket(struct store *s, uint32_t msgid, int create, int sync)
+/*
+ * Refuse new mail when less than reserve_pct of blocks or inodes is
+ * free.  fstatvfs() is not read for every request: what it said is
+ * spent as mail comes in (store_spend()), and read again once half the
+ * headroom above the reserve may be gone, once a second (for other
+ * writers on the file system), and at every request while short.
+ */
+static int
+store_have_space(struct store *s)
 {
-	struct layout_bucket	name;
-	int			fd;
+	struct timespec	now;
 
+	if (s->reserve_pct == 0)
+		return 1;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	if (s->space.ok && s->space.when == now.tv_sec &&
+	    s->space.bytes > 0 && s->space.inodes > 0)
+		return 1;
+	s->space.when = now.tv_sec;
+	return s->space.ok = store_read_space(s);
+}
+
+/* What a message just taken in may have used of the headroom. */
+static void
+store_spend(struct store *s, uint64_t bytes, uint64_t inodes)
+{
+	s->space.bytes -= bytes < s->space.bytes ? bytes : s->space.bytes;
+	s->space.inodes -= inodes < s->space.inodes ? inodes : s->space.inodes;
+}
+
+/*
+ * The bucket directory queue/XX, created if create is set (and synced
+ * then if sync is).  The fd is the store's, kept open while it runs:
+ * only the store changes the layout while the daemon holds the spool,
+ * and it never removes a bucket.  Not to be closed by the caller.
+ */
+int
+store_bucket(struct store *s, uint32_t msgid, int create, int sync)
+{
+	struct layout_bucket	 name;
+	int			*fd = &s->bucket_fd[msgid >> 24];
+
+	if (*fd != -1)
+		return *fd;
 	layout_bucket(msgid, &name);
-	if ((fd = sio_open_dir(s->queue_fd, name.s)) != -1 || !create ||
+	if ((*fd = sio_open_dir(s->queue_fd, name.s)) != -1 || !create ||
 	    errno != ENOENT)
-		return fd;
+		return *fd;
 	if (mkdirat(s->queue_fd, name.s, 0700) == -1 && errno != EEXIST)
 		return -1;
 	if (sync)
 		sio_barrier(s->queue_fd, SIO_FSYNC, "queue/");
-	return sio_open_dir(s->queue_fd, name.s);
+	return *fd = sio_open_dir(s->queue_fd, name.s);
 }
 
 int
 store_open_queued(struct store *s, uint32_t msgid)
 {
-	struct layout_msgdir	path;
+	struct layout_msgname	name;
+	int			bfd;
 
-	return sio_open_dir(s->queue_fd, layout_msgdir(msgid, &path));
+	if ((bfd = store_bucket(s, msgid, 0, 0)) == -1)
+		return -1;
+	return sio_open_dir(bfd, layout_msgname(msgid, &name));
 }
 
 static int
@@ -203,9 +265,17 @@ store_log_open_failure(const char *what, uint64_t id)
 int
 store_message_create(struct store *s, uint32_t *msgid)
 {
+	struct layout_msgname	name;
+
 	if (!store_have_space(s))
 		return 0;
-	return (*msgid = deferred_take_spare(&s->later)) != 0;
+	if ((*msgid = deferred_take_spare(&s->later)) == 0)
+		return 0;
+	if (evc_mark_incoming(&s->evc, *msgid) == 0)
+		return 1;
+	log_warn("warn: queue-fs-proc: message create %08x", *msgid);
+	unlinkat(s->incoming_fd, layout_msgname(*msgid, &name), AT_REMOVEDIR);
+	return 0;
 }
 
 /*
@@ -264,6 +334,33 @@ store_copy_to_incoming(int dfd, int from)
 }
 
 /*
+ * Is temporary/name (no symbolic link) the file sb describes?  The
+ * directory is held open; smtpd's start may have replaced it after the
+ * store opened it (it moves temporary/ to purge/ and makes a new one),
+ * so a name not found there is looked up once more in a fresh one.
+ */
+static int
+store_is_temporary(struct store *s, const char *name, const struct stat *sb)
+{
+	struct stat	here;
+
+	if (s->temporary_fd == -1 || fstatat(s->temporary_fd, name, &here,
+	    AT_SYMLINK_NOFOLLOW) == -1) {
+		if (s->temporary_fd != -1 && errno != ENOENT)
+			return 0;
+		/* not there: look in temporary/ as it is now */
+		if (s->temporary_fd != -1)
+			close(s->temporary_fd);
+		s->temporary_fd = sio_open_dir(s->root_fd, LAYOUT_TEMPORARY);
+		if (s->temporary_fd == -1 || fstatat(s->temporary_fd, name,
+		    &here, AT_SYMLINK_NOFOLLOW) == -1)
+			return 0;
+	}
+	return S_ISREG(here.st_mode) && here.st_dev == sb->st_dev &&
+	    here.st_ino == sb->st_ino;
+}
+
+/*
  * Rename smtpd's temporary/MSGID to incoming/MSGID/message when it is
  * the very file smtpd handed over (sb: its fstat), as the built-in fs
  * backend does; returns 1 if renamed, 0 if the file must be copied.
@@ -281,17 +378,17 @@ static int
 store_rename_temporary(struct store *s, uint32_t msgid, int dfd,
     const struct stat *sb)
 {
-	struct layout_tmpfile	tmp;
+	struct layout_msgname	name;
 
-	layout_tmpfile(msgid, &tmp);
-	if (!sio_same_file(s->root_fd, tmp.s, sb))
+	layout_msgname(msgid, &name);
+	if (!store_is_temporary(s, name.s, sb))
 		return 0;
-	if (renameat2(s->root_fd, tmp.s, dfd, LAYOUT_MESSAGE,
+	if (renameat2(s->temporary_fd, name.s, dfd, LAYOUT_MESSAGE,
 	    RENAME_NOREPLACE) == 0)
 		return 1;
 	if (errno != EXDEV)
-		log_warn("warn: queue-fs-proc: commit %08x: rename %s, "
-		    "copying instead", msgid, tmp.s);
+		log_warn("warn: queue-fs-proc: commit %08x: rename %s/%s, "
+		    "copying instead", msgid, LAYOUT_TEMPORARY, name.s);
 	else if (!s->said_exdev) {
 		/* a layout choice of the admin's, not a fault: said once */
 		log_info("info: queue-fs-proc: temporary/ is on another file "
@@ -330,7 +427,7 @@ store_move_to_queue(struct store *s, uint32_t msgid, int dfd,
 
 	if (how == MOVE_SYNCFS)
 		sio_barrier(dfd, SIO_SYNCFS, "the spool");
-	if ((bfd = store_open_bucket(s, msgid, 1, how == MOVE_SYNCFS)) == -1)
+	if ((bfd = store_bucket(s, msgid, 1, how == MOVE_SYNCFS)) == -1)
 		return -1;
 	layout_msgname(msgid, &name);
 	r = renameat2(s->incoming_fd, name.s, bfd, name.s, RENAME_NOREPLACE);
@@ -338,7 +435,6 @@ store_move_to_queue(struct store *s, uint32_t msgid, int dfd,
 		sio_barrier(bfd, SIO_FSYNC, "a bucket of queue/");
 		sio_barrier(s->incoming_fd, SIO_FSYNC, "incoming/");
 	}
-	close(bfd);
 	return r;
 }
 
@@ -349,12 +445,10 @@ store_unqueue(struct store *s, uint32_t msgid)
 	struct layout_msgname	name;
 	int			bfd;
 
-	if ((bfd = store_open_bucket(s, msgid, 0, 0)) == -1 ||
+	if ((bfd = store_bucket(s, msgid, 0, 0)) == -1 ||
 	    msgdir_remove(bfd, layout_msgname(msgid, &name), 0) == -1)
 		log_warn("warn: queue-fs-proc: commit %08x: cannot take it "
 		    "back out of queue/", msgid);
-	if (bfd != -1)
-		close(bfd);
 }
 
 /*
@@ -395,7 +489,7 @@ store_commit_logged(struct store *s, uint32_t msgid, int dfd, int fd,
 		if ((bfd = rec_open_body(dfd, &mark)) == -1)
 			return -1;
 	}
-	if (rec_build_commit(&s->wal, msgid, dfd, fd, sb, mark) == -1) {
+	if (rec_build_commit(&s->wal, msgid, &s->evc, fd, sb, mark) == -1) {
 		if (s->wal.toobig)
 			r = store_move_to_queue(s, msgid, dfd, MOVE_SYNCFS);
 		goto done;
@@ -418,15 +512,42 @@ done:
 
 
 /*
+ * Write the envelopes of the incoming message msgid, held in memory
+ * since ENVELOPE_CREATE, into its directory dfd; their count, or -1.
+ */
+static int
+store_write_incoming_evps(struct store *s, uint32_t msgid, int dfd)
+{
+	struct layout_evpname	 name;
+	struct evc_entry	*e;
+	int			 fd, n = 0;
+
+	for (e = evc_first_of(&s->evc, msgid); e != NULL;
+	    e = evc_next_of(&s->evc, e)) {
+		fd = sio_create(dfd, layout_evpname(e->evpid, &name), 1);
+		if (fd == -1)
+			return -1;
+		if (sio_write_all(fd, e->data, e->len) == -1) {
+			close(fd);
+			return -1;
+		}
+		if (close(fd) == -1)
+			return -1;
+		n++;
+	}
+	return n;
+}
+
+/*
  * On any failure after the message is in incoming/ (renamed or copied)
  * it is unlinked there and the answer is r = 0: smtpd tempfails the
- * mail, which was never acknowledged.
+ * mail, which was never acknowledged, and deletes it.
  */
 int
 store_message_commit(struct store *s, uint32_t msgid, int fd)
 {
 	struct stat	sb;
-	int		dfd, r, ok = 0;
+	int		dfd, r, nevp, ok = 0;
 
 	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
 		log_warnx("warn: queue-fs-proc: commit %08x: fd is not a "
@@ -444,6 +565,12 @@ store_message_commit(struct store *s, uint32_t msgid, int fd)
 		    msgid);
 		goto done;
 	}
+	if ((nevp = store_write_incoming_evps(s, msgid, dfd)) == -1) {
+		log_warn("warn: queue-fs-proc: commit %08x: writing its "
+		    "envelopes", msgid);
+		unlinkat(dfd, LAYOUT_MESSAGE, 0);
+		goto done;
+	}
 	if (s->logged)
 		r = store_commit_logged(s, msgid, dfd, fd, &sb);
 	else
@@ -455,6 +582,9 @@ store_message_commit(struct store *s, uint32_t msgid, int fd)
 		unlinkat(dfd, LAYOUT_MESSAGE, 0);
 		goto done;
 	}
+	evc_committed(&s->evc, msgid);
+	store_spend(s, (uint64_t)sb.st_size + 4096 * (uint64_t)(nevp + 1),
+	    (uint64_t)nevp + 2);
 	ok = 1;
 done:
 	close(dfd);
@@ -466,14 +596,12 @@ int
 store_remove_message(struct store *s, uint32_t msgid)
 {
 	struct layout_msgname	name;
-	int			bfd, r;
+	int			bfd;
 
-	if ((bfd = store_open_bucket(s, msgid, 0, 0)) == -1)
+	if ((bfd = store_bucket(s, msgid, 0, 0)) == -1)
 		return -1;
-	r = msgdir_remove(bfd, layout_msgname(msgid, &name),
+	return msgdir_remove(bfd, layout_msgname(msgid, &name),
 	    store_layout_sync(s));
-	close(bfd);
-	return r;
 }
 
 int
@@ -482,6 +610,7 @@ store_message_delete(struct store *s, uint32_t msgid)
 	struct layout_msgname	name;
 
 	walk_changed(&s->walk);
+	evc_drop_message(&s->evc, msgid);
 	layout_msgname(msgid, &name);
 	if (msgdir_remove(s->incoming_fd, name.s, store_layout_sync(s)) == 0)
 		return 1;
@@ -626,11 +755,14 @@ store_envelope_create(struct store *s, uint32_t msgid, const char *evp,
 
 	if (!store_evp_size_ok("envelope create", msgid, len))
 		return 0;
-	if ((dfd = store_open_incoming(s, msgid)) != -1) {
-		/* answered now, written by store_after_answer() */
+	if (evc_is_incoming(&s->evc, msgid)) {
+		/* held in memory, written with the message by its commit */
 		*evpid = store_next_evpid(s, msgid);
-		deferred_envelope(&s->later, dfd, *evpid, evp, len);
-		return 1;
+		if (evc_put(&s->evc, *evpid, evp, len, 1) == 0)
+			return 1;
+		log_warn("warn: queue-fs-proc: envelope create for %08x",
+		    msgid);
+		return 0;
 	}
 	if ((dfd = store_open_queued(s, msgid)) == -1) {
 		store_log_open_failure("envelope create: message", msgid);
@@ -640,6 +772,8 @@ store_envelope_create(struct store *s, uint32_t msgid, const char *evp,
 	    evpid)) == -1)
 		log_warn("warn: queue-fs-proc: envelope create for %08x",
 		    msgid);
+	else
+		(void)evc_put(&s->evc, *evpid, evp, len, 0);
 	close(dfd);
 	return r == 0;
 }
@@ -673,13 +807,11 @@ store_unlink_envelope(struct store *s, uint64_t evpid)
 	if (left != 0)
 		return 0;
 	/* the last one: the message goes too */
-	if ((bfd = store_open_bucket(s, msgid, 0, 0)) == -1 ||
+	if ((bfd = store_bucket(s, msgid, 0, 0)) == -1 ||
 	    msgdir_remove(bfd, layout_msgname(msgid, &msgname),
 	    store_layout_sync(s)) == -1)
 		log_warn("warn: queue-fs-proc: envelope delete %016llx: "
 		    "removing its message", (unsigned long long)evpid);
-	if (bfd != -1)
-		close(bfd);
 	return 0;
 }
 
@@ -687,6 +819,7 @@ store_unlink_envelope(struct store *s, uint64_t evpid)
 int
 store_envelope_delete(struct store *s, uint64_t evpid)
 {
+	evc_del(&s->evc, evpid);
 	if (store_unlink_envelope(s, evpid) == -1) {
 		store_log_open_failure("envelope delete", evpid);
 		return 0;
@@ -696,13 +829,24 @@ store_envelope_delete(struct store *s, uint64_t evpid)
 	return 1;
 }
 
-/* Returns the envelope's length; 0 when there is none to serve. */
+/*
+ * Returns the envelope's length; 0 when there is none to serve.  A
+ * queued envelope the store wrote this run may be held in memory and
+ * is served from there (an incoming one, pinned, is not queued yet:
+ * smtpd cannot load it).
+ */
 size_t
 store_envelope_load(struct store *s, uint64_t evpid, char *buf, size_t size)
 {
-	struct layout_evppath	path;
-	ssize_t			n;
+	struct layout_evppath	 path;
+	struct evc_entry	*e;
+	ssize_t			 n;
 
+	if ((e = evc_get(&s->evc, evpid)) != NULL && !e->pinned &&
+	    e->len <= size) {
+		memcpy(buf, e->data, e->len);
+		return e->len;
+	}
 	n = sio_read_file(s->queue_fd, layout_evppath(evpid, &path), buf,
 	    size);
 	if (n == -1) {
@@ -710,6 +854,22 @@ store_envelope_load(struct store *s, uint64_t evpid, char *buf, size_t size)
 		return 0;
 	}
 	return (size_t)n;
+}
+
+/*
+ * Is the queued envelope evpid (dfd/name) there?  One held in memory
+ * is: every deletion goes through the store and forgets it.
+ */
+static int
+store_holds_evp(struct store *s, int dfd, uint64_t evpid, const char *name)
+{
+	struct evc_entry	*e;
+	struct stat		 sb;
+
+	if ((e = evc_get(&s->evc, evpid)) != NULL && !e->pinned)
+		return 1;
+	return fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(sb.st_mode);
 }
 
 /*
@@ -723,7 +883,6 @@ store_envelope_update(struct store *s, uint64_t evpid, const char *evp,
     size_t len)
 {
 	struct layout_evpname	name;
-	struct stat		sb;
 	int			dfd, r = -1;
 
 	walk_changed(&s->walk);
@@ -735,11 +894,11 @@ store_envelope_update(struct store *s, uint64_t evpid, const char *evp,
 	}
 	/* an update must not bring a deleted envelope back */
 	layout_evpname(evpid, &name);
-	if (fstatat(dfd, name.s, &sb, AT_SYMLINK_NOFOLLOW) == -1 ||
-	    !S_ISREG(sb.st_mode)) {
+	if (!store_holds_evp(s, dfd, evpid, name.s)) {
 		store_log_open_failure("envelope update", evpid);
 		goto done;
 	}
+	evc_del(&s->evc, evpid);
 	if ((r = store_put_file(s, dfd, name.s, evp, len, 0)) == -1)
 		log_warn("warn: queue-fs-proc: envelope update %016llx",
 		    (unsigned long long)evpid);
@@ -747,6 +906,8 @@ store_envelope_update(struct store *s, uint64_t evpid, const char *evp,
 		fatalx("fatal: queue-fs-proc: envelope update %016llx: the "
 		    "layout holds it, the log does not: stopping",
 		    (unsigned long long)evpid);
+	else
+		(void)evc_put(&s->evc, evpid, evp, len, 0);
 done:
 	close(dfd);
 	return r == 0;

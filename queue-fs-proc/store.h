@@ -8,8 +8,10 @@
 #include <sys/types.h>
 #include <sys/stat.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "deferred.h"
+#include "evcache.h"
 #include "wal.h"
 #include "walk.h"
 
@@ -24,11 +26,25 @@ enum store_commit_path {
 	STORE_COMMIT_COPIED,	/* copied from the fd */
 };
 
+#define STORE_BUCKETS	256	/* queue/00 to queue/ff */
+
+/* What fstatvfs() said, spent as mail is taken in (store_have_space()). */
+struct store_space {
+	time_t		 when;		/* CLOCK_MONOTONIC_COARSE seconds */
+	int		 ok;
+	uint64_t	 bytes;		/* headroom above the reserve, halved */
+	uint64_t	 inodes;
+};
+
 struct store {
-	int		 root_fd;	/* the spool, for temporary/MSGID */
+	int		 root_fd;	/* the spool */
 	int		 queue_fd;
 	int		 incoming_fd;
 	int		 corrupt_fd;	/* -1 if there is none */
+	int		 temporary_fd;	/* smtpd's temporary/, -1 if none */
+	int		 bucket_fd[STORE_BUCKETS];	/* -1: not open yet */
+	struct evcache	 evc;		/* envelopes held in memory */
+	struct store_space space;
 	enum store_sync	 sync;
 	int		 reserve_pct;	/* refuse new mail below this % free */
 	/* low halves of incoming evpids: unique per message, see next_evpid */
@@ -68,7 +84,7 @@ enum store_move { MOVE_PLAIN, MOVE_SYNCFS };
 
 int	store_move_to_queue(struct store *, uint32_t msgid, int dfd,
 	    enum store_move);
-int	store_open_bucket(struct store *, uint32_t msgid, int create, int sync);
+int	store_bucket(struct store *, uint32_t msgid, int create, int sync);
 int	store_open_queued(struct store *, uint32_t msgid);
 int	store_put_file(struct store *, int dfd, const char *name,
 	    const char *, size_t, int noreplace);

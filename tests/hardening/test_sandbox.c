@@ -304,7 +304,8 @@ test_syslog_under_filter(void **state)
 
 /*
  * 100 lifecycles with their failures (bad msgids, unknown ids, a
- * rollback) and a walk in the middle leave the fd count where it was.
+ * rollback) and a walk in the middle leave the fd count where it was,
+ * but for the bucket directories the store keeps open.
  */
 static void
 test_no_fd_leak(void **state)
@@ -313,7 +314,7 @@ test_no_fd_leak(void **state)
 	char		 before[4096];
 	int		 n0, n1, i;
 
-	n0 = hd_count_fds(h->pid);
+	n0 = hd_count_fds_but_buckets(h->pid);
 	snprintf(before, sizeof(before), "%s", hd_list_fds(h->pid));
 	assert_true(n0 > 0);
 	for (i = 0; i < 100; i++) {
@@ -331,7 +332,7 @@ test_no_fd_leak(void **state)
 			assert_int_equal(r, -1);
 		}
 	}
-	n1 = hd_count_fds(h->pid);
+	n1 = hd_count_fds_but_buckets(h->pid);
 	if (n1 != n0)
 		fail_msg("fds: %d before, %d after 100 lifecycles\nbefore:\n%s"
 		    "after:\n%s", n0, n1, before, hd_list_fds(h->pid));

@@ -2,15 +2,15 @@
 # (test_imsg, test_codec, test_vectors, test_client), and in process on
 # a temporary spool as an unprivileged user, the store, the walk, the
 # id set and the spool check (test_store, test_walk, test_idset,
-# test_check; see unit_spool.h), and the store's work after the answer
-# (test_deferred), the write-ahead log's replay (test_wal), the start
+# test_check; see unit_spool.h), and the envelopes the store holds in
+# memory (test_evcache), the write-ahead log's replay (test_wal), the start
 # after each kind of incident (test_recover) and a failed barrier
 # (test_barrier).  Included by the top Makefile.
 UNIT_PROGS =	tests/unit/test_imsg tests/unit/test_codec \
 		tests/unit/test_vectors tests/unit/test_client \
 		tests/unit/test_store tests/unit/test_walk \
 		tests/unit/test_idset tests/unit/test_check \
-		tests/unit/test_deferred tests/unit/test_wal \
+		tests/unit/test_evcache tests/unit/test_wal \
 		tests/unit/test_recover tests/unit/test_barrier
 
 UNIT_LINK =	$(TEST_LIBS)
