@@ -167,11 +167,31 @@ parse_options(int argc, char **argv, struct options *o)
 		usage_error("unexpected argument: %s", argv[optind]);
 }
 
+/* Records appended without a sync: synced within WAL_FLUSH_MS. */
+static struct event	ev_flush;
+
+static void
+on_flush(int fd, short ev, void *arg)
+{
+	store_flush(&daemon_state.store);
+}
+
+static void
+arm_flush(void)
+{
+	struct timeval	tv = { 0, WAL_FLUSH_MS * 1000 };
+
+	if (store_unsynced(&daemon_state.store) &&
+	    !evtimer_pending(&ev_flush, NULL))
+		evtimer_add(&ev_flush, &tv);
+}
+
 static void
 on_input(int fd, short ev, void *arg)
 {
 	switch (daemon_input(&daemon_state)) {
 	case INPUT_MORE:
+		arm_flush();
 		return;
 	case INPUT_EOF:
 		log_debug("debug: queue-fs-proc: peer closed, exiting");
@@ -292,6 +312,7 @@ serve(void)
 	if ((evbase = event_init()) == NULL)
 		fatalx("queue-fs-proc: event_init");
 	event_set(&ev_in, 0, EV_READ | EV_PERSIST, on_input, NULL);
+	evtimer_set(&ev_flush, on_flush, NULL);
 	signal_set(&ev_usr1, SIGUSR1, on_signal, NULL);
 	signal_set(&ev_term, SIGTERM, on_signal, NULL);
 	signal_set(&ev_int, SIGINT, on_signal, NULL);

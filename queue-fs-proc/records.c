@@ -118,9 +118,13 @@ rec_open_body(int dfd, uint32_t *mark)
 	return bfd;
 }
 
-/* An envelope created or updated: durable on return. */
+/*
+ * An envelope created (durable: synced before return) or updated (not:
+ * see store_envelope_update()).
+ */
 int
-rec_evp(struct wal *w, uint64_t evpid, const char *evp, size_t len)
+rec_evp(struct wal *w, uint64_t evpid, const char *evp, size_t len,
+    int durable)
 {
 	struct rec_evp	re;
 
@@ -130,7 +134,7 @@ rec_evp(struct wal *w, uint64_t evpid, const char *evp, size_t len)
 	wal_begin(w, WAL_EVP_WRITE);
 	wal_add(w, &re, sizeof(re));
 	wal_add(w, evp, len);
-	if (wal_append(w, evpid >> 32, 1) == 0)
+	if (wal_append(w, evpid >> 32, durable) == 0)
 		return 0;
 	log_warn("warn: queue-fs-proc: envelope %016llx: writing the log",
 	    (unsigned long long)evpid);
@@ -139,8 +143,8 @@ rec_evp(struct wal *w, uint64_t evpid, const char *evp, size_t len)
 
 /*
  * A deletion: written, not synced; the next synced record takes it
- * along.  Lost in a power failure before that, the mail comes back and
- * is delivered again: never lost.
+ * along, or wal_flush() within WAL_FLUSH_MS.  Lost in a power failure
+ * before that, the mail comes back and is delivered again: never lost.
  */
 int
 rec_delete(struct wal *w, uint32_t type, uint64_t id)

@@ -40,7 +40,8 @@ uint32_t rec_body_mark(const struct stat *);
 int	rec_open_body(int dfd, uint32_t *mark);
 int	rec_build_commit(struct wal *, uint32_t msgid, struct evcache *,
 	    int fd, const struct stat *, uint32_t mark);
-int	rec_evp(struct wal *, uint64_t evpid, const char *, size_t);
+int	rec_evp(struct wal *, uint64_t evpid, const char *, size_t,
+	    int durable);
 int	rec_delete(struct wal *, uint32_t type, uint64_t id);
 
 #endif

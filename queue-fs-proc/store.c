@@ -134,6 +134,20 @@ store_after_answer(struct store *s)
 	deferred_run(&s->later);
 }
 
+/* Log records appended without a sync, for store_flush() (0: none). */
+int
+store_unsynced(struct store *s)
+{
+	return s->logged && wal_unsynced(&s->wal);
+}
+
+void
+store_flush(struct store *s)
+{
+	if (s->logged)
+		wal_flush(&s->wal);
+}
+
 static uint64_t
 store_new_evpid(uint32_t msgid)
 {
@@ -706,7 +720,7 @@ store_log_new_evp(struct store *s, int dfd, uint64_t evpid, const char *evp,
 {
 	struct layout_evpname	name;
 
-	if (!s->logged || rec_evp(&s->wal, evpid, evp, len) == 0)
+	if (!s->logged || rec_evp(&s->wal, evpid, evp, len, 1) == 0)
 		return 0;
 	unlinkat(dfd, layout_evpname(evpid, &name), 0);
 	return -1;
@@ -873,10 +887,18 @@ store_holds_evp(struct store *s, int dfd, uint64_t evpid, const char *name)
 }
 
 /*
- * The layout first, then (logged) the record, synced: a failed update
- * changed nothing and left nothing for the replay to apply; one that
- * is answered is in the log.  Between the two the update is not yet
+ * The layout first, then (logged) the record: a failed update changed
+ * nothing and left nothing for the replay to apply; one that is
+ * answered is in the log.  Between the two the update is not yet
  * answered, so either envelope is right after a crash there.
+ *
+ * The record is not synced before the answer: the next commit's sync
+ * takes it along, or the main loop's store_flush() within WAL_FLUSH_MS
+ * (as PostgreSQL's asynchronous commit).  An update is smtpd's note of
+ * a failed attempt (retry count, last error, time of the last delay
+ * notice): one lost in a power failure in that window is an attempt
+ * made again early, never a mail lost or delivered twice, and it saves
+ * a barrier per delivery attempt while the next hop is down.
  */
 int
 store_envelope_update(struct store *s, uint64_t evpid, const char *evp,
@@ -902,7 +924,7 @@ store_envelope_update(struct store *s, uint64_t evpid, const char *evp,
 	if ((r = store_put_file(s, dfd, name.s, evp, len, 0)) == -1)
 		log_warn("warn: queue-fs-proc: envelope update %016llx",
 		    (unsigned long long)evpid);
-	else if (s->logged && rec_evp(&s->wal, evpid, evp, len) == -1)
+	else if (s->logged && rec_evp(&s->wal, evpid, evp, len, 0) == -1)
 		fatalx("fatal: queue-fs-proc: envelope update %016llx: the "
 		    "layout holds it, the log does not: stopping",
 		    (unsigned long long)evpid);

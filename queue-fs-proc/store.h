@@ -65,6 +65,8 @@ int	store_open(struct store *, int root_fd, enum store_sync, int reserve);
 void	store_close(struct store *);
 void	store_close_log(struct store *, int checkpoint);
 void	store_after_answer(struct store *);
+int	store_unsynced(struct store *);
+void	store_flush(struct store *);
 
 int	store_message_create(struct store *, uint32_t *msgid);
 int	store_message_commit(struct store *, uint32_t msgid, int fd);

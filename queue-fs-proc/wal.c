@@ -813,6 +813,27 @@ wal_append(struct wal *w, uint32_t msgid, int durable)
 	return 0;
 }
 
+/* Records written and not yet synced? */
+int
+wal_unsynced(const struct wal *w)
+{
+	return w->dirty;
+}
+
+/*
+ * Sync what was appended without a sync (updates, deletions): the main
+ * loop calls it at most WAL_FLUSH_MS after such a record, when no
+ * durable record has taken it along meanwhile.
+ */
+void
+wal_flush(struct wal *w)
+{
+	if (!w->dirty)
+		return;
+	sio_barrier(w->fd[w->cur], SIO_FDATASYNC, "the log");
+	w->dirty = 0;
+}
+
 /*
  * At a clean exit (checkpoint set), the layout is made durable and both
  * files dead: the spool needs no replay, whichever queue serves it next.

@@ -31,6 +31,8 @@
 #include "idset.h"
 
 #define WAL_FILE_SIZE	(32 * 1024 * 1024)	/* each; the daemon's */
+/* A record appended without a sync is synced within this (wal_flush()). */
+#define WAL_FLUSH_MS	50
 
 enum wal_type {
 	WAL_DEAD = 1,		/* first record of a checkpointed file */
@@ -109,6 +111,8 @@ void	*wal_reserve(struct wal *, size_t);
 void	*wal_payload(struct wal *);
 size_t	wal_built(const struct wal *);
 int	wal_append(struct wal *, uint32_t msgid, int durable);
+int	wal_unsynced(const struct wal *);
+void	wal_flush(struct wal *);
 
 uint32_t wal_crc32c(uint32_t crc, const void *, size_t);
 

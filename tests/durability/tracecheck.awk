@@ -55,10 +55,13 @@
 #			renamed into queue/XX/M/EVPID (no fsync needed) <
 #			an envelope record of EVPID, synced.
 #   ENVELOPE_UPDATE E	the temporary file written and renamed onto
-#			queue/XX/M/E, and an envelope record of E,
-#			synced, in either order (the record holds the
-#			whole envelope: replay writes it over whichever
-#			a power failure left).
+#			queue/XX/M/E < an envelope record of E (the
+#			record holds the whole envelope: replay writes it
+#			over whichever a power failure left), not synced
+#			before the answer but later in the trace (by the
+#			next durable record or within WAL_FLUSH_MS): an
+#			update lost in a power failure is an attempt made
+#			again early.
 #   ENVELOPE_DELETE E	unlink of queue/XX/M/E (and, when the message goes,
 #			rmdir of queue/XX/M) < a deletion record of E, not
 #			synced: the next synced record carries it, and if
@@ -720,18 +723,28 @@ function log_create(r, e,    a, b, m, R, W, P, why) {
 }
 
 # envelope update: written and installed, and logged, in either order
+# the first successful sync of the file of call i after it, in the whole
+# trace, or 0
+function synced_later(i,    f) {
+	for (f = i + 1; f <= n; f++)
+		if (isfsync(f) && EPATH[f] == EPATH[i])
+			return f
+	return 0
+}
+
 function log_update(r, e,    a, b, m, R, W, P, F, why) {
 	a = RS_[r]; b = RE_[r]; m = substr(e, 1, 8)
 	if ((why = written_install(a, b, "/queue/" substr(m, 1, 2) "/" m, e)))
 		return why
 	R = IR; W = IW
-	if (!(P = logrec(a, a, b, 3, e, 1)))
+	if (!(P = logrec(a, a, b, 3, e, 0)))
 		return LWHY
-	F = RF
-	rel(ELN[P]); rel(ELN[F]); mov(ELN[F], ELN[b])
+	if (!(F = synced_later(P)))
+		return "its EVP_WRITE record (line " ELN[P] ") is never synced"
+	rel(ELN[P]); mov(ELN[P], ELN[b])
 	DESC = e ": write@" ELN[W] " < " EN[R] "@" ELN[R] ", EVP_WRITE record@" \
-	    ELN[P] " < fdatasync(" short(EPATH[F]) ")@" ELN[F] " < answer@" \
-	    ELN[b]
+	    ELN[P] " < answer@" ELN[b] " (synced later: fdatasync(" \
+	    short(EPATH[F]) ")@" ELN[F] ")"
 	return ""
 }
 

@@ -1,6 +1,7 @@
 /*
  * A failed barrier stops the helper (item 6 of "Recovery you can
- * trust"; sio_barrier()).  Linked with -Wl,--wrap of fsync, fdatasync
+ * trust"; sio_barrier()), and an update's record is synced by the
+ * flush that follows it.  Linked with -Wl,--wrap of fsync, fdatasync
  * and syncfs: the wrappers fail the Nth call of one of them from when
  * the test arms it, with EIO, as a disk's writeback error would.
  *
@@ -38,6 +39,7 @@
 enum barrier { B_FSYNC, B_FDATASYNC, B_SYNCFS };
 
 static int	fail_in[3];	/* fail the Nth call from now; 0: never */
+static int	calls[3];	/* calls made, failed or not */
 
 int	__real_fsync(int);
 int	__real_fdatasync(int);
@@ -49,6 +51,7 @@ int	__wrap_syncfs(int);
 static int
 failing(enum barrier b)
 {
+	calls[b]++;
 	if (fail_in[b] == 0 || --fail_in[b] != 0)
 		return 0;
 	errno = EIO;
@@ -200,12 +203,53 @@ test_barrier_checkpoint(void **state)
 	assert_all_back(t, acked, k);
 }
 
+/*
+ * An update's record is answered unsynced (store_envelope_update()) and
+ * synced by store_flush(), which the main loop calls within
+ * WAL_FLUSH_MS; a flush whose fdatasync fails stops the process too.
+ */
+static void
+test_update_flushed(void **state)
+{
+	struct us_test	*t = T(state);
+	uint64_t	 evpid;
+	pid_t		 pid;
+	int		 n, status;
+
+	(void)us_message(&t->store, 1, &evpid);	/* its update: unsynced */
+	assert_int_equal(store_unsynced(&t->store), 1);
+	store_flush(&t->store);
+	assert_int_equal(store_unsynced(&t->store), 0);
+	n = calls[B_FDATASYNC];
+	assert_int_equal(store_envelope_update(&t->store, evpid, "later", 5),
+	    1);
+	assert_int_equal(calls[B_FDATASYNC], n);
+	assert_int_equal(store_unsynced(&t->store), 1);
+	store_flush(&t->store);
+	assert_int_equal(calls[B_FDATASYNC], n + 1);
+	assert_int_equal(store_unsynced(&t->store), 0);
+	store_flush(&t->store);
+	assert_int_equal(calls[B_FDATASYNC], n + 1);
+
+	assert_int_equal(store_envelope_update(&t->store, evpid, "again", 5),
+	    1);
+	if ((pid = fork()) == 0) {
+		fail_in[B_FDATASYNC] = 1;
+		store_flush(&t->store);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 1);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		US_TEST(test_barrier_record, log),
 		US_TEST(test_barrier_checkpoint, log),
+		US_TEST(test_update_flushed, log),
 	};
 
 	return us_run("test_barrier", tests, sizeof(tests) / sizeof(tests[0]));
