@@ -80,9 +80,9 @@ evc_make_clean(struct evcache *c, struct evc_entry *e)
 }
 
 /*
- * Hold evpid's envelope, replacing what was held.  -1 (and nothing
- * held for evpid) when memory or the pinned bound runs out: a pinned
- * envelope is then refused, a clean one merely not cached.
+ * Hold evpid's envelope, replacing what was held.  -1 (what was held
+ * is kept) when memory or the pinned bound runs out: a pinned envelope
+ * is then refused, a clean one merely not cached.
  */
 int
 evc_put(struct evcache *c, uint64_t evpid, const char *buf, size_t len,
@@ -90,15 +90,16 @@ evc_put(struct evcache *c, uint64_t evpid, const char *buf, size_t len,
 {
 	struct evc_entry	*e;
 
-	evc_del(c, evpid);
 	if (pinned && c->pinned_bytes + len > EVC_PINNED_MAX) {
-		log_warnx("warn: queue-fs-proc: incoming envelopes hold %zu "
-		    "bytes of memory, refusing more", c->pinned_bytes);
+		log_warnx("warn: queue-fs-proc: envelopes not yet written "
+		    "hold %zu bytes of memory, refusing more",
+		    c->pinned_bytes);
 		errno = ENOMEM;
 		return -1;
 	}
 	if ((e = malloc(sizeof(*e) + len)) == NULL)
 		return -1;
+	evc_del(c, evpid);
 	e->evpid = evpid;
 	e->len = len;
 	memcpy(e->data, buf, len);
@@ -116,6 +117,12 @@ int
 evc_mark_incoming(struct evcache *c, uint32_t msgid)
 {
 	return evc_put(c, (uint64_t)msgid << 32, "", 0, 1);
+}
+
+void
+evc_unmark_incoming(struct evcache *c, uint32_t msgid)
+{
+	evc_del(c, (uint64_t)msgid << 32);
 }
 
 int
@@ -148,7 +155,10 @@ evc_next_of(struct evcache *c, struct evc_entry *e)
 	    (uint32_t)(e->evpid >> 32));
 }
 
-/* msgid is committed: its envelopes are the layout's now, and clean. */
+/*
+ * msgid's envelopes are in the layout now (its commit or store_settle()
+ * wrote them): clean, and no longer incoming.
+ */
 void
 evc_committed(struct evcache *c, uint32_t msgid)
 {
