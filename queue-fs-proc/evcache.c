@@ -178,11 +178,9 @@ evc_committed(struct evcache *c, uint32_t msgid)
 void
 evc_drop_message(struct evcache *c, uint32_t msgid)
 {
-	struct evc_entry	*e, *next;
+	struct evc_entry	*e;
 
 	evc_del(c, (uint64_t)msgid << 32);
-	for (e = evc_first_of(c, msgid); e != NULL; e = next) {
-		next = evc_next_of(c, e);
+	while ((e = evc_first_of(c, msgid)) != NULL)
 		evc_remove(c, e);
-	}
 }

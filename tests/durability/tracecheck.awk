@@ -720,18 +720,27 @@ function written_install(a, b, dir, name) {
 	return ""
 }
 
+# a request on a message whose layout is pending: its record alone,
+# synced if sync is set
+function log_pending(a, b, t, id, sync,    P) {
+	if (!(P = logrec(a, a, b, t, id, sync)))
+		return LWHY " (layout pending)"
+	rel(ELN[P])
+	if (sync) {
+		rel(ELN[RF]); mov(ELN[RF], ELN[b])
+	} else
+		mov(ELN[P], ELN[b])
+	DESC = id ": layout pending, " RTN[t] " record@" ELN[P] (sync ? \
+	    " < fdatasync(" short(EPATH[RF]) ")@" ELN[RF] : " (not synced)") \
+	    " < answer@" ELN[b]
+	return ""
+}
+
 # envelope create on a committed message: installed, then logged
 function log_create(r, e,    a, b, m, R, W, P, why) {
 	a = RS_[r]; b = RE_[r]; m = substr(e, 1, 8)
-	if (pending(a, m)) {
-		if (!(P = logrec(a, a, b, 3, e, 1)))
-			return LWHY " (layout pending)"
-		rel(ELN[P]); rel(ELN[RF]); mov(ELN[RF], ELN[b])
-		DESC = e ": layout pending, EVP_WRITE record@" ELN[P] \
-		    " < fdatasync(" short(EPATH[RF]) ")@" ELN[RF] \
-		    " < answer@" ELN[b]
-		return ""
-	}
+	if (pending(a, m))
+		return log_pending(a, b, 3, e, 1)
 	if ((why = written_install(a, b, "/queue/" substr(m, 1, 2) "/" m, e)))
 		return why
 	R = IR; W = IW
@@ -785,15 +794,9 @@ function unlinked(a, b, dir, name, dirflag,    i, U) {
 function log_delete(r,    a, b, e, m, bk, U, D, P, lo) {
 	a = RS_[r]; b = RE_[r]; e = REVP[r]; m = substr(e, 1, 8); bk = \
 	    substr(m, 1, 2)
-	if (pending(a, m)) {
-		# nothing of it in queue/; incoming/m goes with the last one
-		if (!(P = logrec(a, a, b, 4, e, 0)))
-			return LWHY " (layout pending)"
-		rel(ELN[P]); mov(ELN[P], ELN[b])
-		DESC = e ": layout pending, EVP_DELETE record@" ELN[P] \
-		    " (not synced) < answer@" ELN[b]
-		return ""
-	}
+	# pending: nothing of it in queue/; incoming/m goes with the last
+	if (pending(a, m))
+		return log_pending(a, b, 4, e, 0)
 	if (!(U = unlinked(a, b, "/queue/" bk "/" m, e, 0)))
 		return "no unlink of queue/" bk "/" m "/" e
 	D = unlinked(U, b, "/queue/" bk, m, 1)
@@ -808,14 +811,8 @@ function log_delete(r,    a, b, e, m, bk, U, D, P, lo) {
 
 function log_mdelete(r,    a, b, m, bk, D, P) {
 	a = RS_[r]; b = RE_[r]; m = RMSG[r]; bk = substr(m, 1, 2)
-	if (pending(a, m)) {
-		if (!(P = logrec(a, a, b, 5, m, 0)))
-			return LWHY " (layout pending)"
-		rel(ELN[P]); mov(ELN[P], ELN[b])
-		DESC = m ": layout pending, MSG_DELETE record@" ELN[P] \
-		    " (not synced) < answer@" ELN[b]
-		return ""
-	}
+	if (pending(a, m))
+		return log_pending(a, b, 5, m, 0)
 	if (!(D = unlinked(a, b, "/queue/" bk, m, 1)))
 		return "no rmdir of queue/" bk "/" m
 	if (!(P = logrec(a, D, b, 5, m, 0)))

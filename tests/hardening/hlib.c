@@ -41,43 +41,33 @@ hd_count_fds(pid_t pid)
 
 /*
  * Open fds but the store's bucket directories (queue/XX), which it keeps
- * open once used: at most 256, never a leak.
+ * open once used: at most 256, never a leak.  From hd_list_fds()'s
+ * lines, "  fd N -> TARGET".
  */
 int
 hd_count_fds_but_buckets(pid_t pid)
 {
-	char		 path[64], link[PATH_MAX], target[PATH_MAX];
-	struct dirent	*dp;
-	DIR		*d;
-	ssize_t		 n;
-	size_t		 len;
-	int		 count = 0;
+	char	*line, *end;
+	size_t	 len;
+	int	 count = 0;
 
-	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
-	if ((d = opendir(path)) == NULL)
-		return -1;
-	while ((dp = readdir(d)) != NULL) {
-		if (dp->d_name[0] == '.')
-			continue;
-		snprintf(link, sizeof(link), "%s/%s", path, dp->d_name);
-		if ((n = readlink(link, target, sizeof(target) - 1)) == -1)
-			n = 0;
-		target[n] = '\0';
-		len = (size_t)n;
-		if (len > 9 && strncmp(target + len - 9, "/queue/", 7) == 0 &&
-		    isxdigit((unsigned char)target[len - 2]) &&
-		    isxdigit((unsigned char)target[len - 1]))
+	for (line = hd_list_fds(pid); *line != '\0'; line = end + 1) {
+		if ((end = strchr(line, '\n')) == NULL)
+			break;
+		len = (size_t)(end - line);
+		if (len > 9 && strncmp(end - 9, "/queue/", 7) == 0 &&
+		    isxdigit((unsigned char)end[-2]) &&
+		    isxdigit((unsigned char)end[-1]))
 			continue;
 		count++;
 	}
-	closedir(d);
 	return count;
 }
 
 char *
 hd_list_fds(pid_t pid)
 {
-	static char	 out[4096];
+	static char	 out[32768];	/* 256 buckets and more */
 	char		 path[64], link[PATH_MAX], target[PATH_MAX];
 	struct dirent	*dp;
 	DIR		*d;
