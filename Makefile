@@ -41,7 +41,7 @@ STORE_SRCS =	queue-fs-proc/store.c queue-fs-proc/records.c \
 		queue-fs-proc/wal.c queue-fs-proc/walk.c \
 		queue-fs-proc/layout.c queue-fs-proc/safeio.c \
 		queue-fs-proc/msgdir.c queue-fs-proc/deferred.c \
-		queue-fs-proc/evcache.c queue-fs-proc/pending.c \
+		queue-fs-proc/evcache.c \
 		queue-fs-proc/idset.c \
 		queue-fs-proc/spool.c queue-fs-proc/dispatch.c \
 		queue-fs-proc/framing.c queue-fs-proc/stats.c queue-fs-proc/check.c

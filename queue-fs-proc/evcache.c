@@ -91,9 +91,8 @@ evc_put(struct evcache *c, uint64_t evpid, const char *buf, size_t len,
 	struct evc_entry	*e;
 
 	if (pinned && c->pinned_bytes + len > EVC_PINNED_MAX) {
-		log_warnx("warn: queue-fs-proc: envelopes not yet written "
-		    "hold %zu bytes of memory, refusing more",
-		    c->pinned_bytes);
+		log_warnx("warn: queue-fs-proc: incoming envelopes hold %zu "
+		    "bytes of memory, refusing more", c->pinned_bytes);
 		errno = ENOMEM;
 		return -1;
 	}
@@ -117,12 +116,6 @@ int
 evc_mark_incoming(struct evcache *c, uint32_t msgid)
 {
 	return evc_put(c, (uint64_t)msgid << 32, "", 0, 1);
-}
-
-void
-evc_unmark_incoming(struct evcache *c, uint32_t msgid)
-{
-	evc_del(c, (uint64_t)msgid << 32);
 }
 
 int
@@ -155,10 +148,7 @@ evc_next_of(struct evcache *c, struct evc_entry *e)
 	    (uint32_t)(e->evpid >> 32));
 }
 
-/*
- * msgid's envelopes are in the layout now (its commit or store_settle()
- * wrote them): clean, and no longer incoming.
- */
+/* msgid is committed: its envelopes are the layout's now, and clean. */
 void
 evc_committed(struct evcache *c, uint32_t msgid)
 {

@@ -1,13 +1,11 @@
 /*
  * The envelopes the daemon holds in memory, by evpid.
  *
- * Pinned: an envelope not in the layout: one of an incoming message,
- * answered by ENVELOPE_CREATE and kept here, nowhere else, until
- * MESSAGE_COMMIT puts it into the log (and the layout, or pending.h),
- * or MESSAGE_DELETE drops it; then one of a message committed through
- * the log whose layout is pending (pending.h).  A message that is never
- * committed, or whose mail is delivered before its layout is due, costs
- * no file for its envelopes.
+ * Pinned: an envelope of an incoming message, answered by
+ * ENVELOPE_CREATE and kept here, nowhere else, until MESSAGE_COMMIT
+ * writes it into the spool (and the log) with its message, or
+ * MESSAGE_DELETE drops it.  A message that is never committed costs no
+ * file system work for its envelopes.
  *
  * Clean: a copy of what the layout holds, so that ENVELOPE_LOAD and
  * ENVELOPE_UPDATE need not read or stat the file.  Every change of a
@@ -60,7 +58,6 @@ int		  evc_put(struct evcache *, uint64_t evpid, const char *,
 void		  evc_del(struct evcache *, uint64_t evpid);
 
 int		  evc_mark_incoming(struct evcache *, uint32_t msgid);
-void		  evc_unmark_incoming(struct evcache *, uint32_t msgid);
 int		  evc_is_incoming(struct evcache *, uint32_t msgid);
 struct evc_entry *evc_first_of(struct evcache *, uint32_t msgid);
 struct evc_entry *evc_next_of(struct evcache *, struct evc_entry *);

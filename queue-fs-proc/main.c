@@ -40,7 +40,6 @@ struct options {
 	enum store_sync	 sync;
 	int		 reserve;
 	off_t		 log_size;
-	int		 layout_delay;	/* -W, ms */
 };
 
 static struct daemon	 daemon_state;
@@ -54,8 +53,7 @@ usage_error(const char *fmt, const char *arg)
 	snprintf(msg, sizeof(msg), fmt, arg ? arg : "");
 	fprintf(stderr, "queue-fs-proc: %s\n"
 	    "usage: queue-fs-proc [-dnRvX] [-F auto|A|B] [-L size] "
-	    "[-r percent] [-S full|none] [-s spool] [-u user] [-W ms]\n",
-	    msg);
+	    "[-r percent] [-S full|none] [-s spool] [-u user]\n", msg);
 	openlog("queue-fs-proc", LOG_PID, LOG_MAIL);
 	syslog(LOG_ERR, "%s", msg);
 	exit(1);
@@ -113,8 +111,7 @@ parse_options(int argc, char **argv, struct options *o)
 	o->spool = SPOOL_DEFAULT;
 	o->reserve = 5;
 	o->log_size = WAL_FILE_SIZE;
-	o->layout_delay = PENDING_DELAY_MS;
-	while ((ch = getopt(argc, argv, "dF:L:nr:RS:s:u:vW:X")) != -1) {
+	while ((ch = getopt(argc, argv, "dF:L:nr:RS:s:u:vX")) != -1) {
 		switch (ch) {
 		case 'd':
 			o->foreground = 1;
@@ -159,13 +156,6 @@ parse_options(int argc, char **argv, struct options *o)
 		case 'v':
 			o->verbose++;
 			break;
-		case 'W':
-			o->layout_delay = (int)strtonum(optarg, 0, 60000,
-			    &errstr);
-			if (errstr)
-				usage_error("bad layout delay: %s (0 to 60000 "
-				    "ms)", optarg);
-			break;
 		case 'X':
 			o->no_sandbox = 1;
 			break;
@@ -177,15 +167,8 @@ parse_options(int argc, char **argv, struct options *o)
 		usage_error("unexpected argument: %s", argv[optind]);
 }
 
-/*
- * Work that waits for no request: log records appended without a sync
- * are synced within WAL_FLUSH_MS, and the layout of pending messages is
- * written when due (pending.h), also when no request comes.
- */
-#define SETTLE_TICK_MS	100
-static struct event	ev_flush, ev_settle;
-
-static void	arm_timers(void);
+/* Records appended without a sync: synced within WAL_FLUSH_MS. */
+static struct event	ev_flush;
 
 static void
 on_flush(int fd, short ev, void *arg)
@@ -194,28 +177,13 @@ on_flush(int fd, short ev, void *arg)
 }
 
 static void
-on_settle(int fd, short ev, void *arg)
+arm_flush(void)
 {
-	store_settle(&daemon_state.store, 0);
-	arm_timers();
-}
+	struct timeval	tv = { 0, WAL_FLUSH_MS * 1000 };
 
-static void
-arm_timer(struct event *ev, int ms)
-{
-	struct timeval	tv = { ms / 1000, (ms % 1000) * 1000 };
-
-	if (!evtimer_pending(ev, NULL))
-		evtimer_add(ev, &tv);
-}
-
-static void
-arm_timers(void)
-{
-	if (store_unsynced(&daemon_state.store))
-		arm_timer(&ev_flush, WAL_FLUSH_MS);
-	if (store_unsettled(&daemon_state.store))
-		arm_timer(&ev_settle, SETTLE_TICK_MS);
+	if (store_unsynced(&daemon_state.store) &&
+	    !evtimer_pending(&ev_flush, NULL))
+		evtimer_add(&ev_flush, &tv);
 }
 
 static void
@@ -223,7 +191,7 @@ on_input(int fd, short ev, void *arg)
 {
 	switch (daemon_input(&daemon_state)) {
 	case INPUT_MORE:
-		arm_timers();
+		arm_flush();
 		return;
 	case INPUT_EOF:
 		log_debug("debug: queue-fs-proc: peer closed, exiting");
@@ -311,8 +279,6 @@ enter_spool(const struct options *o, struct store *store)
 	}
 	r = store_open(store, fd, o->sync, o->reserve);
 	close(fd);
-	if (r == 0)
-		store_set_layout_delay(store, o->layout_delay);
 	if (r == -1 || (privileged && (sandbox_bound(o->no_sandbox) == -1 ||
 	    spool_drop(&u) == -1)))
 		return -1;
@@ -347,7 +313,6 @@ serve(void)
 		fatalx("queue-fs-proc: event_init");
 	event_set(&ev_in, 0, EV_READ | EV_PERSIST, on_input, NULL);
 	evtimer_set(&ev_flush, on_flush, NULL);
-	evtimer_set(&ev_settle, on_settle, NULL);
 	signal_set(&ev_usr1, SIGUSR1, on_signal, NULL);
 	signal_set(&ev_term, SIGTERM, on_signal, NULL);
 	signal_set(&ev_int, SIGINT, on_signal, NULL);

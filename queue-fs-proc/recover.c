@@ -397,8 +397,6 @@ recover_begin_log(struct store *s, int ordered, int (*enter_sandbox)(void))
 	s->logged = 1;
 	s->ordered = ordered;
 	s->later.wal = &s->wal;
-	s->wal.settle = store_settle_all;
-	s->wal.settle_arg = s;
 	/* before the sandbox, which forbids fork(); it enters its own */
 	if (enter_sandbox != NULL &&
 	    wal_spawn_checkpointer(&s->wal, enter_sandbox) == -1)

@@ -68,8 +68,6 @@ store_open(struct store *s, int root_fd, enum store_sync sync, int reserve)
 	for (i = 0; i < STORE_BUCKETS; i++)
 		s->bucket_fd[i] = -1;
 	evc_init(&s->evc);
-	pending_init(&s->pend, PENDING_DELAY_MS);
-	s->defer = 1;
 	s->sync = sync;
 	s->reserve_pct = reserve;
 	s->evp_seq = arc4random();
@@ -98,11 +96,10 @@ fail:
 	return -1;
 }
 
-/* A clean close: the layout written, the log checkpointed (wal_close()). */
+/* A clean close: the log is checkpointed (wal_close()). */
 void
 store_close(struct store *s)
 {
-	store_settle(s, 1);
 	store_close_log(s, 1);
 }
 
@@ -117,7 +114,6 @@ store_close_log(struct store *s, int checkpoint)
 	if (s->logged)
 		wal_close(&s->wal, checkpoint);
 	s->logged = 0;
-	pending_free(&s->pend);
 	evc_free(&s->evc);
 	for (i = 0; i < STORE_BUCKETS; i++)
 		if (s->bucket_fd[i] != -1)
@@ -136,7 +132,6 @@ void
 store_after_answer(struct store *s)
 {
 	deferred_run(&s->later);
-	store_settle(s, 0);
 }
 
 /* Log records appended without a sync, for store_flush() (0: none). */
@@ -532,12 +527,10 @@ done:
 
 /*
  * Write the envelopes of the incoming message msgid, held in memory
- * since ENVELOPE_CREATE, into its directory dfd (new files if excl is
- * set); their count, or -1.
+ * since ENVELOPE_CREATE, into its directory dfd; their count, or -1.
  */
 static int
-store_write_incoming_evps(struct store *s, uint32_t msgid, int dfd,
-    int excl)
+store_write_incoming_evps(struct store *s, uint32_t msgid, int dfd)
 {
 	struct layout_evpname	 name;
 	struct evc_entry	*e;
@@ -545,7 +538,7 @@ store_write_incoming_evps(struct store *s, uint32_t msgid, int dfd,
 
 	for (e = evc_first_of(&s->evc, msgid); e != NULL;
 	    e = evc_next_of(&s->evc, e)) {
-		fd = sio_create(dfd, layout_evpname(e->evpid, &name), excl);
+		fd = sio_create(dfd, layout_evpname(e->evpid, &name), 1);
 		if (fd == -1)
 			return -1;
 		if (sio_write_all(fd, e->data, e->len) == -1) {
@@ -557,102 +550,6 @@ store_write_incoming_evps(struct store *s, uint32_t msgid, int dfd,
 		n++;
 	}
 	return n;
-}
-
-/*
- * The commit, its layout deferred (pending.h): one record with the
- * envelopes and the body, synced, is the whole commit; the envelopes
- * stay in memory and the message in incoming/MSGID until
- * store_settle().  1: done; 0: not this way (no log, a body kept in
- * place, a record too large, the layout wanted at once), -1: failed.
- */
-static int
-store_commit_deferred(struct store *s, uint32_t msgid, int fd,
-    const struct stat *sb)
-{
-	if (!s->logged || !s->defer || sb->st_size > REC_INLINE_MAX)
-		return 0;
-	if (rec_build_commit(&s->wal, msgid, &s->evc, fd, sb, 0) == -1)
-		return s->wal.toobig ? 0 : -1;
-	/* the record first: a checkpoint it may start settles the others */
-	if (wal_append(&s->wal, msgid, 1) == -1)
-		return -1;
-	if (pending_add(&s->pend, msgid) == -1)
-		fatal("fatal: queue-fs-proc: commit %08x: out of memory",
-		    msgid);
-	return 1;
-}
-
-/*
- * Write the layout of the pending message msgid: its envelopes into
- * incoming/MSGID, then the move into queue/.  Its record is in the log
- * already, so a crash in between loses nothing (the replay writes it).
- */
-static int
-store_settle_message(struct store *s, uint32_t msgid)
-{
-	int	dfd, r = -1;
-
-	if ((dfd = store_open_incoming(s, msgid)) == -1)
-		return -1;
-	if (store_write_incoming_evps(s, msgid, dfd, 0) != -1 &&
-	    store_move_to_queue(s, msgid, dfd, MOVE_PLAIN) == 0)
-		r = 0;
-	close(dfd);
-	if (r == 0) {
-		evc_committed(&s->evc, msgid);
-		pending_del(&s->pend, msgid);
-	}
-	return r;
-}
-
-/*
- * Write the layout of the pending messages that are due (all of them if
- * all is set: before a checkpoint, at exit).  One that cannot be written
- * now is tried again later; before a checkpoint it must be, or the log
- * file that holds its record could not be retired: the process stops,
- * and the next start replays the log.
- */
-void
-store_settle(struct store *s, int all)
-{
-	uint32_t	msgid;
-
-	while ((msgid = pending_next_due(&s->pend, all)) != 0) {
-		if (store_settle_message(s, msgid) == 0)
-			continue;
-		if (all)
-			fatal("fatal: queue-fs-proc: message %08x: cannot "
-			    "write its layout before the checkpoint: "
-			    "stopping, the next start replays the log", msgid);
-		log_warn("warn: queue-fs-proc: message %08x: writing its "
-		    "layout, trying again later", msgid);
-		pending_del(&s->pend, msgid);
-		if (pending_add(&s->pend, msgid) == -1)
-			fatal("fatal: queue-fs-proc: out of memory");
-		break;
-	}
-}
-
-/* The log's hook before a checkpoint (wal.h). */
-void
-store_settle_all(void *store)
-{
-	store_settle(store, 1);
-}
-
-int
-store_unsettled(struct store *s)
-{
-	return s->pend.count > 0;
-}
-
-/* 0: every commit writes its layout before its answer (-W 0). */
-void
-store_set_layout_delay(struct store *s, int ms)
-{
-	s->defer = ms > 0;
-	s->pend.delay_ms = (uint64_t)ms;
 }
 
 /*
@@ -682,16 +579,7 @@ store_message_commit(struct store *s, uint32_t msgid, int fd)
 		    msgid);
 		goto done;
 	}
-	if ((r = store_commit_deferred(s, msgid, fd, &sb)) == 1) {
-		nevp = 0;
-		evc_unmark_incoming(&s->evc, msgid);
-		goto spend;
-	}
-	if (r == -1) {
-		unlinkat(dfd, LAYOUT_MESSAGE, 0);
-		goto done;
-	}
-	if ((nevp = store_write_incoming_evps(s, msgid, dfd, 1)) == -1) {
+	if ((nevp = store_write_incoming_evps(s, msgid, dfd)) == -1) {
 		log_warn("warn: queue-fs-proc: commit %08x: writing its "
 		    "envelopes", msgid);
 		unlinkat(dfd, LAYOUT_MESSAGE, 0);
@@ -709,7 +597,6 @@ store_message_commit(struct store *s, uint32_t msgid, int fd)
 		goto done;
 	}
 	evc_committed(&s->evc, msgid);
-spend:
 	store_spend(s, (uint64_t)sb.st_size + 4096 * (uint64_t)(nevp + 1),
 	    (uint64_t)nevp + 2);
 	ok = 1;
@@ -731,37 +618,12 @@ store_remove_message(struct store *s, uint32_t msgid)
 	    store_layout_sync(s));
 }
 
-/*
- * A pending message (pending.h) is done with: its directory leaves
- * incoming/, and nothing of it was ever written to queue/.  Its records
- * stay in the log: a deletion's record follows them.
- */
-static int
-store_drop_pending(struct store *s, uint32_t msgid)
-{
-	struct layout_msgname	name;
-
-	evc_drop_message(&s->evc, msgid);
-	pending_del(&s->pend, msgid);
-	layout_msgname(msgid, &name);
-	if (msgdir_remove(s->incoming_fd, name.s, 0) == -1)
-		log_warn("warn: queue-fs-proc: message %08x: removing "
-		    "incoming/%s, left for the next start to purge", msgid,
-		    name.s);
-	return 0;
-}
-
 int
 store_message_delete(struct store *s, uint32_t msgid)
 {
 	struct layout_msgname	name;
 
 	walk_changed(&s->walk);
-	if (pending_has(&s->pend, msgid)) {
-		store_drop_pending(s, msgid);
-		(void)rec_delete(&s->wal, WAL_MSG_DELETE, msgid);
-		return 1;
-	}
 	evc_drop_message(&s->evc, msgid);
 	layout_msgname(msgid, &name);
 	if (msgdir_remove(s->incoming_fd, name.s, store_layout_sync(s)) == 0)
@@ -783,16 +645,9 @@ int
 store_message_fd_r(struct store *s, uint32_t msgid)
 {
 	struct layout_msgfile	path;
-	int			dfd, fd;
+	int			fd;
 
-	if (pending_has(&s->pend, msgid)) {
-		if ((dfd = store_open_incoming(s, msgid)) == -1)
-			return -1;
-		fd = sio_open_regular(dfd, LAYOUT_MESSAGE);
-		close(dfd);
-	} else
-		fd = sio_open_regular(s->queue_fd, layout_msgfile(msgid,
-		    &path));
+	fd = sio_open_regular(s->queue_fd, layout_msgfile(msgid, &path));
 	if (fd == -1)
 		store_log_open_failure("fd_r: message", msgid);
 	return fd;
@@ -914,19 +769,13 @@ store_envelope_create(struct store *s, uint32_t msgid, const char *evp,
 
 	if (!store_evp_size_ok("envelope create", msgid, len))
 		return 0;
-	if (evc_is_incoming(&s->evc, msgid) || pending_has(&s->pend, msgid)) {
-		/*
-		 * held in memory, written with the message by its commit,
-		 * or, pending, by store_settle(); logged now if pending
-		 */
+	if (evc_is_incoming(&s->evc, msgid)) {
+		/* held in memory, written with the message by its commit */
 		*evpid = store_next_evpid(s, msgid);
-		if (evc_put(&s->evc, *evpid, evp, len, 1) == 0 &&
-		    (!pending_has(&s->pend, msgid) ||
-		    rec_evp(&s->wal, *evpid, evp, len, 1) == 0))
+		if (evc_put(&s->evc, *evpid, evp, len, 1) == 0)
 			return 1;
 		log_warn("warn: queue-fs-proc: envelope create for %08x",
 		    msgid);
-		evc_del(&s->evc, *evpid);
 		return 0;
 	}
 	if ((dfd = store_open_queued(s, msgid)) == -1) {
@@ -984,19 +833,6 @@ store_unlink_envelope(struct store *s, uint64_t evpid)
 int
 store_envelope_delete(struct store *s, uint64_t evpid)
 {
-	uint32_t	msgid = evpid >> 32;
-
-	if (pending_has(&s->pend, msgid)) {
-		if (evc_get(&s->evc, evpid) == NULL) {
-			store_log_open_failure("envelope delete", evpid);
-			return 0;
-		}
-		evc_del(&s->evc, evpid);
-		if (evc_first_of(&s->evc, msgid) == NULL)
-			store_drop_pending(s, msgid);
-		(void)rec_delete(&s->wal, WAL_EVP_DELETE, evpid);
-		return 1;
-	}
 	evc_del(&s->evc, evpid);
 	if (store_unlink_envelope(s, evpid) == -1) {
 		store_log_open_failure("envelope delete", evpid);
@@ -1010,8 +846,8 @@ store_envelope_delete(struct store *s, uint64_t evpid)
 /*
  * Returns the envelope's length; 0 when there is none to serve.  A
  * queued envelope the store wrote this run may be held in memory and
- * is served from there, as is one whose layout is pending (an incoming
- * one is not queued yet: smtpd cannot load it).
+ * is served from there (an incoming one, pinned, is not queued yet:
+ * smtpd cannot load it).
  */
 size_t
 store_envelope_load(struct store *s, uint64_t evpid, char *buf, size_t size)
@@ -1020,8 +856,8 @@ store_envelope_load(struct store *s, uint64_t evpid, char *buf, size_t size)
 	struct evc_entry	*e;
 	ssize_t			 n;
 
-	if ((e = evc_get(&s->evc, evpid)) != NULL && e->len <= size &&
-	    !evc_is_incoming(&s->evc, evpid >> 32)) {
+	if ((e = evc_get(&s->evc, evpid)) != NULL && !e->pinned &&
+	    e->len <= size) {
 		memcpy(buf, e->data, e->len);
 		return e->len;
 	}
@@ -1032,30 +868,6 @@ store_envelope_load(struct store *s, uint64_t evpid, char *buf, size_t size)
 		return 0;
 	}
 	return (size_t)n;
-}
-
-/*
- * An update of a message whose layout is pending: in memory, where
- * store_settle() will write it from, and in the log (unsynced, as any
- * update: see store_envelope_update()).
- */
-static int
-store_update_pending(struct store *s, uint64_t evpid, const char *evp,
-    size_t len)
-{
-	if (evc_get(&s->evc, evpid) == NULL) {
-		store_log_open_failure("envelope update", evpid);
-		return 0;
-	}
-	if (evc_put(&s->evc, evpid, evp, len, 1) == -1) {
-		log_warn("warn: queue-fs-proc: envelope update %016llx",
-		    (unsigned long long)evpid);
-		return 0;
-	}
-	if (rec_evp(&s->wal, evpid, evp, len, 0) == -1)
-		fatalx("fatal: queue-fs-proc: envelope update %016llx: "
-		    "writing the log: stopping", (unsigned long long)evpid);
-	return 1;
 }
 
 /*
@@ -1098,8 +910,6 @@ store_envelope_update(struct store *s, uint64_t evpid, const char *evp,
 	walk_changed(&s->walk);
 	if (!store_evp_size_ok("envelope update", evpid, len))
 		return 0;
-	if (pending_has(&s->pend, evpid >> 32))
-		return store_update_pending(s, evpid, evp, len);
 	if ((dfd = store_open_queued(s, evpid >> 32)) == -1) {
 		store_log_open_failure("envelope update", evpid);
 		return 0;

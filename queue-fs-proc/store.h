@@ -12,7 +12,6 @@
 
 #include "deferred.h"
 #include "evcache.h"
-#include "pending.h"
 #include "wal.h"
 #include "walk.h"
 
@@ -45,8 +44,6 @@ struct store {
 	int		 temporary_fd;	/* smtpd's temporary/, -1 if none */
 	int		 bucket_fd[STORE_BUCKETS];	/* -1: not open yet */
 	struct evcache	 evc;		/* envelopes held in memory */
-	struct pending	 pend;		/* logged commits, layout not written */
-	int		 defer;		/* write a commit's layout later */
 	struct store_space space;
 	enum store_sync	 sync;
 	int		 reserve_pct;	/* refuse new mail below this % free */
@@ -70,10 +67,6 @@ void	store_close_log(struct store *, int checkpoint);
 void	store_after_answer(struct store *);
 int	store_unsynced(struct store *);
 void	store_flush(struct store *);
-void	store_set_layout_delay(struct store *, int ms);
-int	store_unsettled(struct store *);
-void	store_settle(struct store *, int all);
-void	store_settle_all(void *store);
 
 int	store_message_create(struct store *, uint32_t *msgid);
 int	store_message_commit(struct store *, uint32_t msgid, int fd);

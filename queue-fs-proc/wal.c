@@ -693,8 +693,6 @@ wal_switch(struct wal *w)
 	if (w->dirty)
 		sio_barrier(w->fd[w->cur], SIO_FDATASYNC, "the log");
 	w->dirty = 0;
-	if (w->settle != NULL)
-		w->settle(w->settle_arg);
 	wal_ckpt_request(w, w->cur);
 	w->cur ^= 1;
 	w->off = 0;

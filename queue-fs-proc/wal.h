@@ -85,10 +85,6 @@ struct wal {
 	int		 ckpt_busy;	/* checkpoint of the other file runs */
 	pid_t		 ckpt_pid;
 	struct idset	 named[2];	/* msgids named by each file's records */
-	/* run before a checkpoint retires a file: the store writes the
-	 * layout still pending (pending.h), which the checkpoint syncs */
-	void		(*settle)(void *);
-	void		*settle_arg;
 	char		*buf;		/* a record being built */
 	size_t		 buflen, bufsize;
 	int		 toobig;	/* it outgrew record_max */

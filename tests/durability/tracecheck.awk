@@ -35,22 +35,16 @@
 #
 #   MESSAGE_COMMIT M	the message put in place (the last write to
 #			incoming/M/message, or the rename of smtpd's
-#			temporary/M to incoming/M/message); then by the
-#			record's kind:
-#	inline		(the body is in the record, with every envelope) a
-#			commit record of M, synced, written after the
-#			message was put in place.  The layout (envelope
-#			files, the rename of incoming/M to queue/XX/M) may
-#			come before it or, pending (queue-fs-proc's
-#			pending.h), after the answer or never; while it
-#			is pending, the requests on M below touch no
-#			queue/XX/M and need their record alone.
+#			temporary/M to incoming/M/message) and the rename of
+#			incoming/M to queue/XX/M; then by the record's kind:
+#	inline		(the body is in the record) a commit record of M,
+#			synced, written after the message was put in place
+#			and after the last write under incoming/M/; no
+#			write there after it.
 #	in place	(a body over 64 KB, on a file system that journals
-#			metadata in order; the rename of incoming/M to
-#			queue/XX/M before the answer) an fsync() (not
-#			fdatasync: it must commit the rename or creation,
-#			not only the data) of the message file itself,
-#			by its fd
+#			metadata in order) an fsync() (not fdatasync: it
+#			must commit the rename or creation, not only the
+#			data) of the message file itself, by its fd
 #			(named incoming/M/message or, once moved,
 #			queue/XX/M/message), after the message was put in
 #			place and with no write to it after, < the commit
@@ -599,25 +593,21 @@ function moved(a, b, m, bk,    i, R) {
 	return R
 }
 
-# was message m committed through the log before call i (a whole COMMIT
-# record of it)?
-function committed(i, m,    j) {
-	for (j = 1; j < i; j++)
-		if (isrec(j, 2, m))
-			return 1
-	return 0
-}
-
-# is the layout of m pending at call i: committed through the log, and
-# incoming/m not yet moved into queue/ (pending.h)?
-function pending(i, m) {
-	return committed(i, m) && !moved(0, i, m, substr(m, 1, 2))
+# the last write in (a, b) under incoming/m/ or queue/bk/m/, or 0
+function lastwrite_msg(a, b, m, bk,    i, L) {
+	L = 0
+	for (i = a + 1; i < b; i++)
+		if (iswrite(i) && (index(EPATH[i], "/incoming/" m "/") || \
+		    index(EPATH[i], "/queue/" bk "/" m "/")))
+			L = i
+	return L
 }
 
 function log_commit(r,    a, b, m, bk, R, W, L, lo, P, i, S, msgp, qmsgp) {
 	a = RS_[r]; b = RE_[r]; m = RMSG[r]; bk = substr(m, 1, 2)
-	R = moved(a, b, m, bk)
-	if (!(W = placed(a, R ? R : b, m)))
+	if (!(R = moved(a, b, m, bk)))
+		return "no rename of incoming/" m " to queue/" bk "/" m
+	if (!(W = placed(a, R, m)))
 		return "no write of incoming/" m \
 		    "/message, nor rename of temporary/" m " to it"
 	if (isrename(W))
@@ -629,24 +619,21 @@ function log_commit(r,    a, b, m, bk, R, W, L, lo, P, i, S, msgp, qmsgp) {
 	if (!P)
 		return "no whole COMMIT record of " m " written to the log"
 	if (ERINL[P]) {
-		# the record holds everything: the layout (envelope files,
-		# the move into queue/) may come before it or, pending,
-		# after the answer
-		if (!(P = logrec(a, W, b, 2, m, 1)))
-			return LWHY " (message in place at line " ELN[W] ")"
+		L = lastwrite_msg(a, b, m, bk)
+		lo = L > W ? L : W
+		if (!(P = logrec(a, lo, b, 2, m, 1)))
+			return LWHY " (message in place at line " ELN[W] \
+			    ", last write under it at line " ELN[lo] ")"
 		rel(ELN[P]); rel(ELN[RF]); mov(ELN[RF], ELN[b])
 		if (isrename(W))
 			mov(ELN[W], ELN[P])
 		NKIND["inline"]++
-		DESC = m ": " EN[W] "@" ELN[W] " < COMMIT record (inline, " \
-		    ERBODY[P] " bytes)@" ELN[P] " < fdatasync(" \
-		    short(EPATH[RF]) ")@" ELN[RF] " < answer@" ELN[b] \
-		    (R ? ", moved into queue/" bk "@" ELN[R] : \
-		    ", layout pending")
+		DESC = m ": " EN[W] "@" ELN[W] " < " EN[R] "(queue/" bk ")@" \
+		    ELN[R] " < COMMIT record (inline, " ERBODY[P] " bytes)@" \
+		    ELN[P] " < fdatasync(" short(EPATH[RF]) ")@" ELN[RF] \
+		    " < answer@" ELN[b]
 		return ""
 	}
-	if (!R)
-		return "no rename of incoming/" m " to queue/" bk "/" m
 	# in place: an fsync() of the message file itself (through an fd
 	# opened before the move, so under either name) after it was put
 	# there, before the record
@@ -720,27 +707,9 @@ function written_install(a, b, dir, name) {
 	return ""
 }
 
-# a request on a message whose layout is pending: its record alone,
-# synced if sync is set
-function log_pending(a, b, t, id, sync,    P) {
-	if (!(P = logrec(a, a, b, t, id, sync)))
-		return LWHY " (layout pending)"
-	rel(ELN[P])
-	if (sync) {
-		rel(ELN[RF]); mov(ELN[RF], ELN[b])
-	} else
-		mov(ELN[P], ELN[b])
-	DESC = id ": layout pending, " RTN[t] " record@" ELN[P] (sync ? \
-	    " < fdatasync(" short(EPATH[RF]) ")@" ELN[RF] : " (not synced)") \
-	    " < answer@" ELN[b]
-	return ""
-}
-
 # envelope create on a committed message: installed, then logged
 function log_create(r, e,    a, b, m, R, W, P, why) {
 	a = RS_[r]; b = RE_[r]; m = substr(e, 1, 8)
-	if (pending(a, m))
-		return log_pending(a, b, 3, e, 1)
 	if ((why = written_install(a, b, "/queue/" substr(m, 1, 2) "/" m, e)))
 		return why
 	R = IR; W = IW
@@ -763,22 +732,19 @@ function synced_later(i,    f) {
 	return 0
 }
 
-function log_update(r, e,    a, b, m, R, W, P, F, why, pend) {
+function log_update(r, e,    a, b, m, R, W, P, F, why) {
 	a = RS_[r]; b = RE_[r]; m = substr(e, 1, 8)
-	if (!(pend = pending(a, m))) {
-		why = written_install(a, b, "/queue/" substr(m, 1, 2) "/" m, e)
-		if (why != "")
-			return why
-		R = IR; W = IW
-	}
+	if ((why = written_install(a, b, "/queue/" substr(m, 1, 2) "/" m, e)))
+		return why
+	R = IR; W = IW
 	if (!(P = logrec(a, a, b, 3, e, 0)))
 		return LWHY
 	if (!(F = synced_later(P)))
 		return "its EVP_WRITE record (line " ELN[P] ") is never synced"
 	rel(ELN[P]); mov(ELN[P], ELN[b])
-	DESC = e ": " (pend ? "layout pending" : "write@" ELN[W] " < " EN[R] \
-	    "@" ELN[R]) ", EVP_WRITE record@" ELN[P] " < answer@" ELN[b] \
-	    " (synced later: fdatasync(" short(EPATH[F]) ")@" ELN[F] ")"
+	DESC = e ": write@" ELN[W] " < " EN[R] "@" ELN[R] ", EVP_WRITE record@" \
+	    ELN[P] " < answer@" ELN[b] " (synced later: fdatasync(" \
+	    short(EPATH[F]) ")@" ELN[F] ")"
 	return ""
 }
 
@@ -794,9 +760,6 @@ function unlinked(a, b, dir, name, dirflag,    i, U) {
 function log_delete(r,    a, b, e, m, bk, U, D, P, lo) {
 	a = RS_[r]; b = RE_[r]; e = REVP[r]; m = substr(e, 1, 8); bk = \
 	    substr(m, 1, 2)
-	# pending: nothing of it in queue/; incoming/m goes with the last
-	if (pending(a, m))
-		return log_pending(a, b, 4, e, 0)
 	if (!(U = unlinked(a, b, "/queue/" bk "/" m, e, 0)))
 		return "no unlink of queue/" bk "/" m "/" e
 	D = unlinked(U, b, "/queue/" bk, m, 1)
@@ -811,8 +774,6 @@ function log_delete(r,    a, b, e, m, bk, U, D, P, lo) {
 
 function log_mdelete(r,    a, b, m, bk, D, P) {
 	a = RS_[r]; b = RE_[r]; m = RMSG[r]; bk = substr(m, 1, 2)
-	if (pending(a, m))
-		return log_pending(a, b, 5, m, 0)
 	if (!(D = unlinked(a, b, "/queue/" bk, m, 1)))
 		return "no rmdir of queue/" bk "/" m
 	if (!(P = logrec(a, D, b, 5, m, 0)))
@@ -1073,23 +1034,43 @@ function check_commit(r,    m, i, k) {
 	}
 }
 
-function check_create(r,    m, e, a, i) {
+# the request whose call line i is part of, or 0
+function request_of(i,    r) {
+	for (r = 1; r <= nreq; r++)
+		if (RS_[r] < i && (i < RE_[r] || !RE_[r]))
+			return r
+	return 0
+}
+
+function check_create(r,    m, e, a, i, c) {
 	m = RMSG[r]; e = RANSEVP[r]; a = RS_[r]
 	if (substr(e, 1, 8) != m)
 		return bad_(r, m ": answer evpid " e " is not of the message")
-	if (!committed(a, m) && !install(a, RE_[r], "/queue/" substr(m, 1, 2) \
-	    "/" m, e)) {
-		# an incoming envelope is held in memory; its message's
-		# commit writes it under incoming/m/ (then or, pending,
-		# later), or it is never written: rolled back or delivered
+	if (!install(a, RE_[r], "/queue/" substr(m, 1, 2) "/" m, e)) {
+		# an incoming envelope is held in memory; the commit of its
+		# message writes it under incoming/m/ (and its rule wants
+		# that before the record), or a rollback forgets it
 		for (i = RE_[r] + 1; i <= n; i++)
 			if (iswrite(i) && ends(EPATH[i], "/incoming/" m "/" e))
 				break
-		print "  ok   ENVELOPE_CREATE " m " -> " e \
-		    " (incoming: held in memory, " (i <= n ? "written@" \
-		    ELN[i] : "never written in the trace") ")"
-		held++
-		return
+		if (i > n) {
+			print "  ok   ENVELOPE_CREATE " m " -> " e \
+			    " (incoming: held in memory, never written: its" \
+			    " message was not committed in the trace)"
+			held++
+			return
+		}
+		c = request_of(i)
+		if (c && RT[c] == 6 && RMSG[c] == m) {
+			print "  ok   ENVELOPE_CREATE " m " -> " e \
+			    " (incoming: held in memory, written@" ELN[i] \
+			    " by the commit of its message, request at line " \
+			    RLN[c] ")"
+			held++
+			return
+		}
+		return bad_(r, m " -> " e ": incoming envelope written at line " \
+		    ELN[i] ", not by the commit of its message")
 	}
 	if (judge(r, m " -> "))
 		nqcreate++

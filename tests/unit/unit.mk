@@ -3,16 +3,14 @@
 # a temporary spool as an unprivileged user, the store, the walk, the
 # id set and the spool check (test_store, test_walk, test_idset,
 # test_check; see unit_spool.h), and the envelopes the store holds in
-# memory (test_evcache), the layout of a logged commit written later
-# (test_pending), the write-ahead log's replay (test_wal), the start
+# memory (test_evcache), the write-ahead log's replay (test_wal), the start
 # after each kind of incident (test_recover) and a failed barrier
 # (test_barrier).  Included by the top Makefile.
 UNIT_PROGS =	tests/unit/test_imsg tests/unit/test_codec \
 		tests/unit/test_vectors tests/unit/test_client \
 		tests/unit/test_store tests/unit/test_walk \
 		tests/unit/test_idset tests/unit/test_check \
-		tests/unit/test_evcache tests/unit/test_pending \
-		tests/unit/test_wal \
+		tests/unit/test_evcache tests/unit/test_wal \
 		tests/unit/test_recover tests/unit/test_barrier
 
 UNIT_LINK =	$(TEST_LIBS)

@@ -150,11 +150,6 @@ us_store_open(struct us_test *t)
 	assert_int_equal(store_open(&t->store, root, t->sync, 0), 0);
 	close(root);
 	/*
-	 * A logged commit's layout is pending until the next after_answer,
-	 * which every us_ request runs: the deferred path, deterministic.
-	 */
-	t->store.pend.delay_ms = 0;
-	/*
 	 * The start as the daemon's (recover_start()), with -S none too;
 	 * ordered: the in-place path runs, whatever /tmp's file system.
 	 */
