@@ -616,6 +616,8 @@ run_pairs() {
 	done
 }
 
+# --modes none: no acceptance pairs (a pass of the other parts only)
+[ "$MODES" = none ] && MODES=
 IFS=, read -r -a mode_list <<<"$MODES"
 for mode in "${mode_list[@]}"; do
 	case $mode in
@@ -651,6 +653,11 @@ verdict_of() {	# verdict_of VALUE ge|le TARGET
 	awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
 		if (v == "-") print "n/a"
 		else print ((op == "ge" ? v >= t : v <= t) ? "MET" : "MISSED") }'
+}
+# floor_of R_FS T_US: 1 / (1/R_fs + t), the rate of a backend that adds
+# exactly a wait of t us to the built-in queue's work per message
+floor_of() {
+	awk -v r="$1" -v t="$2" 'BEGIN { if (r == "-" || t == "-") print "-"; else printf "%.1f\n", 1 / (1 / r + t / 1e6) }'
 }
 row() { printf '%-22s %-34s %9s %9s  %-16s %s\n' "$@"; }
 sysctl_of() { cat "/proc/sys/vm/$1" 2>/dev/null || echo -; }
@@ -695,10 +702,18 @@ done
 # fsync-probe that followed each of them on its file system
 R_FS=$(med_of "$ALL_FS")
 T_US=$(med_of "$(probe_col idle new 3)")
-CEIL=$(awk -v r="$R_FS" -v t="$T_US" 'BEGIN { if (r == "-" || t == "-") print "-"; else printf "%.1f\n", 1 / (1 / r + t / 1e6) }')
+T_LOG_US=$(med_of "$(probe_col idle append 3)")
+CEIL=$(floor_of "$R_FS" "$T_US")
+FLOOR=$(floor_of "$R_FS" "$T_LOG_US")
 DUR=$(med_of "${RATES[durable,proc]:-}")
-row "one-barrier ceiling" "1/(1/R_fs+t), R_fs $R_FS, t ${T_US}us" "$CEIL" "" "" ""
-row "fs-proc (-S full)" "median, as a fraction of the ceiling" "$DUR" "$(ratio_of "$DUR" "$CEIL")x" ">= 0.9x ceiling" "$(verdict_of "$(ratio_of "$DUR" "$CEIL")" ge 0.9)"
+if [ -n "${RATES[durable,proc]:-}" ]; then
+	# the ceiling is information now: issue 18's target is the log floor
+	row "one-barrier ceiling" "1/(1/R_fs+t), R_fs $R_FS, t ${T_US}us" "$CEIL" "" "" ""
+	row "fs-proc (-S full)" "median, as a fraction of the ceiling" "$DUR" "$(ratio_of "$DUR" "$CEIL")x" "(information)" ""
+	row "log floor" "1/(1/R_fs+t_log), t_log ${T_LOG_US}us" "$FLOOR" "" "" ""
+	r=$(ratio_of "$DUR" "$FLOOR")
+	row "fs-proc (-S full)" "median, as a fraction of the floor" "$DUR" "${r}x" ">= 0.9x floor" "$(verdict_of "$r" ge 0.9)"
+fi
 
 if [ $NEIGHBOUR = 1 ]; then
 	echo
@@ -724,7 +739,7 @@ if [ $NEIGHBOUR = 1 ]; then
 	nb_writer_row "${NBW[neighbour,fs]:-}"
 	m=$(med_of "$pr")
 	r=$(ratio_of "$m" "$DUR")
-	row "fs-proc -S full + nb" "$pr" "$m" "${r}x" ">= 0.4x idle" "$(verdict_of "$r" ge 0.4)"
+	row "fs-proc -S full + nb" "$pr" "$m" "${r}x" ">= 0.6x idle" "$(verdict_of "$r" ge 0.6)"
 	nb_writer_row "${NBW[neighbour,proc]:-}"
 fi
 
@@ -732,7 +747,7 @@ echo
 echo "bench/fsync-probe on the spool's file system after each built-in run, idle and beside the neighbour (nb), in us:"
 echo "new 4 KB file + fsync (t of the ceiling), + fsync of its directory," \
     "new 4 KB file + syncfs (what a commit by syncfs waits for),"
-echo "6 KB append to a preallocated file + fdatasync;" \
+echo "6 KB append to a preallocated file + fdatasync (t_log of the log floor);" \
     "samples: per run (a mode stops after ${PROBE_SECS} s)"
 row "probe" "p50 per run" "median" "p99" "max" "samples"
 for label in idle neighbour; do
