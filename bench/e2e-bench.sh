@@ -72,6 +72,7 @@ NB_WRITER=rewrite
 BARRIERS=1
 BARRIER_MSGS=50
 BARRIER_RCPTS=1,2,10,50
+BARRIER_BIG_SIZE=100000	# a body above 64 KB: the log may keep it apart
 PROFILE=0
 PROF_OUT=/dev/null
 RUN_TIMEOUT=180		# one smtp-source run, seconds
@@ -115,6 +116,7 @@ while [ $# -gt 0 ]; do
 	--no-neighbour) NEIGHBOUR=0 ;;
 	--barrier-msgs) BARRIER_MSGS=$2; shift ;;
 	--barrier-rcpts) BARRIER_RCPTS=$2; shift ;;
+	--barrier-big-size) BARRIER_BIG_SIZE=$2; shift ;;
 	--no-barriers) BARRIERS=0 ;;
 	--profile) PROFILE=1 ;;
 	-h|--help) sed -n '2,55p' "$0"; exit 0 ;;
@@ -135,6 +137,8 @@ rewrite|flush) ;;
 *) die "--nb-writer: rewrite or flush" ;;
 esac
 [ "$BARRIER_MSGS" -ge 1 ] 2>/dev/null || die "--barrier-msgs: a number >= 1"
+[ "$BARRIER_BIG_SIZE" -gt 65536 ] 2>/dev/null ||
+    die "--barrier-big-size: a number of bytes above 65536"
 
 # ---- outside the namespace: prerequisites, then re-exec inside ----------
 
@@ -516,18 +520,18 @@ run_one() {
 	RATE=$(awk -v n="$msgs" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }')
 }
 
-# count_barriers RCPTS: fsync-class calls of the helper (strace -f on it)
-# while BARRIER_MSGS messages of RCPTS recipients are accepted, one
-# session, smtpd's MTA paused (-P mta: no delivery attempt updates an
-# envelope meanwhile), so every call counted is the acceptance path's.
-# Sets BARRIER_CALLS, BARRIER_BY ("fsync 6, syncfs 3, ") and BARRIER_N
-# (messages queued); returns 0 on success.
+# count_barriers RCPTS BYTES: fsync-class calls of the helper (strace -f
+# on it) while BARRIER_MSGS messages of RCPTS recipients and BYTES bytes
+# are accepted, one session, smtpd's MTA paused (-P mta: no delivery
+# attempt updates an envelope meanwhile), so every call counted is the
+# acceptance path's.  Sets BARRIER_CALLS, BARRIER_BY ("fsync 6, syncfs
+# 3, ") and BARRIER_N (messages queued); returns 0 on success.
 BARRIER_SYSCALLS=fsync,fdatasync,syncfs,sync,sync_file_range,msync
 count_barriers() {
-	local rcpts=$1 hp spid out=$WORK/strace-rcpt$1.txt rc
+	local rcpts=$1 bytes=$2 hp spid out=$WORK/strace-rcpt$1-$2.txt rc
 	RUN=$((RUN + 1))
 	fresh_spool || return 1
-	start_smtpd fs-proc "bench-barriers-rcpt$rcpts-start" -P mta || return 1
+	start_smtpd fs-proc "bench-barriers-rcpt$rcpts-$bytes-start" -P mta || return 1
 	hp=$(helper_pid) || { stop_smtpd quiet; return 1; }
 	strace -f -qq -p "$hp" -e trace=$BARRIER_SYSCALLS -o "$out" &
 	spid=$!
@@ -535,7 +539,7 @@ count_barriers() {
 	wait_until 10 grep -q "^TracerPid:[[:space:]]*$spid" "/proc/$hp/status" ||
 	    { note "strace did not attach to helper pid $hp"; kill "$spid"; wait "$spid"; stop_smtpd quiet; return 1; }
 	LD_LIBRARY_PATH=$SMTP_SOURCE_LIBS timeout -k 5 $RUN_TIMEOUT \
-	    "$SMTP_SOURCE" -d -s 1 -m "$BARRIER_MSGS" -l "$SIZE" \
+	    "$SMTP_SOURCE" -d -s 1 -m "$BARRIER_MSGS" -l "$bytes" \
 	    -r "$rcpts" -M bench.test -f sender@bench.test \
 	    -t rcpt@relay.test "127.0.0.1:$PORT" >"$WORK/source-$RUN.log" 2>&1
 	rc=$?
@@ -549,7 +553,7 @@ count_barriers() {
 	BARRIER_BY=$(grep -o -E "^[0-9]+ +(${BARRIER_SYSCALLS//,/|})\(" "$out" |
 	    awk '{ sub(/\(/, "", $2); n[$2]++ } END { for (c in n) printf "%s %d, ", c, n[c] }')
 	if [ $rc != 0 ] || [ "$BARRIER_N" != "$BARRIER_MSGS" ]; then
-		note "barrier count, $rcpts rcpts: smtp-source exit $rc, $BARRIER_N of $BARRIER_MSGS queued"
+		note "barrier count, $rcpts rcpts, $bytes bytes: smtp-source exit $rc, $BARRIER_N of $BARRIER_MSGS queued"
 		return 1
 	fi
 }
@@ -629,13 +633,19 @@ done
 # beside a neighbour writer: one pair, built-in and durable
 [ $NEIGHBOUR = 1 ] && run_pairs neighbour fs-proc 1 neighbour
 
+# the fsync-class calls per message, for each recipient count, with the
+# bodies of the acceptance runs ($SIZE) and with bodies above 64 KB
 declare -A BARRIERS_OF
+BARRIER_SIZES=$SIZE
+[ "$BARRIER_BIG_SIZE" = "$SIZE" ] || BARRIER_SIZES+=" $BARRIER_BIG_SIZE"
 if [ $BARRIERS = 1 ]; then
 	IFS=, read -r -a rcpt_list <<<"$BARRIER_RCPTS"
-	for n in "${rcpt_list[@]}"; do
-		count_barriers "$n" || { KEEP=1; die "fsync-class count with $n rcpts failed (logs kept in $WORK)"; }
-		BARRIERS_OF[$n]="$BARRIER_CALLS $BARRIER_N ${BARRIER_BY%, }"
-		note "fsync-class calls, $n rcpts: $BARRIER_CALLS for $BARRIER_N messages"
+	for bytes in $BARRIER_SIZES; do
+		for n in "${rcpt_list[@]}"; do
+			count_barriers "$n" "$bytes" || { KEEP=1; die "fsync-class count with $n rcpts, $bytes bytes failed (logs kept in $WORK)"; }
+			BARRIERS_OF[$n,$bytes]="$BARRIER_CALLS $BARRIER_N ${BARRIER_BY%, }"
+			note "fsync-class calls, $n rcpts, $bytes bytes: $BARRIER_CALLS for $BARRIER_N messages"
+		done
 	done
 fi
 
@@ -770,11 +780,15 @@ done
 if [ $BARRIERS = 1 ]; then
 	echo
 	echo "fsync-class calls ($BARRIER_SYSCALLS) of the helper per accepted message, -S full, strace -f, MTA paused, 1 session, $BARRIER_MSGS msgs"
-	row "recipients" "calls / messages" "per msg" "" "target" "verdict"
-	for n in "${rcpt_list[@]}"; do
-		read -r calls msgs by <<<"${BARRIERS_OF[$n]}"
-		per=$(ratio_of "$calls" "$msgs")
-		row "$n rcpt(s)" "$calls / $msgs${by:+ ($by)}" "$per" "" "<= 2 per msg" "$(verdict_of "$per" le 2)"
+	row "recipients, body" "calls / messages" "per msg" "" "target" "verdict"
+	for bytes in $BARRIER_SIZES; do
+		# issue 18: one barrier for a body up to 64 KB, two above
+		if [ "$bytes" -le 65536 ]; then max=1; else max=2; fi
+		for n in "${rcpt_list[@]}"; do
+			read -r calls msgs by <<<"${BARRIERS_OF[$n,$bytes]}"
+			per=$(ratio_of "$calls" "$msgs")
+			row "$n rcpt(s), $bytes B" "$calls / $msgs${by:+ ($by)}" "$per" "" "<= $max per msg" "$(verdict_of "$per" le $max)"
+		done
 	done
 fi
 echo "load average at start $LOAD0, at end $(cut -d' ' -f1 /proc/loadavg) ($(nproc) CPUs), CPU time stolen by the hypervisor $(steal_since "$STEAL0")%: other load on the machine shows in every number"
