@@ -418,39 +418,96 @@ prof_record_report() {
 			    100 * $3 / $4
 	    }' >>"$PROF_OUT"
 }
+# sched_per_msg N: "args|us on a CPU|us waiting for a CPU|voluntary
+# switches|involuntary switches" per message of N, for each process of
+# PROF_SNAP's snapshots a and b; one that appeared between them (the
+# helper's log checkpointer, forked when a log file fills) counts from 0
+sched_per_msg() {
+	local k p
+	for k in "${!PROF_SNAP[@]}"; do
+		p=${k#?,}
+		case $k in
+		a,*) echo "${PROF_SNAP[a,$p]}|${PROF_SNAP[b,$p]:-${PROF_SNAP[a,$p]}}" ;;
+		b,*) [ -n "${PROF_SNAP[a,$p]:-}" ] ||
+			echo "${PROF_SNAP[b,$p]%%|*}|0|0|0|0|${PROF_SNAP[b,$p]}" ;;
+		esac
+	done | awk -F'|' -v OFS='|' -v n="$1" '{
+		print $1, ($7 - $2) / 1000 / n, ($8 - $3) / 1000 / n,
+		    ($9 - $4) / n, ($10 - $5) / n }'
+}
+# PROF_RUNS: "pass|backend|run|messages" of every profiled run, for the
+# summary (prof_summary)
+PROF_RUNS=
 prof_stop() {		# prof_stop MSGS: the per-message report of this run
-	local n=$1 k p
+	local n=$1
 	prof_snapshot b
 	if [ -n "$PROF_TRACE_PID" ]; then
 		kill -INT "$PROF_TRACE_PID" 2>/dev/null
 		wait "$PROF_TRACE_PID" 2>/dev/null
 	fi
+	PROF_RUNS+="$PROF_TRACE|$SMTPD_BACKEND|$RUN|$n"$'\n'
 	echo "# run $RUN, -B queue=$SMTPD_BACKEND, $n msgs: per message, us" \
 	    "(on CPU, waiting for a CPU) and context switches (voluntary," \
 	    "involuntary); stolen by the hypervisor:" \
 	    "$(steal_since "$PROF_STEAL")% of the CPU time" >>"$PROF_OUT"
-	for k in "${!PROF_SNAP[@]}"; do
-		case $k in a,*) ;; *) continue ;; esac
-		p=${k#a,}
-		echo "${PROF_SNAP[a,$p]}|${PROF_SNAP[b,$p]:-${PROF_SNAP[a,$p]}}"
-	done | awk -F'|' -v n="$n" '{
-		cpu = ($7 - $2) / 1000 / n; wq = ($8 - $3) / 1000 / n
-		vol = ($9 - $4) / n; inv = ($10 - $5) / n
-		if (cpu < 0.05 && vol < 0.01)
+	sched_per_msg "$n" >"$WORK/sched-$RUN.txt"
+	awk -F'|' '{
+		if ($2 < 0.05 && $4 < 0.01)
 			next
-		printf "  %-30s %8.1f %8.1f %7.2f %7.2f\n", $1, cpu, wq, vol, inv
-		tc += cpu; tw += wq
-	} END { printf "  %-30s %8.1f %8.1f\n", "all", tc, tw }' |
-	    sort -k2 >>"$PROF_OUT"
+		printf "  %-30s %8.1f %8.1f %7.2f %7.2f\n", $1, $2, $3, $4, $5
+		tc += $2; tw += $3
+	} END { printf "  %-30s %8.1f %8.1f\n", "all", tc, tw }' \
+	    "$WORK/sched-$RUN.txt" | sort -k2 >>"$PROF_OUT"
 	[ -n "$PROF_TRACE_PID" ] || return 0
 	[ $PROF_TRACE = 2 ] && { prof_record_report "$n"; return 0; }
 	# perf trace -s: per thread, its syscalls; per message: calls, us
 	awk -v n="$n" '
-		/^ [^ ].*\([0-9]+\), [0-9]+ events/ { who = $1 "(" $2; sub(/,$/, "", who) }
+		/^ [^ ].*\([0-9]+\), [0-9]+ events/ { who = $1 $2; sub(/,$/, "", who) }
 		$1 ~ /^[a-z_0-9]+$/ && NF >= 8 && $2 ~ /^[0-9]+$/ {
 			printf "  %-18s %-16s %7.2f calls %8.1f us (avg %6.1f)\n",
 			    who, $1, $2 / n, $4 * 1000 / n, $6 * 1000
 		}' "$WORK/trace-$RUN.txt" | awk '$5 + 0 >= 1.0 || $3 + 0 >= 0.5' >>"$PROF_OUT"
+}
+
+# prof_summary: one line per backend profiled: per message, the CPU time
+# (plain pass) of smtpd's queue process, of the helper, of its log
+# checkpointer and of smtpd's whole tree, and the system calls (perf
+# trace pass) of the queue process and of the helper: what the helper
+# adds to, or takes from, the built-in queue's work
+prof_summary() {
+	local b plain traced n
+	echo "# per message, by backend: us on a CPU (plain pass) and system calls (perf trace pass)"
+	printf '  %-18s %12s %9s %13s %10s %12s %12s\n' backend "smtpd: queue" \
+	    helper checkpointer "all smtpd" "queue calls" "helper calls"
+	for b in fs fs-proc "fs-proc:-S none"; do
+		plain=$(echo "$PROF_RUNS" | awk -F'|' -v b="$b" '$1 == 0 && $2 == b { print $3; exit }')
+		[ -n "$plain" ] || continue
+		traced=$(echo "$PROF_RUNS" | awk -F'|' -v b="$b" '$1 == 1 && $2 == b { print $3 "|" $4; exit }')
+		n=${traced#*|}
+		traced=${traced%|*}
+		{
+			awk -F'|' '
+			    $1 ~ /^smtpd: queue/ { q += $2 }
+			    $1 ~ /^queue-proc: log checkpointer/ { c += $2; next }
+			    $1 ~ /^queue-proc/ { h += $2; hs = 1 }
+			    { all += $2 }
+			    END { printf "%.1f %s %s %.1f", q, hs ? sprintf("%.1f", h) : "-",
+				hs ? sprintf("%.1f", c) : "-", all }' "$WORK/sched-$plain.txt"
+			if [ -n "$traced" ] && [ -f "$WORK/trace-$traced.txt" ]; then
+				# perf trace -s: a thread's header names its command
+				awk -v n="$n" '
+				    /^ [^ ].*\([0-9]+\), [0-9]+ events/ { who = $1 }
+				    $1 ~ /^[a-z_0-9]+$/ && NF >= 8 && $2 ~ /^[0-9]+$/ { c[who] += $2 }
+				    END { printf " %.1f %s\n", c["smtpd"] / n,
+					("queue-fs-proc" in c) ? sprintf("%.1f", c["queue-fs-proc"] / n) : "-" }' \
+				    "$WORK/trace-$traced.txt"
+			else
+				echo " - -"
+			fi
+		} | while read -r q h c all qc hc; do
+			printf '  %-18s %12s %9s %13s %10s %12s %12s\n' "$b" "$q" "$h" "$c" "$all" "$qc" "$hc"
+		done
+	done
 }
 
 # run_one BACKEND [neighbour] [probe]: sets RATE (msgs/s) and RATE_NOTE;
@@ -575,11 +632,12 @@ note "warm-up run (fs, not counted): $RATE msgs/s"
 if [ $PROFILE = 1 ]; then
 	PROF_OUT=$WORK/profile.txt
 	: >"$PROF_OUT"
+	PROF_RUNS=		# not the warm-up run's
 	traces=0
 	command -v perf >/dev/null 2>&1 && traces="0 1 2" ||
 	    note "perf not found (Debian's linux-perf): no syscall profile"
 	for PROF_TRACE in $traces; do
-		for b in fs "fs-proc:-S none"; do
+		for b in fs fs-proc "fs-proc:-S none"; do
 			run_one "$b" || { KEEP=1; die "profile run of $b failed (logs in $WORK)"; }
 			echo "#   $RATE msgs/s$([ $PROF_TRACE = 1 ] && echo ", under perf trace")$([ $PROF_TRACE = 2 ] && echo ", under perf record")" >>"$PROF_OUT"
 		done
@@ -587,6 +645,7 @@ if [ $PROFILE = 1 ]; then
 	echo
 	echo "e2e-bench --profile: $(smtpd -h 2>&1 | sed -n 's/^version: //p'), $MSGS msgs, $SESSIONS sessions, $SIZE-byte bodies, $RCPTS rcpts/msg, relay down; load average $LOAD0 at start, CPU time stolen by the hypervisor $(steal_since "$STEAL0")% over all runs"
 	cat "$PROF_OUT"
+	prof_summary
 	exit 0
 fi
 
