@@ -8,7 +8,10 @@
 # it is received, as on a real server whose next hop is away.  Load:
 # Postfix's smtp-source, 8 persistent sessions, 4 KB messages, 2
 # recipients each.  Runs alternate ABBA, >= 3 pairs per comparison; the
-# verdict uses the median of the per-pair ratios fs-proc / fs.
+# verdict uses the median of the per-pair ratios fs-proc / fs.  Then the
+# same comparison for the whole lifecycle (relay up: accepted, relayed
+# to Postfix's smtp-sink, deleted), the log floor, a neighbour writer,
+# and the helper's fsync-class calls per message (bench/README.md).
 #
 # Everything runs inside a private network namespace (loopback only) and
 # holds the e2e tests' lock (/run/lock/qfp-e2e.lock), since smtpd's spool
@@ -18,11 +21,17 @@
 # installed helper inside the private mount namespace only.
 #
 # usage: bash bench/e2e-bench.sh [--pairs N] [--msgs N] [--sessions N]
-#            [--size BYTES] [--rcpts N] [--modes durable,relaxed]
+#            [--size BYTES] [--rcpts N] [--modes durable,relaxed|none]
 #            [--keep] [--rootfs] [--fs-gb N] [--probe-n N]
 #            [--nb-msgs N] [--nb-mb N] [--nb-writer rewrite|flush]
 #            [--no-neighbour] [--profile]
-#            [--barrier-msgs N] [--barrier-rcpts 1,2,10,50] [--no-barriers]
+#            [--barrier-msgs N] [--barrier-rcpts 1,2,10,50]
+#            [--barrier-big-size BYTES] [--no-barriers]
+#            [--lc-msgs N] [--lc-pairs N] [--lc-modes durable,relaxed]
+#            [--lc-delivery relay|lmtp|maildir] [--no-lifecycle]
+#   --modes    helper modes compared with the built-in queue, relay down
+#              (default durable,relaxed); none: no such pairs, for a
+#              pass of the other parts only
 #   --probe-n  samples per bench/fsync-probe mode after every idle
 #              built-in run (default 500; 200 beside the neighbour; each
 #              mode stops after 10 s)
@@ -34,15 +43,25 @@
 #              loop (conv=notrunc), buffered, never flushed: a syncfs
 #              meets all of it, an fsync none; flush: each pass writes
 #              the file anew (new blocks) and ends with conv=fdatasync
-#   --barrier-msgs  messages per recipient count for the fsync-class
-#              call count (strace on the helper, MTA paused; default 50);
-#              --no-barriers: no count
-#   --profile  only profile, 3 passes of one run of the built-in queue
-#              and one of -S none (--msgs each): CPU time per message
+#   --barrier-msgs  messages per recipient count and body size for the
+#              fsync-class call count (strace on the helper, MTA paused;
+#              default 50); bodies of --size and of --barrier-big-size
+#              (default 100000, above 64 KB); --no-barriers: no count
+#   --lc-msgs, --lc-pairs  the lifecycle's messages per run and ABBA
+#              pairs per mode (default: --msgs, --pairs); --lc-modes:
+#              the helper modes (default durable,relaxed);
+#              --no-lifecycle: none
+#   --lc-delivery  relay (default): to smtp-sink on the relay port, MTA
+#              limits lifted; lmtp: smtpd's lmtp action to smtp-sink -L;
+#              maildir: smtpd's maildir action (both: an MDA child per
+#              envelope)
+#   --profile  only profile, 3 passes of one run of the built-in queue,
+#              one of the durable helper and one of -S none (--msgs
+#              each): CPU time per message
 #              of every smtpd process (schedstat); then under perf
 #              trace -s (system calls per message, queue process and
 #              helper); then under perf record (their CPU time by
-#              system call)
+#              system call); a last table sets them side by side
 #   --rootfs   spool on the root file system as it is (rm -rf between
 #              runs); default: every run gets a fresh journaled ext4
 #              (mkfs.ext4 defaults, loop device with direct I/O, so a
@@ -51,8 +70,9 @@
 #              inherits the inode-allocation history of the previous one
 # Environment: SMTP_SOURCE=/path/to/smtp-source (else one is taken from
 # Debian's postfix package: apt-get download + dpkg -x, never installed,
-# as postfix conflicts with opensmtpd), QFP_BENCH_CACHE (where it is
-# unpacked, default /var/tmp/qfp-bench-postfix).
+# as postfix conflicts with opensmtpd), SMTP_SINK (else smtp-sink beside
+# smtp-source), QFP_BENCH_CACHE (where the package is unpacked, default
+# /var/tmp/qfp-bench-postfix).
 set -u
 
 PAIRS=3
@@ -73,6 +93,14 @@ BARRIERS=1
 BARRIER_MSGS=50
 BARRIER_RCPTS=1,2,10,50
 BARRIER_BIG_SIZE=100000	# a body above 64 KB: the log may keep it apart
+LIFECYCLE=1
+LC_MSGS=		# default: --msgs
+LC_PAIRS=		# default: --pairs
+LC_MODES=durable,relaxed
+LC_DELIVERY=relay
+LC_DRAIN_TIMEOUT=120	# after the load: the queue must be empty by then
+LC_MAX_CONN=1000	# smtpd's MTA connection limits in the lifecycle
+LC_SINK_CONNS=2048	# smtp-sink's connections and listen backlog
 PROFILE=0
 PROF_OUT=/dev/null
 RUN_TIMEOUT=180		# one smtp-source run, seconds
@@ -80,7 +108,7 @@ NB_RUN_TIMEOUT=60	# one run beside the neighbour: may end early (each
 			# syncfs beside it writes the neighbour's file: GBs/s)
 PROBE_SECS=10		# one fsync-probe mode stops taking samples after
 PROBE_TIMEOUT=120	# one fsync-probe mode, seconds
-TOTAL_TIMEOUT=2400	# the whole benchmark, seconds
+TOTAL_TIMEOUT=3600	# the whole benchmark, seconds
 ARGS=("$@")		# re-exec'd as given inside the namespaces
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -118,8 +146,13 @@ while [ $# -gt 0 ]; do
 	--barrier-rcpts) BARRIER_RCPTS=$2; shift ;;
 	--barrier-big-size) BARRIER_BIG_SIZE=$2; shift ;;
 	--no-barriers) BARRIERS=0 ;;
+	--lc-msgs) LC_MSGS=$2; shift ;;
+	--lc-pairs) LC_PAIRS=$2; shift ;;
+	--lc-modes) LC_MODES=$2; shift ;;
+	--lc-delivery) LC_DELIVERY=$2; shift ;;
+	--no-lifecycle) LIFECYCLE=0 ;;
 	--profile) PROFILE=1 ;;
-	-h|--help) sed -n '2,55p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,/^set -u$/{/^set -u$/d;p}' "$0"; exit 0 ;;
 	*) die "unknown argument $1 (--help)" ;;
 	esac
 	shift
@@ -139,6 +172,14 @@ esac
 [ "$BARRIER_MSGS" -ge 1 ] 2>/dev/null || die "--barrier-msgs: a number >= 1"
 [ "$BARRIER_BIG_SIZE" -gt 65536 ] 2>/dev/null ||
     die "--barrier-big-size: a number of bytes above 65536"
+LC_MSGS=${LC_MSGS:-$MSGS}
+LC_PAIRS=${LC_PAIRS:-$PAIRS}
+[ "$LC_MSGS" -ge 1 ] 2>/dev/null || die "--lc-msgs: a number >= 1"
+[ "$LC_PAIRS" -ge 1 ] 2>/dev/null || die "--lc-pairs: a number >= 1"
+case $LC_DELIVERY in
+relay|lmtp|maildir) ;;
+*) die "--lc-delivery: relay, lmtp or maildir" ;;
+esac
 
 # ---- outside the namespace: prerequisites, then re-exec inside ----------
 
@@ -172,6 +213,19 @@ find_smtp_source() {
 	export SMTP_SOURCE SMTP_SOURCE_LIBS
 }
 
+# smtp-sink, the lifecycle's relay (or LMTP server): from the same
+# package as smtp-source, beside it (or SMTP_SINK=/path)
+find_smtp_sink() {
+	local out
+	SMTP_SINK=${SMTP_SINK:-$(dirname "$SMTP_SOURCE")/smtp-sink}
+	out=$(LD_LIBRARY_PATH=$SMTP_SOURCE_LIBS "$SMTP_SINK" 2>&1)
+	case $out in
+	*usage:*) export SMTP_SINK; return 0 ;;
+	esac
+	echo "$out" >&2
+	return 1
+}
+
 if [ "${QFP_BENCH_NETNS:-}" != 1 ]; then
 	[ "$(id -u)" = 0 ] || die "must run as root (smtpd needs it)"
 	for t in smtpd smtpctl unshare ip timeout flock ldd mkfs.ext4 losetup dd; do
@@ -183,6 +237,8 @@ if [ "${QFP_BENCH_NETNS:-}" != 1 ]; then
 	[ -x "$PROBE" ] || die "no $PROBE (run make bench/fsync-probe)"
 	find_smtp_source
 	smtp_source_ok || die "$SMTP_SOURCE does not run"
+	[ $LIFECYCLE = 0 ] || [ $LC_DELIVERY = maildir ] || find_smtp_sink ||
+	    die "${SMTP_SINK:-smtp-sink} does not run (or --no-lifecycle)"
 	exec timeout -k 20 "$TOTAL_TIMEOUT" unshare -n -m -- env QFP_BENCH_NETNS=1 \
 	    bash "$0" "${ARGS[@]}"
 fi
@@ -314,6 +370,7 @@ dev_written() {
 
 cleanup() {
 	neighbour_remove
+	[ -z "${LC_SINK_PID:-}" ] || lc_sink_stop
 	stop_smtpd quiet
 	umount_spool
 	umount "$LIBEXEC" 2>/dev/null
@@ -333,6 +390,181 @@ match from any for domain "relay.test" action "relay"
 EOF
 smtpd -n -f "$CONF" >"$WORK/conftest.log" 2>&1 ||
     { cat "$WORK/conftest.log" >&2; die "smtpd -n rejects $CONF"; }
+
+# ---- the lifecycle: accepted, delivered, deleted ---------------------------
+# The lifecycle runs' smtpd.conf (--lc-delivery):
+#  relay (default): relay.test goes to smtp-sink on 127.0.0.1:RELAY_PORT,
+#   up this time.  smtpd 6.8's MTA paces delivery by default: at most 5
+#   connections per route (10 per host, 20 per connector), 5 s between
+#   two connections to a route, 2 s to a relay, 3 s before a route is
+#   connected again, 100 mails per session, and beyond 50 tasks for a
+#   relay it parks envelopes in the scheduler's hold queue.  All lifted
+#   here, so that the queue's work, not that pacing, sets the rate.  The
+#   connection limits matter most: an MTA session with no task left
+#   quits at once (unless it is the relay's only one, which polls for
+#   work every second), and a connector that meets any connection limit
+#   when new tasks come retries only 5 s later ("hit route limit ...
+#   retrying to connect in 5s" with smtpd -v): with 8 per route most runs
+#   stalled 5-10 s after the load, with one connection the drain took
+#   1.5 s where it takes 0.1-0.3 s at best.  At LC_MAX_CONN the MTA opens
+#   a connection per pending task, hundreds during the load; the sink
+#   must take them all at once (LC_SINK_CONNS), or the SYNs it cannot
+#   queue are sent again 1 s, 3 s, ... later.
+#  lmtp: the same sink with -L, through smtpd's "lmtp" action: an MDA
+#   child per envelope (mail.lmtp), one LMTP session each.
+#  maildir: into $WORK/Maildir, an MDA child per envelope (mail.maildir),
+#   which syncs every file it delivers.
+#  The MDA's limits (50 sessions, 7 per user) are lifted for both.
+LC_CONF=$WORK/smtpd-lifecycle.conf
+LC_MAILDIR=$WORK/Maildir
+write_lc_conf() {
+	local action
+	case $LC_DELIVERY in
+	relay) action="relay host smtp://127.0.0.1:$RELAY_PORT" ;;
+	lmtp) action="lmtp \"127.0.0.1:$RELAY_PORT\" rcpt-to virtual <lcusers>" ;;
+	maildir) action="maildir \"$LC_MAILDIR\" virtual <lcusers>" ;;
+	esac
+	if [ $LC_DELIVERY != relay ]; then
+		# every recipient of relay.test is the e2e tests' local user
+		ensure_user || return 1
+		echo "@relay.test $QFP_E2E_USER" >"$WORK/lcusers"
+	fi
+	{
+		echo "# generated by bench/e2e-bench.sh: the lifecycle runs, $LC_DELIVERY"
+		echo "smtp limit max-mails 1000000"
+		[ $LC_DELIVERY = relay ] || echo "table lcusers file:$WORK/lcusers"
+		echo "listen on 127.0.0.1 port $PORT"
+		echo "mta limit max-conn-per-route $LC_MAX_CONN" \
+		    "max-conn-per-host $LC_MAX_CONN" \
+		    "max-conn-per-connector $LC_MAX_CONN" \
+		    "max-conn-per-relay $LC_MAX_CONN" \
+		    "max-conn-per-domain $LC_MAX_CONN" \
+		    "max-conn-per-source $LC_MAX_CONN" \
+		    "conn-delay-route 0 conn-delay-relay 0 reconn-delay-route 0" \
+		    "session-mail-max 1000000" \
+		    "task-hiwat 1000000 task-lowat 500000 task-release 1000"
+		echo "mda limit max-session 1000 max-session-per-user 1000"
+		echo "action \"deliver\" $action"
+		echo "match from any for domain \"relay.test\" action \"deliver\""
+	} >"$LC_CONF"
+	smtpd -n -f "$LC_CONF" >"$WORK/conftest.log" 2>&1 ||
+	    { cat "$WORK/conftest.log" >&2; note "smtpd -n rejects $LC_CONF"; return 1; }
+}
+
+# lc_quickack 1|0: the quickack metric of the loopback routes (private
+# network namespace: these routes are ours).  Without it smtpd's MTA
+# waits about 40 ms on most of its transactions to the sink: the last
+# segment of a message is held back (Nagle) until the previous one is
+# acknowledged, and the sink, with nothing to answer before the end of
+# DATA, delays that ACK.  Measured here: 1000 messages drained 6-12 s
+# after the load without it, 0.1-0.2 s with it.  On for the lifecycle
+# runs only, so the acceptance runs' TCP is left as it was.
+lc_quickack() {
+	ip route change local 127.0.0.0/8 dev lo proto kernel scope host \
+	    src 127.0.0.1 table local quickack "$1" &&
+	ip route change local 127.0.0.1 dev lo proto kernel scope host \
+	    src 127.0.0.1 table local quickack "$1"
+}
+
+# lc_sink_start / lc_sink_stop: smtp-sink on 127.0.0.1:RELAY_PORT for one
+# run (a fresh count), -c: its counters ("sess=N quit=N mesg=N", \r
+# between updates) go to $WORK/sink-RUN.out; -L for LMTP; -m and the
+# backlog above the MTA's connection limit, and the descriptors for them.
+# For maildir, an empty maildir owned by the local user instead.  Stopped
+# by pid; the port must be closed again: the other runs need the relay
+# down.
+LC_SINK_PID=
+lc_sink_start() {
+	local lmtp=
+	if [ $LC_DELIVERY = maildir ]; then
+		rm -rf "$LC_MAILDIR"
+		mkdir -m 0700 "$LC_MAILDIR" && chown "$QFP_E2E_USER:" "$LC_MAILDIR"
+		return
+	fi
+	[ $LC_DELIVERY = lmtp ] && lmtp=-L
+	port_closed "$RELAY_PORT" || { note "127.0.0.1:$RELAY_PORT is taken"; return 1; }
+	(
+		ulimit -n $((LC_SINK_CONNS + 64)) 2>/dev/null
+		export LD_LIBRARY_PATH=$SMTP_SOURCE_LIBS
+		exec "$SMTP_SINK" $lmtp -c \
+		    -m $LC_SINK_CONNS -u nobody "127.0.0.1:$RELAY_PORT" $LC_SINK_CONNS
+	) >"$WORK/sink-$RUN.out" 2>&1 </dev/null &
+	LC_SINK_PID=$!
+	wait_until 10 port_open "$RELAY_PORT" ||
+	    { note "smtp-sink did not listen on $RELAY_PORT"; lc_sink_stop; return 1; }
+}
+lc_sink_stop() {
+	[ -n "$LC_SINK_PID" ] || return 0
+	kill -TERM "$LC_SINK_PID" 2>/dev/null
+	wait_until 5 proc_dead "$LC_SINK_PID" || kill -KILL "$LC_SINK_PID" 2>/dev/null
+	wait "$LC_SINK_PID" 2>/dev/null
+	LC_SINK_PID=
+	wait_until 5 port_closed "$RELAY_PORT"
+}
+# lc_delivered: messages the sink counted, or files in the maildir
+lc_delivered() {
+	if [ $LC_DELIVERY = maildir ]; then
+		find "$LC_MAILDIR/new" -maxdepth 1 -type f 2>/dev/null | wc -l
+	else
+		tr '\r' '\n' 2>/dev/null <"$WORK/sink-$RUN.out" |
+		    sed -n 's/.*mesg=\([0-9]*\).*/\1/p' | tail -1 | grep . || echo 0
+	fi
+}
+# lc_drained: no message left in the queue: every one was delivered and
+# deleted (-print -quit: cheap while many are left)
+lc_drained() {
+	[ -z "$(find "$SPOOL/queue" -mindepth 3 -maxdepth 3 -name message -print -quit 2>/dev/null)" ]
+}
+# lc_wait_drained SECS: polls lc_drained every 50 ms (a run lasts seconds:
+# wait_until's 0.2 s would be a few percent of it)
+lc_wait_drained() {
+	local end=$((SECONDS + $1))
+	until lc_drained; do
+		[ "$SECONDS" -ge "$end" ] && return 1
+		sleep 0.05
+	done
+}
+# lc_check MSGS LOG: every envelope was delivered once (smtpd logs a line
+# "... delivery evpid=... result=Ok" per envelope delivered, the MTA with
+# the result quoted: MSGS x RCPTS lines), the sink counted at least MSGS
+# messages (more if smtpd split a message's recipients, one per envelope
+# through LMTP), or the maildir holds MSGS x RCPTS files; says what is
+# missing otherwise
+lc_check() {
+	local msgs=$1 log=$2 ok got want=$(($1 * RCPTS))
+	ok=$(grep -c -E ' delivery evpid=.* result="?Ok"? ' "$log")
+	got=$(lc_delivered)
+	if [ "$ok" != "$want" ]; then
+		note "run $RUN: smtpd logged $ok deliveries, $want expected ($msgs msgs x $RCPTS rcpts)"
+		grep -E 'result="(TempFail|PermFail|Loop)"' "$log" | head -3 >&2
+		return 1
+	fi
+	if [ $LC_DELIVERY = maildir ] && [ "$got" != "$want" ]; then
+		note "run $RUN: $got files in $LC_MAILDIR/new, $want expected"
+		return 1
+	elif [ $LC_DELIVERY != maildir ] && [ "$got" -lt "$msgs" ]; then
+		note "run $RUN: smtp-sink counted $got messages, $msgs sent"
+		return 1
+	fi
+}
+# LC_CPU: "backend|process|us on a CPU per message|% of one CPU" of every
+# process of smtpd's tree in each lifecycle run (the time from the first
+# message sent to the empty queue), to tell which one sets the rate
+LC_CPU=
+lc_cpu_record() {	# lc_cpu_record BACKEND MSGS SECONDS
+	LC_CPU+=$(sched_per_msg "$2" | awk -F'|' -v b="$1" -v n="$2" -v s="$3" '
+	    { sub(/ +$/, "", $1) }
+	    $2 >= 0.05 { printf "%s|%s|%.1f|%.0f\n", b, $1, $2, 100 * $2 * n / (s * 1e6) }')$'\n'
+}
+# lc_busiest BACKEND: its three busiest processes, averaged over its
+# lifecycle runs: "name us/msg (N% of a CPU), ..."
+lc_busiest() {
+	echo "$LC_CPU" | awk -F'|' -v b="$1" '$1 == b {
+		us[$2] += $3; pct[$2] += $4; runs[$2]++ }
+	    END { for (p in us) printf "%.1f|%s|%.0f\n", us[p] / runs[p], p, pct[p] / runs[p] }' |
+	    sort -t'|' -k1,1gr | head -3 |
+	    awk -F'|' '{ printf "%s%s %s us/msg (%s%% of a CPU)", sep, $2, $1, $3; sep = ", " }'
+}
 
 # probe_fs LABEL N: bench/fsync-probe's four modes, N samples each (or
 # what PROBE_SECS allows), in a scratch directory on the spool's file
@@ -516,41 +748,80 @@ prof_summary() {
 # is what was queued by then); RUN_NB: "MB seconds device-MB" of the
 # writer from its start, one second before the load, to the load's end.
 # probe: fsync-probe after the run, on the same file system (beside the
-# writer again, if any).
+# writer again, if any).  lifecycle: relay up (LC_CONF, the sink), LC_MSGS
+# sent, the rate runs to the empty queue, every envelope must have been
+# delivered; LC_CPU gets the run's CPU time by process.
 RUN=0
 RATE=
 RATE_NOTE=
 RUN_NB=
 run_one() {
 	local backend=$1 log t0 t1 n rc nb=0 probe=0 msgs=$MSGS limit=$RUN_TIMEOUT
+	local lc=0 conf=$CONF tl
 	case " $* " in *" neighbour "*) nb=1; msgs=$NB_MSGS; limit=$NB_RUN_TIMEOUT ;; esac
 	case " $* " in *" probe "*) probe=1 ;; esac
+	case " $* " in *" lifecycle "*) lc=1; msgs=$LC_MSGS ;; esac
 	RUN=$((RUN + 1))
 	RATE_NOTE=
 	RUN_NB=
 	fresh_spool || return 1
-	start_smtpd "$backend" "bench-run$RUN-${backend%%:*}-start" || return 1
+	if [ $lc = 1 ]; then
+		lc_quickack 1 || { note "cannot set quickack on the loopback routes"; return 1; }
+		lc_sink_start || { lc_quickack 0; return 1; }
+		CONF=$LC_CONF
+	fi
+	start_smtpd "$backend" "bench-run$RUN-${backend%%:*}-start"
+	rc=$?
+	CONF=$conf
+	if [ $rc != 0 ]; then
+		[ $lc = 0 ] || { lc_sink_stop; lc_quickack 0; }
+		return 1
+	fi
 	log=$SMTPD_LOG
 	if [ $nb = 1 ]; then
 		neighbour_start || { stop_smtpd quiet; return 1; }
 		sleep 1		# let it dirty pages before the load starts
 	fi
 	[ $PROFILE = 0 ] || prof_start || { stop_smtpd quiet; return 1; }
+	if [ $lc = 1 ]; then
+		PROF_SNAP=()
+		prof_snapshot a
+	fi
 	t0=$(date +%s.%N)
 	LD_LIBRARY_PATH=$SMTP_SOURCE_LIBS timeout -k 5 $limit \
 	    "$SMTP_SOURCE" -d -s "$SESSIONS" -m "$msgs" -l "$SIZE" \
 	    -r "$RCPTS" -M bench.test -f sender@bench.test \
 	    -t rcpt@relay.test "127.0.0.1:$PORT" >"$WORK/source-$RUN.log" 2>&1
 	rc=$?
+	[ $lc = 0 ] || tl=$(date +%s.%N)	# the load's end: the drain's start
+	if [ $lc = 1 ] && [ $rc = 0 ] && ! lc_wait_drained $LC_DRAIN_TIMEOUT; then
+		note "run $RUN ($backend, lifecycle): queue not empty ${LC_DRAIN_TIMEOUT}s after the load;" \
+		    "$(find "$SPOOL/queue" -mindepth 3 -maxdepth 3 -name message | wc -l) messages left," \
+		    "$(lc_delivered) at the sink or maildir"
+		rc=1
+	fi
 	t1=$(date +%s.%N)
 	[ $PROFILE = 0 ] || prof_stop "$msgs"
+	if [ $lc = 1 ]; then
+		prof_snapshot b
+		lc_cpu_record "$backend" "$msgs" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+		RATE_NOTE=$(awk -v a="$t0" -v l="$tl" -v b="$t1" \
+		    'BEGIN { printf "(load %.2f s, then drained in %.2f s)", l - a, b - l }')
+	fi
 	if [ $nb = 1 ]; then
 		neighbour_stop
 		RUN_NB="$NB_WROTE $NB_SECS $NB_DEV_MB"
 	fi
-	# ground truth: messages in the queue (same layout for both backends)
+	# ground truth: messages in the queue (same layout for both backends),
+	# or, for the lifecycle, delivered (the queue is empty by now)
 	n=$(find "$SPOOL/queue" -mindepth 3 -maxdepth 3 -name message 2>/dev/null | wc -l)
 	stop_smtpd quiet
+	if [ $lc = 1 ]; then
+		n="not all"
+		if [ $rc = 0 ] && lc_check "$msgs" "$log"; then n=$msgs; fi
+		lc_sink_stop
+		lc_quickack 0
+	fi
 	if [ $probe = 1 ] && [ $nb = 1 ]; then
 		if neighbour_start; then
 			sleep 1
@@ -570,7 +841,7 @@ run_one() {
 		grep -E 'fatal|lost child|abnormally' "$log" | head -5 >&2
 	fi
 	if [ $rc != 0 ] || [ "$n" != "$msgs" ]; then
-		note "run $RUN ($backend): smtp-source exit $rc, $n of $msgs messages queued"
+		note "run $RUN ($backend): smtp-source exit $rc, $n of $msgs messages $([ $lc = 1 ] && echo "delivered" || echo "queued")"
 		tail -5 "$WORK/source-$RUN.log" >&2
 		return 1
 	fi
@@ -649,11 +920,12 @@ if [ $PROFILE = 1 ]; then
 	exit 0
 fi
 
-# run_pairs KEY PROC NPAIRS [neighbour]: NPAIRS ABBA pairs of the
-# built-in queue and PROC; rates in RATES[KEY,fs], RATES[KEY,proc], ratios
-# in RATIOS[KEY]; beside the neighbour, its RUN_NB per run in NBW[KEY,fs]
-# and NBW[KEY,proc] (";" between runs).  Every built-in run is followed by
-# fsync-probe on its file system (its t goes with its R_fs).
+# run_pairs KEY PROC NPAIRS [neighbour|lifecycle]: NPAIRS ABBA pairs of
+# the built-in queue and PROC; rates in RATES[KEY,fs], RATES[KEY,proc],
+# ratios in RATIOS[KEY]; beside the neighbour, its RUN_NB per run in
+# NBW[KEY,fs] and NBW[KEY,proc] (";" between runs).  Every built-in run
+# but a lifecycle one is followed by fsync-probe on its file system (its t
+# goes with its R_fs).
 run_pairs() {
 	local key=$1 proc=$2 npairs=$3 extra=${4:-} p b
 	for ((p = 0; p < npairs; p++)); do
@@ -662,7 +934,7 @@ run_pairs() {
 		declare -A r=()
 		for b in "${order[@]}"; do
 			# shellcheck disable=SC2086
-			run_one "$b" $extra $([ "$b" = fs ] && echo probe) ||
+			run_one "$b" $extra $([ "$b" = fs ] && [ "$extra" != lifecycle ] && echo probe) ||
 			    { KEEP=1; die "run of -B queue=$b failed (logs kept in $WORK)"; }
 			r[$b]=$RATE
 			if [ -n "$RUN_NB" ] && [ "$b" = fs ]; then
@@ -691,6 +963,21 @@ for mode in "${mode_list[@]}"; do
 done
 # beside a neighbour writer: one pair, built-in and durable
 [ $NEIGHBOUR = 1 ] && run_pairs neighbour fs-proc 1 neighbour
+
+# the lifecycle, relay up: ABBA pairs of the built-in queue against each
+# helper mode of --lc-modes
+lc_mode_list=()
+if [ $LIFECYCLE = 1 ]; then
+	write_lc_conf || die "cannot write the lifecycle's smtpd.conf"
+	IFS=, read -r -a lc_mode_list <<<"$LC_MODES"
+	for mode in "${lc_mode_list[@]}"; do
+		case $mode in
+		durable) run_pairs lc-durable fs-proc "$LC_PAIRS" lifecycle ;;
+		relaxed) run_pairs lc-relaxed "fs-proc:-S none" "$LC_PAIRS" lifecycle ;;
+		*) die "unknown lifecycle mode $mode (durable, relaxed)" ;;
+		esac
+	done
+fi
 
 # the fsync-class calls per message, for each recipient count, with the
 # bodies of the acceptance runs ($SIZE) and with bodies above 64 KB
@@ -750,8 +1037,10 @@ probe_col() {
 
 echo
 echo "e2e-bench: $(smtpd -h 2>&1 | sed -n 's/^version: //p'), spool on $([ $ROOTFS = 1 ] && echo "the root fs" || echo "a fresh journaled ext4 per run"), $MSGS msgs x $PAIRS ABBA pairs, $SESSIONS persistent sessions (smtp-source -d), $SIZE-byte bodies, $RCPTS rcpts/msg, relay down (127.0.0.1:$RELAY_PORT closed); $(nproc) CPUs"
-row "backend" "msgs/s per run" "median" "ratio" "target" "verdict"
-row "----------------------" "----------------------------------" "---------" "---------" "----------------" "-------"
+if [ ${#mode_list[@]} -gt 0 ]; then
+	row "backend" "msgs/s per run" "median" "ratio" "target" "verdict"
+	row "----------------------" "----------------------------------" "---------" "---------" "----------------" "-------"
+fi
 ALL_FS=
 for mode in "${mode_list[@]}"; do
 	case $mode in
@@ -810,6 +1099,34 @@ if [ $NEIGHBOUR = 1 ]; then
 	r=$(ratio_of "$m" "$DUR")
 	row "fs-proc -S full + nb" "$pr" "$m" "${r}x" ">= 0.6x idle" "$(verdict_of "$r" ge 0.6)"
 	nb_writer_row "${NBW[neighbour,proc]:-}"
+fi
+
+if [ $LIFECYCLE = 1 ]; then
+	echo
+	case $LC_DELIVERY in
+	relay) what="relayed to smtp-sink on 127.0.0.1:$RELAY_PORT, MTA limits lifted" ;;
+	lmtp) what="smtpd's lmtp action to smtp-sink -L on 127.0.0.1:$RELAY_PORT" ;;
+	maildir) what="smtpd's maildir action, one local user" ;;
+	esac
+	echo "lifecycle ($what), $LC_MSGS msgs x $LC_PAIRS ABBA pairs:" \
+	    "msgs / time from the first message sent to an empty queue"
+	row "backend" "msgs/s per run" "median" "ratio" "target" ""
+	for mode in "${lc_mode_list[@]}"; do
+		case $mode in
+		durable) pname="fs-proc (-S full)" ;;
+		relaxed) pname="fs-proc:-S none" ;;
+		esac
+		fsr=${RATES[lc-$mode,fs]}
+		pr=${RATES[lc-$mode,proc]}
+		row "fs (lc $mode pairs)" "$fsr" "$(med_of "$fsr")" "" "" ""
+		row "$pname" "$pr" "$(med_of "$pr")" "$(med_of "${RATIOS[lc-$mode]}")x" "(none given)" ""
+		printf '%-22s %-34s\n' "  per-pair ratios" "${RATIOS[lc-$mode]}"
+	done
+	echo "busiest processes (CPU time per message and share of one CPU, first message to empty queue, mean of the runs):"
+	for b in fs fs-proc "fs-proc:-S none"; do
+		busy=$(lc_busiest "$b")
+		[ -z "$busy" ] || printf '  %-20s %s\n' "$b:" "$busy"
+	done
 fi
 
 echo
