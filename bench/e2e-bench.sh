@@ -1129,13 +1129,16 @@ if [ $LIFECYCLE = 1 ]; then
 	done
 fi
 
-echo
-echo "bench/fsync-probe on the spool's file system after each built-in run, idle and beside the neighbour (nb), in us:"
-echo "new 4 KB file + fsync (t of the ceiling), + fsync of its directory," \
-    "new 4 KB file + syncfs (what a commit by syncfs waits for),"
-echo "6 KB append to a preallocated file + fdatasync (t_log of the log floor);" \
-    "samples: per run (a mode stops after ${PROBE_SECS} s)"
-row "probe" "p50 per run" "median" "p99" "max" "samples"
+# the probes, if any built-in run took them (not with --modes none alone)
+if [ -n "$PROBES" ]; then
+	echo
+	echo "bench/fsync-probe on the spool's file system after each built-in run, idle and beside the neighbour (nb), in us:"
+	echo "new 4 KB file + fsync (t of the ceiling), + fsync of its directory," \
+	    "new 4 KB file + syncfs (what a commit by syncfs waits for),"
+	echo "6 KB append to a preallocated file + fdatasync (t_log of the log floor);" \
+	    "samples: per run (a mode stops after ${PROBE_SECS} s)"
+	row "probe" "p50 per run" "median" "p99" "max" "samples"
+fi
 for label in idle neighbour; do
 	[ -n "$(probe_col "$label" new 3)" ] || continue
 	for mode in $PROBE_MODES; do
