@@ -41,6 +41,7 @@ bench-quick: $(DAEMON) $(BENCH_PROGS)
 	    --walk 2000 --walk-pairs 1 --pings 200
 	bash bench/e2e-bench.sh --rootfs --pairs 1 --msgs 100 \
 	    --modes durable --probe-n 100 --nb-msgs 50 --nb-mb 256 \
-	    --barrier-msgs 10
+	    --barrier-msgs 10 --barrier-rcpts 1,10 --lc-pairs 1 \
+	    --lc-modes durable
 
 .PHONY: bench bench-qfp bench-e2e bench-postfix bench-quick
