@@ -13,6 +13,7 @@
 #include "deferred.h"
 #include "layout.h"
 #include "log.h"
+#include "msgdir.h"
 #include "safeio.h"
 
 
@@ -92,9 +93,64 @@ deferred_take_spare(struct deferred *d)
 	return msgid;
 }
 
+/*
+ * Write the incoming envelope answered last, as incoming/MSGID/EVPID.
+ * Nobody reads it before the commit, which makes it durable.  If it
+ * cannot be written, the message is withdrawn from incoming/ so that
+ * its commit fails (r = 0) and smtpd tempfails the mail: answering
+ * r = 1 before writing never costs an accepted mail.
+ */
+static void
+deferred_write_envelope(struct deferred *d)
+{
+	struct layout_inevp	path;
+	struct layout_msgname	msgname;
+	uint64_t		evpid = d->evp.evpid;
+	int			fd, r = -1;
+
+	d->evp.evpid = 0;
+	fd = sio_open_beneath(d->incoming_fd, layout_inevp(evpid, &path),
+	    O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd != -1) {
+		r = sio_write_all(fd, d->evp.buf, d->evp.len);
+		if (close(fd) == -1)
+			r = -1;
+	}
+	if (r == 0)
+		return;
+	log_warn("warn: queue-fs-proc: envelope incoming/%s: writing it, "
+	    "withdrawing its message", path.s);
+	d->withdrawn = (uint32_t)(evpid >> 32);
+	layout_msgname(d->withdrawn, &msgname);
+	if (msgdir_remove(d->incoming_fd, msgname.s, 0) == -1 &&
+	    errno != ENOENT)
+		fatalx("fatal: queue-fs-proc: cannot withdraw incoming/%s, "
+		    "exiting so that it is never committed", msgname.s);
+}
+
+/*
+ * Take an envelope of an incoming message to write after the answer.
+ * The bytes are copied: the caller's buffer (the imsg read buffer) may
+ * be reused before deferred_run().
+ */
+void
+deferred_envelope(struct deferred *d, uint64_t evpid, const char *evp,
+    size_t len)
+{
+	if (d->evp.evpid != 0)	/* the caller skipped deferred_run */
+		deferred_write_envelope(d);
+	if (len > sizeof(d->evp.buf))	/* the store refuses it before */
+		fatalx("fatal: queue-fs-proc: envelope of %zu bytes", len);
+	memcpy(d->evp.buf, evp, len);
+	d->evp.len = len;
+	d->evp.evpid = evpid;
+}
+
 void
 deferred_run(struct deferred *d)
 {
+	if (d->evp.evpid != 0)
+		deferred_write_envelope(d);
 	if (d->refill) {
 		d->refill = 0;
 		if (d->spare == 0)
@@ -103,12 +159,14 @@ deferred_run(struct deferred *d)
 	walk_read_ahead(d->walk);
 }
 
-/* At exit: no spare, no MESSAGE_CREATE comes. */
+/* At exit: write what was answered; no spare, no MESSAGE_CREATE comes. */
 void
 deferred_close(struct deferred *d)
 {
 	struct layout_msgname	name;
 
+	if (d->evp.evpid != 0)
+		deferred_write_envelope(d);
 	if (d->spare != 0)
 		unlinkat(d->incoming_fd, layout_msgname(d->spare, &name),
 		    AT_REMOVEDIR);

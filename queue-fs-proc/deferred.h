@@ -2,7 +2,9 @@
  * Work done after an answer is sent and before the next request is
  * read, so that smtpd does not wait for it (see REQUESTS in
  * queue-fs-proc(8)): the empty incoming/ directory the next
- * MESSAGE_CREATE hands out, and the walk's read-ahead.
+ * MESSAGE_CREATE hands out, the file of an envelope of an incoming
+ * message that ENVELOPE_CREATE answered before writing it, and the
+ * walk's read-ahead.
  * One owner, one entry point: deferred_run(), called by dispatch after
  * each answer.
  */
@@ -12,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proc_queue.h"
 #include "wal.h"
 #include "walk.h"
 
@@ -21,12 +24,22 @@ struct deferred {
 	struct walk	*walk;		/* reads ahead, skips our ids */
 	const struct wal *wal;		/* the running log, or NULL */
 	uint32_t	 spare;		/* empty incoming/MSGID, or 0 */
+	uint32_t	 withdrawn;	/* an incoming message removed, or 0 */
 	int		 refill;	/* make a new spare */
+	/* an incoming envelope answered but not yet written (evpid != 0) */
+	struct {
+		uint64_t	 evpid;
+		size_t		 len;
+		/* a copy: the request's bytes die with the read buffer */
+		char		 buf[PQ_EVP_MAX];
+	}		 evp;
 };
 
 void	 deferred_init(struct deferred *, int queue_fd, int incoming_fd,
 	    struct walk *);
 uint32_t deferred_take_spare(struct deferred *);
+void	 deferred_envelope(struct deferred *, uint64_t evpid, const char *,
+	    size_t);
 void	 deferred_run(struct deferred *);
 void	 deferred_close(struct deferred *);
 

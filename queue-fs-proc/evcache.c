@@ -148,11 +148,15 @@ evc_next_of(struct evcache *c, struct evc_entry *e)
 	    (uint32_t)(e->evpid >> 32));
 }
 
-/* msgid is committed: its envelopes are the layout's now, and clean. */
-void
+/*
+ * msgid is committed: its envelopes are the layout's now, and clean.
+ * Returns how many there were.
+ */
+int
 evc_committed(struct evcache *c, uint32_t msgid)
 {
 	struct evc_entry	*e, *next;
+	int			 n = 0;
 
 	evc_del(c, (uint64_t)msgid << 32);
 	for (e = evc_first_of(c, msgid); e != NULL; e = next) {
@@ -160,8 +164,10 @@ evc_committed(struct evcache *c, uint32_t msgid)
 		if (e->pinned) {
 			c->pinned_bytes -= e->len;
 			evc_make_clean(c, e);
+			n++;
 		}
 	}
+	return n;
 }
 
 /* Forget everything of msgid: its marker and every envelope. */

@@ -2,10 +2,9 @@
  * The envelopes the daemon holds in memory, by evpid.
  *
  * Pinned: an envelope of an incoming message, answered by
- * ENVELOPE_CREATE and kept here, nowhere else, until MESSAGE_COMMIT
- * writes it into the spool (and the log) with its message, or
- * MESSAGE_DELETE drops it.  A message that is never committed costs no
- * file system work for its envelopes.
+ * ENVELOPE_CREATE and written to incoming/ after the answer (deferred.c),
+ * kept here too until MESSAGE_COMMIT builds its log record from it (no
+ * file is read back) or MESSAGE_DELETE drops it.
  *
  * Clean: a copy of what the layout holds, so that ENVELOPE_LOAD and
  * ENVELOPE_UPDATE need not read or stat the file.  Every change of a
@@ -61,7 +60,7 @@ int		  evc_mark_incoming(struct evcache *, uint32_t msgid);
 int		  evc_is_incoming(struct evcache *, uint32_t msgid);
 struct evc_entry *evc_first_of(struct evcache *, uint32_t msgid);
 struct evc_entry *evc_next_of(struct evcache *, struct evc_entry *);
-void		  evc_committed(struct evcache *, uint32_t msgid);
+int		  evc_committed(struct evcache *, uint32_t msgid);
 void		  evc_drop_message(struct evcache *, uint32_t msgid);
 
 #endif

@@ -71,6 +71,14 @@ layout_evppath(uint64_t evpid, struct layout_evppath *p)
 	return p->s;
 }
 
+const char *
+layout_inevp(uint64_t evpid, struct layout_inevp *p)
+{
+	snprintf(p->s, sizeof(p->s), "%08x/%016llx", (uint32_t)(evpid >> 32),
+	    (unsigned long long)evpid);
+	return p->s;
+}
+
 /* The try-th name to give name in corrupt/: name, name.1, name.2, ... */
 const char *
 layout_corrupt(const char *name, int try, struct layout_corrupt *c)

@@ -61,6 +61,9 @@ struct layout_evpname	{ char s[LAYOUT_EVPID_DIGITS + 1]; };
 /* "XX/MSGID/EVPID", relative to queue/ */
 struct layout_evppath	{ char s[sizeof(struct layout_msgdir) +
 			    LAYOUT_EVPID_DIGITS + 1]; };
+/* "MSGID/EVPID", an incoming envelope relative to incoming/ */
+struct layout_inevp	{ char s[LAYOUT_MSGID_DIGITS + 1 +
+			    LAYOUT_EVPID_DIGITS + 1]; };
 /* "NAME" or "NAME.N" in corrupt/ (NAME: a directory entry's name) */
 struct layout_corrupt	{ char s[NAME_MAX + sizeof(".99")]; };
 /* "incoming.RANDOM.NAME" in purge/ */
@@ -77,6 +80,7 @@ const char	*layout_msgfile(uint32_t msgid, struct layout_msgfile *);
 const char	*layout_tmpfile(uint32_t msgid, struct layout_tmpfile *);
 const char	*layout_evpname(uint64_t evpid, struct layout_evpname *);
 const char	*layout_evppath(uint64_t evpid, struct layout_evppath *);
+const char	*layout_inevp(uint64_t evpid, struct layout_inevp *);
 const char	*layout_corrupt(const char *name, int try,
 		    struct layout_corrupt *);
 const char	*layout_purge(const char *name, uint32_t rnd,

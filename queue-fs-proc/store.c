@@ -127,11 +127,26 @@ store_close_log(struct store *s, int checkpoint)
 		close(s->temporary_fd);
 }
 
+/*
+ * An incoming message whose envelope could not be written after its
+ * answer was withdrawn from incoming/ (deferred.c): it is no longer
+ * incoming, so that no envelope is taken for it and its commit fails.
+ */
+static void
+store_forget_withdrawn(struct store *s)
+{
+	if (s->later.withdrawn == 0)
+		return;
+	evc_drop_message(&s->evc, s->later.withdrawn);
+	s->later.withdrawn = 0;
+}
+
 /* Work left for after the answer, done before the next request is read. */
 void
 store_after_answer(struct store *s)
 {
 	deferred_run(&s->later);
+	store_forget_withdrawn(s);
 }
 
 /* Log records appended without a sync, for store_flush() (0: none). */
@@ -526,33 +541,6 @@ done:
 
 
 /*
- * Write the envelopes of the incoming message msgid, held in memory
- * since ENVELOPE_CREATE, into its directory dfd; their count, or -1.
- */
-static int
-store_write_incoming_evps(struct store *s, uint32_t msgid, int dfd)
-{
-	struct layout_evpname	 name;
-	struct evc_entry	*e;
-	int			 fd, n = 0;
-
-	for (e = evc_first_of(&s->evc, msgid); e != NULL;
-	    e = evc_next_of(&s->evc, e)) {
-		fd = sio_create(dfd, layout_evpname(e->evpid, &name), 1);
-		if (fd == -1)
-			return -1;
-		if (sio_write_all(fd, e->data, e->len) == -1) {
-			close(fd);
-			return -1;
-		}
-		if (close(fd) == -1)
-			return -1;
-		n++;
-	}
-	return n;
-}
-
-/*
  * On any failure after the message is in incoming/ (renamed or copied)
  * it is unlinked there and the answer is r = 0: smtpd tempfails the
  * mail, which was never acknowledged, and deletes it.
@@ -579,12 +567,6 @@ store_message_commit(struct store *s, uint32_t msgid, int fd)
 		    msgid);
 		goto done;
 	}
-	if ((nevp = store_write_incoming_evps(s, msgid, dfd)) == -1) {
-		log_warn("warn: queue-fs-proc: commit %08x: writing its "
-		    "envelopes", msgid);
-		unlinkat(dfd, LAYOUT_MESSAGE, 0);
-		goto done;
-	}
 	if (s->logged)
 		r = store_commit_logged(s, msgid, dfd, fd, &sb);
 	else
@@ -596,7 +578,7 @@ store_message_commit(struct store *s, uint32_t msgid, int fd)
 		unlinkat(dfd, LAYOUT_MESSAGE, 0);
 		goto done;
 	}
-	evc_committed(&s->evc, msgid);
+	nevp = evc_committed(&s->evc, msgid);
 	store_spend(s, (uint64_t)sb.st_size + 4096 * (uint64_t)(nevp + 1),
 	    (uint64_t)nevp + 2);
 	ok = 1;
@@ -770,13 +752,19 @@ store_envelope_create(struct store *s, uint32_t msgid, const char *evp,
 	if (!store_evp_size_ok("envelope create", msgid, len))
 		return 0;
 	if (evc_is_incoming(&s->evc, msgid)) {
-		/* held in memory, written with the message by its commit */
+		/*
+		 * answered now, written by store_after_answer(); held in
+		 * memory too, for the commit's record
+		 */
 		*evpid = store_next_evpid(s, msgid);
-		if (evc_put(&s->evc, *evpid, evp, len, 1) == 0)
-			return 1;
-		log_warn("warn: queue-fs-proc: envelope create for %08x",
-		    msgid);
-		return 0;
+		if (evc_put(&s->evc, *evpid, evp, len, 1) == -1) {
+			log_warn("warn: queue-fs-proc: envelope create for "
+			    "%08x", msgid);
+			return 0;
+		}
+		deferred_envelope(&s->later, *evpid, evp, len);
+		store_forget_withdrawn(s);	/* an earlier one's */
+		return 1;
 	}
 	if ((dfd = store_open_queued(s, msgid)) == -1) {
 		store_log_open_failure("envelope create: message", msgid);

@@ -255,8 +255,8 @@ test_spool_layout(void **state)
 	assert_owned(q, evp_path(msgid, evpids[0]), pw->pw_uid, S_IFREG);
 	assert_owned(q, evp_path(msgid, evpids[1]), pw->pw_uid, S_IFREG);
 	assert_owned(q, relf("incoming/%08x", inmsgid), pw->pw_uid, S_IFDIR);
-	/* its envelope is held in memory until the commit writes it */
-	assert_int_equal(spool_count(q, relf("incoming/%08x", inmsgid)), 0);
+	assert_owned(q, relf("incoming/%08x/%016llx", inmsgid,
+	    (unsigned long long)inevpid), pw->pw_uid, S_IFREG);
 	/* the message dir holds the message and the envelopes, no more */
 	assert_int_equal(spool_count(q, d), 3);
 	assert_alive(q);
@@ -388,8 +388,8 @@ test_envelope_sizes(void **state)
 	    &evpid), 0);
 	assert_int_equal(pq_envelope_create(&q->c, msgid, big, PQ_EVP_MAX,
 	    &evpid), 1);
-	/* held in memory: the commit writes it with the message */
-	assert_int_equal(spool_count(q, relf("incoming/%08x", msgid)), 0);
+	assert_int_equal(pq_init(&q->c), 1);	/* written after the answer */
+	assert_int_equal(spool_count(q, relf("incoming/%08x", msgid)), 1);
 	fd = tmp_message("x\n", 2);
 	assert_int_equal(pq_message_commit(&q->c, msgid, fd), 1);
 	close(fd);
@@ -425,10 +425,9 @@ test_envelope_sizes(void **state)
 }
 
 /*
- * The commit writes the envelopes of an incoming message, held in
- * memory until then.  When that write fails (here: a file already has
- * the envelope's name) the commit fails: smtpd tempfails the mail,
- * nothing of it reaches queue/, and its MESSAGE_DELETE clears it.
+ * An incoming envelope is written after its answer.  When that write
+ * fails, the message is withdrawn: its commit fails, smtpd tempfails
+ * the mail, and nothing of it reaches queue/.
  */
 static void
 test_incoming_write_fails(void **state)
@@ -441,20 +440,18 @@ test_incoming_write_fails(void **state)
 	int		 fd, i;
 
 	assert_int_equal(pq_message_create(&q->c, &msgid), 1);
+	/* the daemon is the queue user: it cannot write there now */
+	assert_int_equal(chmod(spool_path(q, "incoming/%08x", msgid), 0500),
+	    0);
 	qd_log_mark(q);
 	assert_int_equal(pq_envelope_create(&q->c, msgid, "a", 1, &evpid), 1);
 	assert_int_equal(evpid >> 32, msgid);
-	fd = open(spool_path(q, "incoming/%08x/%016llx", msgid,
-	    (unsigned long long)evpid), O_WRONLY | O_CREAT | O_EXCL, 0600);
-	assert_true(fd != -1);
-	close(fd);
 	fd = tmp_message("x\n", 2);
 	assert_int_equal(pq_message_commit(&q->c, msgid, fd), 0);
 	close(fd);
-	assert_true(qd_log_has(q, "writing its envelopes", NULL, NULL));
-	assert_false(spool_exists(q, "%s", msgdir(msgid)));
-	assert_int_equal(pq_message_delete(&q->c, msgid), 1);
+	assert_true(qd_log_has(q, "withdrawing", NULL, NULL));
 	assert_false(spool_exists(q, "incoming/%08x", msgid));
+	assert_false(spool_exists(q, "%s", msgdir(msgid)));
 	assert_int_equal(pq_envelope_create(&q->c, msgid, "b", 1, &evpid), 0);
 
 	/* the next message goes through */

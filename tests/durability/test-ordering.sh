@@ -171,9 +171,8 @@ seq_want() {
 	echo "10 durable answers checked (commit 2 (inline 1, in place $ip," \
 	    "syncfs $sf; by rename 2), envelope create on a committed" \
 	    "message 1, update 1, delete 5, message delete 1; by the log" \
-	    "$((9 + ip)), by the layout's own syncs $sf), 5 incoming" \
-	    "envelope creates held until their commit, 2 log files marked" \
-	    "dead (0 at start, 0 by the" \
+	    "$((9 + ip)), by the layout's own syncs $sf), 5 deferred" \
+	    "envelope creates, 2 log files marked dead (0 at start, 0 by the" \
 	    "checkpointer)"
 }
 
@@ -246,7 +245,7 @@ else
 	    > "$work/count.out" 2>&1 ||
 	    fail ordering-fsproc-mount-run "a request failed"
 	judge ordering-fsproc-mount "$work/split.trace" \
-	    "200 durable answers checked (commit 100 (inline 100, in place 0, syncfs 0; by rename 0), envelope create on a committed message 0, update 0, delete 100, message delete 0; by the log 200, by the layout's own syncs 0), 100 incoming envelope creates held until their commit"
+	    "200 durable answers checked (commit 100 (inline 100, in place 0, syncfs 0; by rename 0), envelope create on a committed message 0, update 0, delete 100, message delete 0; by the log 200, by the layout's own syncs 0), 100 deferred envelope creates"
 	read -r nd ndst ndck <<< "$(deads)"
 	nb=$(grep -c '^  BAD  DEAD' "$work/check.out")
 	what="${nd:-0} DEAD records, ${ndst:-0} at start, ${ndck:-0} by the"
@@ -524,7 +523,7 @@ echo "== 600 messages of 60 KB: the log switches files, the checkpointer runs"
 if traced 300 "$fs" "$work/switch.trace" "" count 1 600 60000 \
     > "$work/count.out" 2>&1; then
 	judge ordering-log-switch "$work/switch.trace" \
-	    "1200 durable answers checked (commit 600 (inline 600, in place 0, syncfs 0; by rename 0), envelope create on a committed message 0, update 0, delete 600, message delete 0; by the log 1200, by the layout's own syncs 0), 600 incoming envelope creates held until their commit, 3 log files marked dead (0 at start, 1 by the checkpointer)"
+	    "1200 durable answers checked (commit 600 (inline 600, in place 0, syncfs 0; by rename 0), envelope create on a committed message 0, update 0, delete 600, message delete 0; by the log 1200, by the layout's own syncs 0), 600 deferred envelope creates, 3 log files marked dead (0 at start, 1 by the checkpointer)"
 	awk -v mode=count -f "$CHECKER" "$work/switch.trace" \
 	    > "$work/switch.txt"
 	max=$(awk '$1 == "msg" && $4 > m {m = $4} END {print m + 0}' \

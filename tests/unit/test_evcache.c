@@ -1,8 +1,8 @@
 /*
  * The envelopes the store holds in memory (evcache.c), on a spool in a
- * temporary directory: those of an incoming message, kept until its
- * commit writes them, and copies of queued ones that loads and updates
- * are served from.  The request's bytes live in the imsg read buffer,
+ * temporary directory: those of an incoming message, written after
+ * their answer and kept until its commit builds its record, and copies
+ * of queued ones that loads and updates are served from.  The request's bytes live in the imsg read buffer,
  * which the next read reuses: the tests overwrite the caller's buffer
  * after store_envelope_create() returns, as that read would, so they
  * fail if the store keeps a pointer to the caller's bytes.
@@ -170,8 +170,9 @@ queued_message(struct spool *sp, uint64_t *a, uint64_t *b)
 }
 
 /*
- * No file for the envelopes of an incoming message until its commit,
- * which writes them as they were sent, and leaves nothing pinned.
+ * The envelopes of an incoming message are written after their answer
+ * as they were sent, and held in memory until the commit, which leaves
+ * nothing pinned.
  */
 static void
 test_written_by_commit(void **state)
@@ -186,14 +187,56 @@ test_written_by_commit(void **state)
 	b = create_then_reuse(sp, msgid, rbuf, EVP_B);
 	assert_true(a != b);
 	snprintf(path, sizeof(path), "%s/incoming/%08x", sp->dir, msgid);
-	assert_int_equal(count_entries(path), 0);
-	assert_true(sp->s.evc.pinned_bytes > 0);
+	assert_int_equal(count_entries(path), 2);
+	snprintf(path, sizeof(path), "%s/incoming/%08x/%016llx", sp->dir,
+	    msgid, (unsigned long long)a);
+	assert_file_holds(path, EVP_A);
+	assert_int_equal(sp->s.evc.pinned_bytes, strlen(EVP_A) +
+	    strlen(EVP_B));
 	commit(sp, msgid);
 	assert_file_holds(queued_evp_path(sp, a, path, sizeof(path)), EVP_A);
 	assert_file_holds(queued_evp_path(sp, b, path, sizeof(path)), EVP_B);
 	assert_int_equal(sp->s.evc.pinned_bytes, 0);
 	assert_int_equal(sp->s.evc.clean_bytes, strlen(EVP_A) +
 	    strlen(EVP_B));
+	store_close(&sp->s);
+}
+
+/*
+ * An envelope that cannot be written after its answer (a file is in
+ * its place) withdraws its message: no longer incoming, no envelope
+ * taken for it, its commit refused, nothing of it held.
+ */
+static void
+test_withdrawn(void **state)
+{
+	struct spool	*sp = *state;
+	static char	 rbuf[PQ_EVP_MAX];
+	char		 path[256];
+	uint32_t	 msgid = new_message(sp);
+	uint64_t	 evpid = 0;
+	int		 fd;
+
+	memcpy(rbuf, EVP_A, strlen(EVP_A));
+	assert_int_equal(store_envelope_create(&sp->s, msgid, rbuf,
+	    strlen(EVP_A), &evpid), 1);
+	snprintf(path, sizeof(path), "%s/incoming/%08x/%016llx", sp->dir,
+	    msgid, (unsigned long long)evpid);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd != -1);
+	close(fd);
+	store_after_answer(&sp->s);
+	snprintf(path, sizeof(path), "%s/incoming/%08x", sp->dir, msgid);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(sp->s.evc.pinned_bytes, 0);
+	assert_int_equal(store_envelope_create(&sp->s, msgid, EVP_B,
+	    strlen(EVP_B), &evpid), 0);
+	store_after_answer(&sp->s);
+	snprintf(path, sizeof(path), "%s/body", sp->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd != -1);
+	assert_int_equal(store_message_commit(&sp->s, msgid, fd), 0);
+	close(fd);
 	store_close(&sp->s);
 }
 
@@ -281,6 +324,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_written_by_commit,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_forgets,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_withdrawn,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_update_delete,
 		    setup, teardown),

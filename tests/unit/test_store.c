@@ -103,9 +103,9 @@ test_create_incoming(void **state)
 }
 
 /*
- * The whole life of an incoming message: the commit writes the content
- * and the envelopes into incoming/MSGID and moves the directory to
- * queue/XX/MSGID, as the built-in queue lays it out.
+ * The whole life of an incoming message: envelopes written into
+ * incoming/MSGID, the commit copies the content and moves the
+ * directory to queue/XX/MSGID, as the built-in queue lays it out.
  */
 static void
 test_commit_layout(void **state)
@@ -125,9 +125,10 @@ test_commit_layout(void **state)
 		    &evpid[i]), 1);
 		assert_int_equal(evpid[i] >> 32, msgid);
 		assert_int_not_equal((uint32_t)evpid[i], 0);
+		assert_file(qt_pathf(spool, "incoming/%08x/%016llx", msgid,
+		    (unsigned long long)evpid[i]), evp[i], strlen(evp[i]),
+		    0600);
 	}
-	/* held in memory until the commit writes them with the message */
-	assert_int_equal(qt_count_entries(us_incoming(spool, msgid)), 0);
 	assert_true(evpid[0] != evpid[1]);
 	assert_int_equal(us_commit(S(state), msgid, content, len), 1);
 
@@ -580,12 +581,12 @@ test_load_refused(void **state)
 }
 
 /*
- * The envelope of ENVELOPE_CREATE on an incoming message is held in
- * memory, a copy: the caller's buffer may be reused at once.  The
- * commit writes it; loads serve it.
+ * The envelope of ENVELOPE_CREATE on an incoming message may be
+ * written after the answer (store_after_answer): by the next request
+ * it is on disk with its text, and the caller's buffer may be reused.
  */
 static void
-test_incoming_envelope_copied(void **state)
+test_deferred_envelope(void **state)
 {
 	char		text[32], buf[64];
 	uint64_t	evpid;
@@ -595,9 +596,9 @@ test_incoming_envelope_copied(void **state)
 	strlcpy(text, "deferred envelope", sizeof(text));
 	assert_int_equal(us_evp_create(S(state), msgid, text, &evpid), 1);
 	memset(text, 'X', sizeof(text) - 1);
+	assert_file(qt_pathf(SPOOL(state), "incoming/%08x/%016llx", msgid,
+	    (unsigned long long)evpid), "deferred envelope", 17, 0600);
 	assert_int_equal(us_commit(S(state), msgid, "m", 1), 1);
-	assert_file(us_evpfile(SPOOL(state), evpid), "deferred envelope", 17,
-	    0600);
 	assert_int_equal(us_evp_load(S(state), evpid, buf, sizeof(buf)), 17);
 	assert_memory_equal(buf, "deferred envelope", 17);
 }
@@ -639,7 +640,7 @@ main(void)
 		BOTH(test_envelope_delete),
 		BOTH(test_envelope_delete_after_restart),
 		ONE(test_load_refused),
-		BOTH(test_incoming_envelope_copied),
+		BOTH(test_deferred_envelope),
 		ONE(test_close_clean),
 	};
 
