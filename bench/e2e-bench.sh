@@ -495,9 +495,7 @@ lc_sink_start() {
 }
 lc_sink_stop() {
 	[ -n "$LC_SINK_PID" ] || return 0
-	kill -TERM "$LC_SINK_PID" 2>/dev/null
-	wait_until 5 proc_dead "$LC_SINK_PID" || kill -KILL "$LC_SINK_PID" 2>/dev/null
-	wait "$LC_SINK_PID" 2>/dev/null
+	stop_child "$LC_SINK_PID"
 	LC_SINK_PID=
 	wait_until 5 port_closed "$RELAY_PORT"
 }

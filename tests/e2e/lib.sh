@@ -565,11 +565,16 @@ start_sink() {	# start_sink PORT DIR LIFETIME
 	fi
 }
 
+# stop_child PID: SIGTERM a child of this shell, SIGKILL after 5 s, reap it
+stop_child() {
+	kill -TERM "$1" 2>/dev/null
+	wait_until 5 proc_dead "$1" || kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+
 stop_sink() {
 	[ -n "$SINK_PID" ] || return 0
-	kill -TERM "$SINK_PID" 2>/dev/null
-	wait_until 5 proc_dead "$SINK_PID" || kill -KILL "$SINK_PID" 2>/dev/null
-	wait "$SINK_PID" 2>/dev/null
+	stop_child "$SINK_PID"
 	SINK_PID=
 }
 
