@@ -21,20 +21,28 @@
 #include "records.h"
 #include "safeio.h"
 
+/* Add one envelope to the record being built: struct rec_evp, bytes. */
+static void
+rec_add_evp(struct wal *w, uint64_t evpid, const char *evp, size_t len)
+{
+	struct rec_evp	re;
+
+	memset(&re, 0, sizeof(re));
+	re.evpid = evpid;
+	re.len = (uint32_t)len;
+	wal_add(w, &re, sizeof(re));
+	wal_add(w, evp, len);
+}
+
 /* Add msgid's envelopes, held in memory until its commit; their count. */
 static uint32_t
 rec_add_envelopes(struct wal *w, struct evcache *c, uint32_t msgid)
 {
 	struct evc_entry	*e;
-	struct rec_evp		 re;
 	uint32_t		 n = 0;
 
 	for (e = evc_first_of(c, msgid); e != NULL; e = evc_next_of(c, e)) {
-		memset(&re, 0, sizeof(re));
-		re.evpid = e->evpid;
-		re.len = (uint32_t)e->len;
-		wal_add(w, &re, sizeof(re));
-		wal_add(w, e->data, e->len);
+		rec_add_evp(w, e->evpid, e->data, e->len);
 		n++;
 	}
 	return n;
@@ -126,14 +134,8 @@ int
 rec_evp(struct wal *w, uint64_t evpid, const char *evp, size_t len,
     int durable)
 {
-	struct rec_evp	re;
-
-	memset(&re, 0, sizeof(re));
-	re.evpid = evpid;
-	re.len = (uint32_t)len;
 	wal_begin(w, WAL_EVP_WRITE);
-	wal_add(w, &re, sizeof(re));
-	wal_add(w, evp, len);
+	rec_add_evp(w, evpid, evp, len);
 	if (wal_append(w, evpid >> 32, durable) == 0)
 		return 0;
 	log_warn("warn: queue-fs-proc: envelope %016llx: writing the log",
