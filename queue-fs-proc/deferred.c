@@ -19,12 +19,13 @@
 
 void
 deferred_init(struct deferred *d, int queue_fd, int incoming_fd,
-    struct walk *w)
+    struct walk *w, struct evcache *evc)
 {
 	memset(d, 0, sizeof(*d));
 	d->queue_fd = queue_fd;
 	d->incoming_fd = incoming_fd;
 	d->walk = w;
+	d->evc = evc;
 }
 
 /*
@@ -94,7 +95,9 @@ deferred_take_spare(struct deferred *d)
 }
 
 /*
- * Write the incoming envelope answered last, as incoming/MSGID/EVPID.
+ * Write the incoming envelope answered last, as incoming/MSGID/EVPID,
+ * from the copy the store holds (evcache.h; none if its message was
+ * rolled back meanwhile: nothing to write).
  * Nobody reads it before the commit, which makes it durable.  If it
  * cannot be written, the message is withdrawn from incoming/ so that
  * its commit fails (r = 0) and smtpd tempfails the mail: answering
@@ -103,16 +106,19 @@ deferred_take_spare(struct deferred *d)
 static void
 deferred_write_envelope(struct deferred *d)
 {
-	struct layout_inevp	path;
-	struct layout_msgname	msgname;
-	uint64_t		evpid = d->evp.evpid;
-	int			fd, r = -1;
+	struct layout_inevp	 path;
+	struct layout_msgname	 msgname;
+	struct evc_entry	*e;
+	uint64_t		 evpid = d->evpid;
+	int			 fd, r = -1;
 
-	d->evp.evpid = 0;
+	d->evpid = 0;
+	if ((e = evc_get(d->evc, evpid)) == NULL || !e->pinned)
+		return;
 	fd = sio_open_beneath(d->incoming_fd, layout_inevp(evpid, &path),
 	    O_WRONLY | O_CREAT | O_EXCL, 0600);
 	if (fd != -1) {
-		r = sio_write_all(fd, d->evp.buf, d->evp.len);
+		r = sio_write_all(fd, e->data, e->len);
 		if (close(fd) == -1)
 			r = -1;
 	}
@@ -129,27 +135,21 @@ deferred_write_envelope(struct deferred *d)
 }
 
 /*
- * Take an envelope of an incoming message to write after the answer.
- * The bytes are copied: the caller's buffer (the imsg read buffer) may
- * be reused before deferred_run().
+ * Take an envelope of an incoming message, already held by the store's
+ * evcache, to write after the answer.
  */
 void
-deferred_envelope(struct deferred *d, uint64_t evpid, const char *evp,
-    size_t len)
+deferred_envelope(struct deferred *d, uint64_t evpid)
 {
-	if (d->evp.evpid != 0)	/* the caller skipped deferred_run */
+	if (d->evpid != 0)	/* the caller skipped deferred_run */
 		deferred_write_envelope(d);
-	if (len > sizeof(d->evp.buf))	/* the store refuses it before */
-		fatalx("fatal: queue-fs-proc: envelope of %zu bytes", len);
-	memcpy(d->evp.buf, evp, len);
-	d->evp.len = len;
-	d->evp.evpid = evpid;
+	d->evpid = evpid;
 }
 
 void
 deferred_run(struct deferred *d)
 {
-	if (d->evp.evpid != 0)
+	if (d->evpid != 0)
 		deferred_write_envelope(d);
 	if (d->refill) {
 		d->refill = 0;
@@ -165,7 +165,7 @@ deferred_close(struct deferred *d)
 {
 	struct layout_msgname	name;
 
-	if (d->evp.evpid != 0)
+	if (d->evpid != 0)
 		deferred_write_envelope(d);
 	if (d->spare != 0)
 		unlinkat(d->incoming_fd, layout_msgname(d->spare, &name),

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proc_queue.h"
+#include "evcache.h"
 #include "wal.h"
 #include "walk.h"
 
@@ -22,24 +22,19 @@ struct deferred {
 	int		 queue_fd;	/* the store's, not owned */
 	int		 incoming_fd;	/* the store's, not owned */
 	struct walk	*walk;		/* reads ahead, skips our ids */
+	struct evcache	*evc;		/* the store's: envelopes' bytes */
 	const struct wal *wal;		/* the running log, or NULL */
 	uint32_t	 spare;		/* empty incoming/MSGID, or 0 */
 	uint32_t	 withdrawn;	/* an incoming message removed, or 0 */
 	int		 refill;	/* make a new spare */
-	/* an incoming envelope answered but not yet written (evpid != 0) */
-	struct {
-		uint64_t	 evpid;
-		size_t		 len;
-		/* a copy: the request's bytes die with the read buffer */
-		char		 buf[PQ_EVP_MAX];
-	}		 evp;
+	/* an incoming envelope answered but not yet written, or 0 */
+	uint64_t	 evpid;
 };
 
 void	 deferred_init(struct deferred *, int queue_fd, int incoming_fd,
-	    struct walk *);
+	    struct walk *, struct evcache *);
 uint32_t deferred_take_spare(struct deferred *);
-void	 deferred_envelope(struct deferred *, uint64_t evpid, const char *,
-	    size_t);
+void	 deferred_envelope(struct deferred *, uint64_t evpid);
 void	 deferred_run(struct deferred *);
 void	 deferred_close(struct deferred *);
 

@@ -86,7 +86,8 @@ store_open(struct store *s, int root_fd, enum store_sync sync, int reserve)
 	s->corrupt_fd = sio_open_dir(root_fd, LAYOUT_CORRUPT);
 	s->temporary_fd = sio_open_dir(root_fd, LAYOUT_TEMPORARY);
 	walk_init(&s->walk, s->queue_fd, s->corrupt_fd, store_durable(s));
-	deferred_init(&s->later, s->queue_fd, s->incoming_fd, &s->walk);
+	deferred_init(&s->later, s->queue_fd, s->incoming_fd, &s->walk,
+	    &s->evc);
 	return 0;
 
 fail_queue:
@@ -753,8 +754,8 @@ store_envelope_create(struct store *s, uint32_t msgid, const char *evp,
 		return 0;
 	if (evc_is_incoming(&s->evc, msgid)) {
 		/*
-		 * answered now, written by store_after_answer(); held in
-		 * memory too, for the commit's record
+		 * held in memory, from where store_after_answer() writes
+		 * its file and the commit builds its record
 		 */
 		*evpid = store_next_evpid(s, msgid);
 		if (evc_put(&s->evc, *evpid, evp, len, 1) == -1) {
@@ -762,7 +763,7 @@ store_envelope_create(struct store *s, uint32_t msgid, const char *evp,
 			    "%08x", msgid);
 			return 0;
 		}
-		deferred_envelope(&s->later, *evpid, evp, len);
+		deferred_envelope(&s->later, *evpid);
 		store_forget_withdrawn(s);	/* an earlier one's */
 		return 1;
 	}
