@@ -4,7 +4,7 @@
 #   make bench-qfp / bench-e2e      one of them
 #   make bench-postfix              Postfix's rate, same load (not in bench)
 #   make bench-quick                a short run of each (does it work?)
-BENCH_PROGS =	bench/qfp-bench bench/fsync-probe
+BENCH_PROGS =	bench/qfp-bench bench/fsync-probe bench/null-proc
 BENCH_SRCS =	bench/qfp-bench.c bench/bench_backend.c bench/bench_stats.c \
 		bench/bench_ingest.c bench/bench_walk.c
 BENCH_ARGS ?=
@@ -20,6 +20,11 @@ bench/qfp-bench: $(BENCH_SRCS) bench/bench.h $(QT_DEPS) $(LIBQFP)
 bench/fsync-probe: bench/fsync-probe.c
 	$(CC) $(ALL_CFLAGS) -D_GNU_SOURCE -o $@ bench/fsync-probe.c $(LDFLAGS)
 
+# the protocol's own cost: a helper that keeps nothing (e2e-bench's ceiling)
+bench/null-proc: bench/null-proc.c $(LIBQFP)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ bench/null-proc.c $(LIBQFP) \
+	    $(PKG_LIBS) $(LDFLAGS)
+
 bench: deps
 	$(MAKE) $(DAEMON) $(BENCH_PROGS)
 	./bench/qfp-bench $(BENCH_ARGS)
@@ -28,7 +33,7 @@ bench: deps
 bench-qfp: $(DAEMON) $(BENCH_PROGS)
 	./bench/qfp-bench $(BENCH_ARGS)
 
-bench-e2e: $(DAEMON) bench/fsync-probe
+bench-e2e: $(DAEMON) bench/fsync-probe bench/null-proc
 	bash bench/e2e-bench.sh $(E2E_BENCH_ARGS)
 
 # Postfix's own rate on the same load and file system (a Debian 12 root

@@ -21,7 +21,7 @@
 # installed helper inside the private mount namespace only.
 #
 # usage: bash bench/e2e-bench.sh [--pairs N] [--msgs N] [--sessions N]
-#            [--size BYTES] [--rcpts N] [--modes durable,relaxed|none]
+#            [--size BYTES] [--rcpts N] [--modes durable,relaxed,ceiling|none]
 #            [--keep] [--rootfs] [--fs-gb N] [--probe-n N]
 #            [--nb-msgs N] [--nb-mb N] [--nb-writer rewrite|flush]
 #            [--no-neighbour] [--profile]
@@ -30,8 +30,11 @@
 #            [--lc-msgs N] [--lc-pairs N] [--lc-modes durable,relaxed]
 #            [--lc-delivery relay|lmtp|maildir] [--no-lifecycle]
 #   --modes    helper modes compared with the built-in queue, relay down
-#              (default durable,relaxed); none: no such pairs, for a
-#              pass of the other parts only
+#              (default durable,relaxed,ceiling); none: no such pairs,
+#              for a pass of the other parts only.  ceiling: the helper
+#              replaced by bench/null-proc, which keeps nothing on disk:
+#              the rate of the protocol alone, the most any helper could
+#              reach on this smtpd and machine
 #   --probe-n  samples per bench/fsync-probe mode after every idle
 #              built-in run (default 500; 200 beside the neighbour; each
 #              mode stops after 10 s)
@@ -80,7 +83,7 @@ MSGS=3000
 SESSIONS=8
 SIZE=4096
 RCPTS=2
-MODES=durable,relaxed
+MODES=durable,relaxed,ceiling
 KEEP=0
 ROOTFS=0
 FS_GB=4
@@ -254,6 +257,19 @@ WORK=$(mktemp -d /tmp/qfp-e2e-bench.XXXXXX) || die mktemp
 chmod 0755 "$WORK"
 # smtpd -B queue=fs-proc execs $LIBEXEC/queue-fs-proc: our build, here only
 setup_helper || die "cannot put $HELPER_BUILD in place of $LIBEXEC/queue-fs-proc"
+# --modes ceiling: bench/null-proc as $LIBEXEC/queue-null-proc, in the
+# private copy of $LIBEXEC (setup_helper's, or one made here)
+setup_null_helper() {
+	local d=$WORK/libexec
+	if [ ! -d "$d" ]; then
+		mkdir -p "$d" && cp -a "$LIBEXEC/." "$d/" &&
+		    mount --bind "$d" "$LIBEXEC" || return 1
+	fi
+	install -m 0755 "$REPO/bench/null-proc" "$d/queue-null-proc"
+}
+case ",$MODES," in
+*,ceiling,*) setup_null_helper || die "cannot put bench/null-proc in $LIBEXEC (make bench/null-proc)" ;;
+esac
 
 # A fresh journaled ext4 on $SPOOL (private mount namespace), or, with
 # --rootfs, an empty $SPOOL on the root file system.  The ext4 is mounted
@@ -622,7 +638,7 @@ prof_start() {
 	[ $PROF_TRACE != 0 ] || return 0
 	local q h
 	q=$(prof_queue_pid) || { note "profile: no queue process"; return 1; }
-	if [ "${SMTPD_BACKEND%%:*}" = fs-proc ]; then
+	if [ "${SMTPD_BACKEND%%:*}" != fs ]; then
 		h=$(helper_pid) || { note "profile: no helper"; return 1; }
 		q="$q,$h"
 	fi
@@ -709,7 +725,7 @@ prof_summary() {
 	echo "# per message, by backend: us on a CPU (plain pass) and system calls (perf trace pass)"
 	printf '  %-18s %12s %9s %13s %10s %12s %12s\n' backend "smtpd: queue" \
 	    helper checkpointer "all smtpd" "queue calls" "helper calls"
-	for b in fs fs-proc "fs-proc:-S none"; do
+	for b in fs fs-proc "fs-proc:-S none" null-proc; do
 		plain=$(echo "$PROF_RUNS" | awk -F'|' -v b="$b" '$1 == 0 && $2 == b { print $3; exit }')
 		[ -n "$plain" ] || continue
 		traced=$(echo "$PROF_RUNS" | awk -F'|' -v b="$b" '$1 == 1 && $2 == b { print $3 "|" $4; exit }')
@@ -728,8 +744,9 @@ prof_summary() {
 				awk -v n="$n" '
 				    /^ [^ ].*\([0-9]+\), [0-9]+ events/ { who = $1 }
 				    $1 ~ /^[a-z_0-9]+$/ && NF >= 8 && $2 ~ /^[0-9]+$/ { c[who] += $2 }
+				    $1 ~ /^queue-(fs|null)-proc$/ { helper = $1 }
 				    END { printf " %.1f %s\n", c["smtpd"] / n,
-					("queue-fs-proc" in c) ? sprintf("%.1f", c["queue-fs-proc"] / n) : "-" }' \
+					helper ? sprintf("%.1f", c[helper] / n) : "-" }' \
 				    "$WORK/trace-$traced.txt"
 			else
 				echo " - -"
@@ -814,6 +831,8 @@ run_one() {
 	# or, for the lifecycle, delivered (the queue is empty by now)
 	n=$(find "$SPOOL/queue" -mindepth 3 -maxdepth 3 -name message 2>/dev/null | wc -l)
 	stop_smtpd quiet
+	# null-proc keeps no files: what smtpd said it queued, after the commit
+	[ "$backend" = null-proc ] && n=$(grep -c ' smtp message msgid=' "$log")
 	if [ $lc = 1 ]; then
 		n="not all"
 		if [ $rc = 0 ] && lc_check "$msgs" "$log"; then n=$msgs; fi
@@ -902,11 +921,13 @@ if [ $PROFILE = 1 ]; then
 	PROF_OUT=$WORK/profile.txt
 	: >"$PROF_OUT"
 	PROF_RUNS=		# not the warm-up run's
+	PROF_NULL=		# with --modes ...ceiling: null-proc too
+	case ",$MODES," in *,ceiling,*) PROF_NULL=null-proc ;; esac
 	traces=0
 	command -v perf >/dev/null 2>&1 && traces="0 1 2" ||
 	    note "perf not found (Debian's linux-perf): no syscall profile"
 	for PROF_TRACE in $traces; do
-		for b in fs fs-proc "fs-proc:-S none"; do
+		for b in fs fs-proc "fs-proc:-S none" $PROF_NULL; do
 			run_one "$b" || { KEEP=1; die "profile run of $b failed (logs in $WORK)"; }
 			echo "#   $RATE msgs/s$([ $PROF_TRACE = 1 ] && echo ", under perf trace")$([ $PROF_TRACE = 2 ] && echo ", under perf record")" >>"$PROF_OUT"
 		done
@@ -956,7 +977,8 @@ for mode in "${mode_list[@]}"; do
 	case $mode in
 	durable) run_pairs durable fs-proc "$PAIRS" ;;
 	relaxed) run_pairs relaxed "fs-proc:-S none" "$PAIRS" ;;
-	*) die "unknown mode $mode (durable, relaxed)" ;;
+	ceiling) run_pairs ceiling null-proc "$PAIRS" ;;
+	*) die "unknown mode $mode (durable, relaxed, ceiling)" ;;
 	esac
 done
 # beside a neighbour writer: one pair, built-in and durable
@@ -1044,13 +1066,18 @@ for mode in "${mode_list[@]}"; do
 	case $mode in
 	durable) pname="fs-proc (-S full)"; target=0.8 ;;
 	relaxed) pname="fs-proc:-S none"; target=1.0 ;;
+	ceiling) pname="null-proc (no store)"; target=- ;;
 	esac
 	fsr=${RATES[$mode,fs]}
 	pr=${RATES[$mode,proc]}
 	ALL_FS+="$fsr"
 	mra=$(med_of "${RATIOS[$mode]}")
 	row "fs ($mode pairs)" "$fsr" "$(med_of "$fsr")" "" "" ""
-	row "$pname" "$pr" "$(med_of "$pr")" "${mra}x" ">= ${target}x fs" "$(verdict_of "$mra" ge "$target")"
+	if [ "$target" = - ]; then
+		row "$pname" "$pr" "$(med_of "$pr")" "${mra}x" "(information)" ""
+	else
+		row "$pname" "$pr" "$(med_of "$pr")" "${mra}x" ">= ${target}x fs" "$(verdict_of "$mra" ge "$target")"
+	fi
 	printf '%-22s %-34s\n' "  per-pair ratios" "${RATIOS[$mode]}"
 done
 
@@ -1069,6 +1096,14 @@ if [ -n "${RATES[durable,proc]:-}" ]; then
 	row "log floor" "1/(1/R_fs+t_log), t_log ${T_LOG_US}us" "$FLOOR" "" "" ""
 	r=$(ratio_of "$DUR" "$FLOOR")
 	row "fs-proc (-S full)" "median, as a fraction of the floor" "$DUR" "${r}x" ">= 0.9x floor" "$(verdict_of "$r" ge 0.9)"
+	# the same floor for a helper whose store costs nothing: R_null
+	# (null-proc's rate) in place of R_fs
+	R_NULL=$(med_of "${RATES[ceiling,proc]:-}")
+	if [ "$R_NULL" != - ]; then
+		NFLOOR=$(floor_of "$R_NULL" "$T_LOG_US")
+		row "protocol's log floor" "1/(1/R_null+t_log), R_null $R_NULL" "$NFLOOR" "" "" ""
+		row "fs-proc (-S full)" "median, as a fraction of it" "$DUR" "$(ratio_of "$DUR" "$NFLOOR")x" "(information)" ""
+	fi
 fi
 
 if [ $NEIGHBOUR = 1 ]; then
