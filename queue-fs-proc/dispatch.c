@@ -116,7 +116,7 @@ answer(struct daemon *d, struct pq_answer *a)
 	return r;
 }
 
-/* Message bytes, for the statistics of COMMIT and FD_R. */
+/* Message bytes, for the statistics of FD_R. */
 static uint64_t
 file_size(int fd)
 {
@@ -159,8 +159,10 @@ dispatch(struct daemon *d, struct imsg *imsg)
 	r = answer(d, &a);
 	/* the statistics' bytes, after the answer: smtpd waits for that */
 	bytes = req.evplen + a.evplen;
-	if (ok && (req.fd != -1 || a.fd != -1))
-		bytes = file_size(req.fd != -1 ? req.fd : a.fd);
+	if (ok && req.type == PQ_MESSAGE_COMMIT)
+		bytes = d->store.commit_bytes;
+	else if (ok && a.fd != -1)
+		bytes = file_size(a.fd);
 	if (req.fd != -1)
 		close(req.fd);
 	if (a.fd != -1)

@@ -580,6 +580,7 @@ store_message_commit(struct store *s, uint32_t msgid, int fd)
 		goto done;
 	}
 	nevp = evc_committed(&s->evc, msgid);
+	s->commit_bytes = (uint64_t)sb.st_size;
 	store_spend(s, (uint64_t)sb.st_size + 4096 * (uint64_t)(nevp + 1),
 	    (uint64_t)nevp + 2);
 	ok = 1;

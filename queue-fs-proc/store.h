@@ -53,6 +53,7 @@ struct store {
 	struct deferred	 later;		/* work after the answer */
 	/* how the last successful MESSAGE_COMMIT put its message in place */
 	enum store_commit_path commit_path;
+	uint64_t	 commit_bytes;	/* and its size, for the statistics */
 	int		 said_exdev;	/* logged that temporary/ is elsewhere */
 	struct wal	 wal;
 	/* the log covers the layout's changes: while it runs, and during
