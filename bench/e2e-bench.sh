@@ -28,7 +28,8 @@
 #            [--barrier-msgs N] [--barrier-rcpts 1,2,10,50]
 #            [--barrier-big-size BYTES] [--no-barriers]
 #            [--lc-msgs N] [--lc-pairs N] [--lc-modes durable,relaxed]
-#            [--lc-delivery relay|lmtp|maildir] [--no-lifecycle]
+#            [--lc-delivery relay|lmtp|maildir] [--lc-max-conn N]
+#            [--no-lifecycle]
 #   --modes    helper modes compared with the built-in queue, relay down
 #              (default durable,relaxed,ceiling); none: no such pairs,
 #              for a pass of the other parts only.  ceiling: the helper
@@ -58,6 +59,8 @@
 #              limits lifted; lmtp: smtpd's lmtp action to smtp-sink -L;
 #              maildir: smtpd's maildir action (both: an MDA child per
 #              envelope)
+#   --lc-max-conn  the MTA's connection limits for relay (default 1000;
+#              1: one session, which hangs on between tasks)
 #   --profile  only profile, 3 passes of one run of the built-in queue,
 #              one of the durable helper and one of -S none (--msgs
 #              each): CPU time per message
@@ -153,6 +156,7 @@ while [ $# -gt 0 ]; do
 	--lc-pairs) LC_PAIRS=$2; shift ;;
 	--lc-modes) LC_MODES=$2; shift ;;
 	--lc-delivery) LC_DELIVERY=$2; shift ;;
+	--lc-max-conn) LC_MAX_CONN=$2; shift ;;
 	--no-lifecycle) LIFECYCLE=0 ;;
 	--profile) PROFILE=1 ;;
 	-h|--help) sed -n '2,/^set -u$/{/^set -u$/d;p}' "$0"; exit 0 ;;
@@ -425,7 +429,14 @@ smtpd -n -f "$CONF" >"$WORK/conftest.log" 2>&1 ||
 #   1.5 s where it takes 0.1-0.3 s at best.  At LC_MAX_CONN the MTA opens
 #   a connection per pending task, hundreds during the load; the sink
 #   must take them all at once (LC_SINK_CONNS), or the SYNs it cannot
-#   queue are sent again 1 s, 3 s, ... later.
+#   queue are sent again 1 s, 3 s, ... later.  What still stalls runs
+#   about 10 s (smtpd -v): when every session of the relay runs out of
+#   tasks at once, each quits (another is still open when it looks, so
+#   none hangs on), the route goes, and the next tasks wait "for
+#   connector" until the relay's next source check, 10 s after the last
+#   ("scheduling relay ... in 10s", then "timeout for [relay...]").
+#   --lc-max-conn 1 avoids it (a lone session hangs on) at the price of
+#   one session's pace.
 #  lmtp: the same sink with -L, through smtpd's "lmtp" action: an MDA
 #   child per envelope (mail.lmtp), one LMTP session each.
 #  maildir: into $WORK/Maildir, an MDA child per envelope (mail.maildir),
