@@ -280,13 +280,27 @@ esac
 # on $SPOOL's parent: a mount on $SPOOL itself would be detached from
 # under smtpd should anything outside remove /var/spool/smtpd meanwhile.
 MNT=$(dirname "$SPOOL")
+# The spool's sibling directories, made again (empty, same mode and
+# owner) on each fresh file system: a private build keeps its chroot
+# directory and its pid file and control socket beside its spool
+# (PREFIX/var/empty, PREFIX/var/run)
+MNT_SIBLINGS=$(find "$MNT" -mindepth 1 -maxdepth 1 -type d \
+    ! -name "$(basename "$SPOOL")" -printf '%m %U %G %f\n' 2>/dev/null)
 fresh_spool() {
 	umount_spool
 	if [ $ROOTFS = 1 ]; then rm -rf "$SPOOL"; return 0; fi
 	sh "$REPO/tests/lib/loop-ext4.sh" -d -t /var/tmp "${FS_GB}G" "$MNT" &&
 	    chmod 0755 "$MNT" && rmdir "$MNT/lost+found" &&
-	    mkdir -m 0711 "$SPOOL" ||
+	    mkdir -m 0711 "$SPOOL" && make_siblings ||
 	    { note "cannot mount a fresh ext4 on $MNT (--rootfs works without)"; return 1; }
+}
+make_siblings() {
+	local mode uid gid name
+	while read -r mode uid gid name; do
+		[ -n "$name" ] || continue
+		mkdir -m "$mode" "$MNT/$name" && chown "$uid:$gid" "$MNT/$name" ||
+		    return 1
+	done <<<"$MNT_SIBLINGS"
 }
 umount_spool() {
 	[ $ROOTFS = 1 ] && return 0
@@ -702,7 +716,7 @@ prof_stop() {		# prof_stop MSGS: the per-message report of this run
 		kill -INT "$PROF_TRACE_PID" 2>/dev/null
 		wait "$PROF_TRACE_PID" 2>/dev/null
 	fi
-	PROF_RUNS+="$PROF_TRACE|$SMTPD_BACKEND|$RUN|$n"$'\n'
+	PROF_RUNS+="$PROF_TRACE|$PROF_BACKEND|$RUN|$n"$'\n'
 	echo "# run $RUN, -B queue=$SMTPD_BACKEND, $n msgs: per message, us" \
 	    "(on CPU, waiting for a CPU) and context switches (voluntary," \
 	    "involuntary); stolen by the hypervisor:" \
@@ -779,6 +793,18 @@ prof_summary() {
 # delivered; LC_CPU gets the run's CPU time by process.
 RUN=0
 RATE=
+# at_spool BACKEND: with -s SPOOL for queue-fs-proc when the smtpd under
+# test keeps its spool elsewhere than the helper's default (a private
+# build: tests/upstream's QFP_E2E_* variables)
+at_spool() {
+	if [ "$SPOOL" = /var/spool/smtpd ] || [ "${1%%:*}" != fs-proc ]; then
+		echo "$1"
+	elif [ "$1" = fs-proc ]; then
+		echo "fs-proc:-s $SPOOL"
+	else
+		echo "$1 -s $SPOOL"
+	fi
+}
 RATE_NOTE=
 RUN_NB=
 run_one() {
@@ -791,12 +817,13 @@ run_one() {
 	RATE_NOTE=
 	RUN_NB=
 	fresh_spool || return 1
+	PROF_BACKEND=$backend
 	if [ $lc = 1 ]; then
 		lc_quickack 1 || { note "cannot set quickack on the loopback routes"; return 1; }
 		lc_sink_start || { lc_quickack 0; return 1; }
 		CONF=$LC_CONF
 	fi
-	start_smtpd "$backend" "bench-run$RUN-${backend%%:*}-start"
+	start_smtpd "$(at_spool "$backend")" "bench-run$RUN-${backend%%:*}-start"
 	rc=$?
 	CONF=$conf
 	if [ $rc != 0 ]; then
@@ -887,7 +914,7 @@ count_barriers() {
 	local rcpts=$1 bytes=$2 hp spid out=$WORK/strace-rcpt$1-$2.txt rc
 	RUN=$((RUN + 1))
 	fresh_spool || return 1
-	start_smtpd fs-proc "bench-barriers-rcpt$rcpts-$bytes-start" -P mta || return 1
+	start_smtpd "$(at_spool fs-proc)" "bench-barriers-rcpt$rcpts-$bytes-start" -P mta || return 1
 	hp=$(helper_pid) || { stop_smtpd quiet; return 1; }
 	strace -f -qq -p "$hp" -e trace=$BARRIER_SYSCALLS -o "$out" &
 	spid=$!
@@ -944,7 +971,7 @@ if [ $PROFILE = 1 ]; then
 		done
 	done
 	echo
-	echo "e2e-bench --profile: $(smtpd -h 2>&1 | sed -n 's/^version: //p'), $MSGS msgs, $SESSIONS sessions, $SIZE-byte bodies, $RCPTS rcpts/msg, relay down; load average $LOAD0 at start, CPU time stolen by the hypervisor $(steal_since "$STEAL0")% over all runs"
+	echo "e2e-bench --profile: $("$SMTPD" -h 2>&1 | sed -n 's/^version: //p'), $MSGS msgs, $SESSIONS sessions, $SIZE-byte bodies, $RCPTS rcpts/msg, relay down; load average $LOAD0 at start, CPU time stolen by the hypervisor $(steal_since "$STEAL0")% over all runs"
 	cat "$PROF_OUT"
 	prof_summary
 	exit 0
@@ -1067,7 +1094,7 @@ probe_col() {
 }
 
 echo
-echo "e2e-bench: $(smtpd -h 2>&1 | sed -n 's/^version: //p'), spool on $([ $ROOTFS = 1 ] && echo "the root fs" || echo "a fresh journaled ext4 per run"), $MSGS msgs x $PAIRS ABBA pairs, $SESSIONS persistent sessions (smtp-source -d), $SIZE-byte bodies, $RCPTS rcpts/msg, relay down (127.0.0.1:$RELAY_PORT closed); $(nproc) CPUs"
+echo "e2e-bench: $("$SMTPD" -h 2>&1 | sed -n 's/^version: //p'), spool on $([ $ROOTFS = 1 ] && echo "the root fs" || echo "a fresh journaled ext4 per run"), $MSGS msgs x $PAIRS ABBA pairs, $SESSIONS persistent sessions (smtp-source -d), $SIZE-byte bodies, $RCPTS rcpts/msg, relay down (127.0.0.1:$RELAY_PORT closed); $(nproc) CPUs"
 if [ ${#mode_list[@]} -gt 0 ]; then
 	row "backend" "msgs/s per run" "median" "ratio" "target" "verdict"
 	row "----------------------" "----------------------------------" "---------" "---------" "----------------" "-------"
