@@ -84,17 +84,24 @@ held_del(struct held_tree *t, struct held *h)
 	free(h);
 }
 
+static struct held *
+first_envelope(uint32_t msgid)
+{
+	struct held	 key, *h;
+
+	key.id = (uint64_t)msgid << 32;
+	h = RB_NFIND(held_tree, &envelopes, &key);
+	return h != NULL && h->id >> 32 == msgid ? h : NULL;
+}
+
 /* A message goes with its last envelope, as in the fs layout. */
 static void
 drop_if_empty(uint32_t msgid)
 {
-	struct held	 key, *h, *m;
+	struct held	*m;
 
-	key.id = (uint64_t)msgid << 32;
-	h = RB_NFIND(held_tree, &envelopes, &key);
-	if (h != NULL && h->id >> 32 == msgid)
-		return;
-	if ((m = held_find(&messages, msgid)) != NULL)
+	if (first_envelope(msgid) == NULL &&
+	    (m = held_find(&messages, msgid)) != NULL)
 		held_del(&messages, m);
 }
 
@@ -126,10 +133,13 @@ run(struct pq_request *q, struct pq_answer *a)
 		while (held_find(&messages, a->msgid) != NULL);
 		a->r = held_add(&messages, a->msgid, NULL, 0) != NULL;
 		break;
-	case PQ_MESSAGE_DELETE:
-		if ((h = held_find(&messages, q->msgid)) != NULL)
+	case PQ_MESSAGE_DELETE:		/* a rollback: its envelopes go too */
+		while ((h = first_envelope(q->msgid)) != NULL)
+			held_del(&envelopes, h);
+		if ((h = held_find(&messages, q->msgid)) != NULL) {
 			held_del(&messages, h);
-		a->r = 1;
+			a->r = 1;
+		}
 		break;
 	case PQ_MESSAGE_COMMIT:
 		if ((h = held_find(&messages, q->msgid)) != NULL) {
@@ -159,8 +169,8 @@ run(struct pq_request *q, struct pq_answer *a)
 		if ((h = held_find(&envelopes, q->evpid)) != NULL) {
 			held_del(&envelopes, h);
 			drop_if_empty(q->evpid >> 32);
+			a->r = 1;
 		}
-		a->r = 1;
 		break;
 	case PQ_ENVELOPE_LOAD:
 		if ((h = held_find(&envelopes, q->evpid)) != NULL) {
