@@ -690,9 +690,7 @@ wal_switch(struct wal *w)
 {
 	if (w->ckpt_busy)
 		wal_ckpt_wait(w);
-	if (w->dirty)
-		sio_barrier(w->fd[w->cur], SIO_FDATASYNC, "the log");
-	w->dirty = 0;
+	wal_flush(w);
 	wal_ckpt_request(w, w->cur);
 	w->cur ^= 1;
 	w->off = 0;
@@ -806,10 +804,8 @@ wal_append(struct wal *w, uint32_t msgid, int durable)
 		fatal("fatal: queue-fs-proc: writing %s/%s", LAYOUT_WAL,
 		    wal_name[w->cur]);
 	w->off += (off_t)len;
-	if (durable) {
-		sio_barrier(w->fd[w->cur], SIO_FDATASYNC, "the log");
-		w->dirty = 0;
-	}
+	if (durable)
+		wal_flush(w);
 	return 0;
 }
 
@@ -821,9 +817,10 @@ wal_unsynced(const struct wal *w)
 }
 
 /*
- * Sync what was appended without a sync (updates, deletions): the main
- * loop calls it at most WAL_FLUSH_MS after such a record, when no
- * durable record has taken it along meanwhile.
+ * Sync what was appended and not yet synced: a durable record at once,
+ * the current file before the log goes on in the other, and updates and
+ * deletions from the main loop, at most WAL_FLUSH_MS after such a
+ * record when no durable record has taken them along meanwhile.
  */
 void
 wal_flush(struct wal *w)
