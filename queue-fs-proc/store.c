@@ -794,9 +794,8 @@ int
 store_unlink_envelope(struct store *s, uint64_t evpid)
 {
 	struct layout_evpname	name;
-	struct layout_msgname	msgname;
 	uint32_t		msgid = evpid >> 32;
-	int			dfd, bfd, left;
+	int			dfd, left;
 
 	walk_changed(&s->walk);
 	if ((dfd = store_open_queued(s, msgid)) == -1)
@@ -811,9 +810,7 @@ store_unlink_envelope(struct store *s, uint64_t evpid)
 	if (left != 0)
 		return 0;
 	/* the last one: the message goes too */
-	if ((bfd = store_bucket(s, msgid, 0, 0)) == -1 ||
-	    msgdir_remove(bfd, layout_msgname(msgid, &msgname),
-	    store_layout_sync(s)) == -1)
+	if (store_remove_message(s, msgid) == -1)
 		log_warn("warn: queue-fs-proc: envelope delete %016llx: "
 		    "removing its message", (unsigned long long)evpid);
 	return 0;
