@@ -55,9 +55,10 @@
 #			renamed into queue/XX/M/EVPID (no fsync needed) <
 #			an envelope record of EVPID, synced.
 #   ENVELOPE_UPDATE E	the temporary file written and renamed onto
-#			queue/XX/M/E < an envelope record of E (the
-#			record holds the whole envelope: replay writes it
-#			over whichever a power failure left), not synced
+#			queue/XX/M/E, and an envelope record of E, in
+#			either order (the record holds the whole
+#			envelope: replay writes it over whichever a
+#			power failure left), the record not synced
 #			before the answer but later in the trace (by the
 #			next durable record or within WAL_FLUSH_MS): an
 #			update lost in a power failure is an attempt made
@@ -721,7 +722,6 @@ function log_create(r, e,    a, b, m, R, W, P, why) {
 	return ""
 }
 
-# envelope update: written and installed, and logged, in either order
 # the first successful sync of the file of call i after it, in the whole
 # trace, or 0
 function synced_later(i,    f) {
@@ -731,6 +731,8 @@ function synced_later(i,    f) {
 	return 0
 }
 
+# envelope update: written and installed, and logged, in either order;
+# the record synced later
 function log_update(r, e,    a, b, m, R, W, P, F, why) {
 	a = RS_[r]; b = RE_[r]; m = substr(e, 1, 8)
 	if ((why = written_install(a, b, "/queue/" substr(m, 1, 2) "/" m, e)))
