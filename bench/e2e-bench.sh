@@ -261,18 +261,10 @@ WORK=$(mktemp -d /tmp/qfp-e2e-bench.XXXXXX) || die mktemp
 chmod 0755 "$WORK"
 # smtpd -B queue=fs-proc execs $LIBEXEC/queue-fs-proc: our build, here only
 setup_helper || die "cannot put $HELPER_BUILD in place of $LIBEXEC/queue-fs-proc"
-# --modes ceiling: bench/null-proc as $LIBEXEC/queue-null-proc, in the
-# private copy of $LIBEXEC (setup_helper's, or one made here)
-setup_null_helper() {
-	local d=$WORK/libexec
-	if [ ! -d "$d" ]; then
-		mkdir -p "$d" && cp -a "$LIBEXEC/." "$d/" &&
-		    mount --bind "$d" "$LIBEXEC" || return 1
-	fi
-	install -m 0755 "$REPO/bench/null-proc" "$d/queue-null-proc"
-}
+# --modes ceiling: bench/null-proc as $LIBEXEC/queue-null-proc
 case ",$MODES," in
-*,ceiling,*) setup_null_helper || die "cannot put bench/null-proc in $LIBEXEC (make bench/null-proc)" ;;
+*,ceiling,*) install_helper null-proc "$REPO/bench/null-proc" ||
+	die "cannot put bench/null-proc in $LIBEXEC (make bench/null-proc)" ;;
 esac
 
 # A fresh journaled ext4 on $SPOOL (private mount namespace), or, with

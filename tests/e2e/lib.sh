@@ -267,9 +267,20 @@ backend_is_builtin() {	# backend_is_builtin VALUE
 	return 1
 }
 
+# install_helper NAME FILE: FILE as $LIBEXEC/queue-NAME for this test
+# only: installed in a copy of $LIBEXEC ($WORK/libexec) bind-mounted over
+# it in the test's private mount namespace, the copy made at the first
+# call
+install_helper() {
+	if ! [ -d "$WORK/libexec" ] || ! mountpoint -q "$LIBEXEC"; then
+		mkdir -p "$WORK/libexec" && cp -a "$LIBEXEC/." "$WORK/libexec/" &&
+		    mount --bind "$WORK/libexec" "$LIBEXEC" || return 1
+	fi
+	install -m 0755 "$2" "$LIBEXEC/queue-$1"
+}
+
 # Make sure smtpd will find the helper of the backend under test; with a
-# repository build that differs from the installed one, bind-mount a copy of
-# $LIBEXEC holding the build over $LIBEXEC (private mount namespace only).
+# repository build that differs from the installed one, install_helper.
 setup_helper() {
 	local name=${QFP_E2E_BACKEND%%:*}
 	backend_is_builtin "$QFP_E2E_BACKEND" && return 0
@@ -279,11 +290,7 @@ setup_helper() {
 		helper=$E2E_REPO/queue-fs-proc/queue-fs-proc
 	fi
 	if [ -n "$helper" ] && ! cmp -s "$helper" "$installed"; then
-		local d=$WORK/libexec
-		mkdir -p "$d"
-		cp -a "$LIBEXEC/." "$d/"
-		install -m 0755 "$helper" "$d/queue-$name"
-		if ! mount --bind "$d" "$LIBEXEC"; then
+		if ! install_helper "$name" "$helper"; then
 			fail setup "cannot bind-mount $helper over $installed"
 			return 1
 		fi

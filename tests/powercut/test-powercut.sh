@@ -76,12 +76,8 @@ if [ -n "$calls" ]; then
 fi
 # The control without barriers runs as backend fs-proc-nobarrier: smtpd
 # executes $LIBEXEC/queue-fs-proc-nobarrier, in this namespace only.
-if ! mountpoint -q "$LIBEXEC"; then
-	mkdir -p "$WORK/libexec" && cp -a "$LIBEXEC/." "$WORK/libexec/" &&
-	    mount --bind "$WORK/libexec" "$LIBEXEC"
-fi
-install -m 0755 "$PC/queue-fs-proc-nobarrier" \
-    "$LIBEXEC/queue-fs-proc-nobarrier" || { fail setup "libexec"; exit 1; }
+install_helper fs-proc-nobarrier "$PC/queue-fs-proc-nobarrier" ||
+    { fail setup "libexec"; exit 1; }
 # The spool's parent on a tmpfs of this mount namespace: a test outside
 # that wipes /var/spool/smtpd on the root file system would otherwise
 # remove the mount point under a state (and detach what is mounted).
