@@ -62,8 +62,9 @@
 #   --lc-max-conn  the MTA's connection limits for relay (default 1000;
 #              1: one session, which hangs on between tasks)
 #   --profile  only profile, 3 passes of one run of the built-in queue,
-#              one of the durable helper and one of -S none (--msgs
-#              each): CPU time per message
+#              one of the durable helper, one of -S none and, with
+#              ceiling in --modes, one of null-proc (--msgs each): CPU
+#              time per message
 #              of every smtpd process (schedstat); then under perf
 #              trace -s (system calls per message, queue process and
 #              helper); then under perf record (their CPU time by
@@ -183,6 +184,7 @@ LC_MSGS=${LC_MSGS:-$MSGS}
 LC_PAIRS=${LC_PAIRS:-$PAIRS}
 [ "$LC_MSGS" -ge 1 ] 2>/dev/null || die "--lc-msgs: a number >= 1"
 [ "$LC_PAIRS" -ge 1 ] 2>/dev/null || die "--lc-pairs: a number >= 1"
+[ "$LC_MAX_CONN" -ge 1 ] 2>/dev/null || die "--lc-max-conn: a number >= 1"
 case $LC_DELIVERY in
 relay|lmtp|maildir) ;;
 *) die "--lc-delivery: relay, lmtp or maildir" ;;
@@ -414,7 +416,7 @@ listen on 127.0.0.1 port $PORT
 action "relay" relay host smtp://127.0.0.1:$RELAY_PORT
 match from any for domain "relay.test" action "relay"
 EOF
-smtpd -n -f "$CONF" >"$WORK/conftest.log" 2>&1 ||
+"$SMTPD" -n -f "$CONF" >"$WORK/conftest.log" 2>&1 ||
     { cat "$WORK/conftest.log" >&2; die "smtpd -n rejects $CONF"; }
 
 # ---- the lifecycle: accepted, delivered, deleted ---------------------------
@@ -480,7 +482,7 @@ write_lc_conf() {
 		echo "action \"deliver\" $action"
 		echo "match from any for domain \"relay.test\" action \"deliver\""
 	} >"$LC_CONF"
-	smtpd -n -f "$LC_CONF" >"$WORK/conftest.log" 2>&1 ||
+	"$SMTPD" -n -f "$LC_CONF" >"$WORK/conftest.log" 2>&1 ||
 	    { cat "$WORK/conftest.log" >&2; note "smtpd -n rejects $LC_CONF"; return 1; }
 }
 
